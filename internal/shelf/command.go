@@ -1,0 +1,264 @@
+package shelf
+
+import (
+	"fmt"
+	"time"
+)
+
+// Command types, as they travel on the commands topic.
+const (
+	CmdAddBook    = "add-book"
+	CmdMarkRead   = "mark-read"
+	CmdRemoveBook = "remove-book"
+)
+
+// Command asks the aggregate to change one book. The edge (HTTP) validates
+// what a user sent and fills it in; the aggregate decides.
+type Command struct {
+	ID     string    `json:"id"`
+	Type   string    `json:"type"`
+	BookID string    `json:"book_id"`
+	Book   *Book     `json:"book,omitempty"`   // add-book
+	ReadAt time.Time `json:"read_at,omitzero"` // mark-read; zero means when decided
+	// RequestHash is set when the request carried an Idempotency-Key; the
+	// ID is then derived from the key, so a retry is the same command.
+	RequestHash string    `json:"request_hash,omitempty"`
+	IssuedAt    time.Time `json:"issued_at"`
+}
+
+// check validates a command read from the log: a writer we do not control
+// may have put anything there.
+func (c *Command) check() error {
+	if c.ID == "" || len(c.ID) > MaxIDLen {
+		return invalid("id", "must be 1 to %d bytes", MaxIDLen)
+	}
+	if c.BookID == "" || len(c.BookID) > MaxIDLen {
+		return invalid("book_id", "must be 1 to %d bytes", MaxIDLen)
+	}
+	switch c.Type {
+	case CmdAddBook:
+		if c.Book == nil {
+			return invalid("book", "is required for %s", CmdAddBook)
+		}
+		return c.Book.check()
+	case CmdMarkRead, CmdRemoveBook:
+		return nil
+	default:
+		return invalid("type", "unknown command type %q", c.Type)
+	}
+}
+
+// Decision is what the aggregate made of a command.
+type Decision struct {
+	// Events to append; empty for a replay.
+	Events []Event
+	// Book is the book after the command.
+	Book Book
+	// Replay is true when the command was decided before (same idempotency
+	// key, same request): nothing new happens and At says where its event is.
+	Replay bool
+	At     LogPos
+}
+
+// Shelf is the aggregate's state: every book of the partitions an instance
+// owns, enough to decide the next command. It is not safe for concurrent
+// use; one goroutine owns it.
+type Shelf struct {
+	books map[string]*bookState
+}
+
+type bookState struct {
+	book    Book
+	seq     int64
+	removed bool
+	// keyed remembers commands that carried an idempotency key.
+	keyed map[string]keyedOutcome
+}
+
+type keyedOutcome struct {
+	requestHash string
+	at          LogPos
+}
+
+// NewShelf returns an empty shelf.
+func NewShelf() *Shelf { return &Shelf{books: map[string]*bookState{}} }
+
+// Len is the number of books the shelf holds, removed ones included.
+func (s *Shelf) Len() int { return len(s.books) }
+
+// Decide turns a command into events, or refuses it with a domain error. It
+// does not change the shelf: the caller applies the events once they are
+// appended (or at once, if it rolls back by rebuilding).
+func (s *Shelf) Decide(c Command, now time.Time) (Decision, error) {
+	if err := c.check(); err != nil {
+		return Decision{}, err
+	}
+	st := s.books[c.BookID]
+	if c.RequestHash != "" && st != nil {
+		if prev, ok := st.keyed[c.ID]; ok {
+			if prev.requestHash != c.RequestHash {
+				return Decision{}, fmt.Errorf("%w: the idempotency key was used with another request", ErrConflict)
+			}
+			return Decision{Book: st.book, Replay: true, At: prev.at}, nil
+		}
+	}
+	ev := Event{
+		ID:          c.ID + "-1",
+		Source:      EventSource,
+		BookID:      c.BookID,
+		CommandID:   c.ID,
+		RequestHash: c.RequestHash,
+		Time:        now.UTC(),
+	}
+	switch c.Type {
+	case CmdAddBook:
+		if st != nil {
+			return Decision{}, fmt.Errorf("%w: book %s exists already", ErrConflict, c.BookID)
+		}
+		b := *c.Book
+		ev.Type, ev.Seq = TypeBookAdded, 1
+		ev.Title, ev.Authors, ev.Year, ev.ISBN = b.Title, b.Authors, b.Year, b.ISBN
+		b.ID = c.BookID
+		return Decision{Events: []Event{ev}, Book: b}, nil
+	case CmdMarkRead:
+		if err := st.usable(); err != nil {
+			return Decision{}, err
+		}
+		ev.Type, ev.Seq = TypeBookRead, st.seq+1
+		ev.ReadAt = c.ReadAt.UTC()
+		if c.ReadAt.IsZero() {
+			ev.ReadAt = ev.Time
+		}
+		return Decision{Events: []Event{ev}, Book: st.book}, nil
+	case CmdRemoveBook:
+		if err := st.usable(); err != nil {
+			return Decision{}, err
+		}
+		ev.Type, ev.Seq = TypeBookRemoved, st.seq+1
+		return Decision{Events: []Event{ev}, Book: st.book}, nil
+	}
+	return Decision{}, invalid("type", "unknown command type %q", c.Type)
+}
+
+func (st *bookState) usable() error {
+	switch {
+	case st == nil:
+		return ErrNotFound
+	case st.removed:
+		return ErrRemoved
+	}
+	return nil
+}
+
+// Apply folds an event into the shelf. An event whose sequence number is
+// not above the book's is a duplicate or stale and changes nothing, so
+// reading a partition twice is harmless.
+func (s *Shelf) Apply(e *Event) {
+	if e.BookID == "" {
+		return // title-only reads concern views, not the aggregate
+	}
+	st := s.books[e.BookID]
+	if st == nil {
+		if e.Type != TypeBookAdded {
+			return
+		}
+		st = &bookState{}
+		s.books[e.BookID] = st
+	}
+	if e.Seq != 0 && e.Seq <= st.seq {
+		return
+	}
+	switch e.Type {
+	case TypeBookAdded:
+		st.book = e.Book()
+	case TypeBookRemoved:
+		st.removed = true
+	case TypeBookRead:
+	default:
+		return
+	}
+	if e.Seq != 0 {
+		st.seq = e.Seq
+	}
+	if e.RequestHash != "" {
+		if st.keyed == nil {
+			st.keyed = map[string]keyedOutcome{}
+		}
+		st.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At}
+	}
+}
+
+// Place records where the event of a keyed command landed, once the log has
+// told. Until then a replay of that command would report a zero position.
+func (s *Shelf) Place(e *Event) {
+	st := s.books[e.BookID]
+	if st == nil || e.RequestHash == "" {
+		return
+	}
+	if k, ok := st.keyed[e.CommandID]; ok {
+		k.at = e.At
+		st.keyed[e.CommandID] = k
+	}
+}
+
+// Outcome is the answer to a command, sent back to whoever issued it.
+type Outcome struct {
+	CommandID string `json:"command_id"`
+	// Status is "accepted", "replayed" or "rejected".
+	Status string `json:"status"`
+	Book   *Book  `json:"book,omitempty"`
+	// ReadAt is when the book was read, for mark-read.
+	ReadAt   *time.Time `json:"read_at,omitempty"`
+	Position string     `json:"position,omitempty"`
+	// Error names the domain error of a rejection: "invalid", "not-found",
+	// "removed" or "conflict"; Detail is the message for a person.
+	Error  string `json:"error,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Field is the wrong field of an "invalid" rejection.
+	Field string `json:"field,omitempty"`
+}
+
+// Outcome statuses.
+const (
+	StatusAccepted = "accepted"
+	StatusReplayed = "replayed"
+	StatusRejected = "rejected"
+)
+
+// Rejection builds the outcome of a refused command.
+func Rejection(commandID string, err error) Outcome {
+	o := Outcome{CommandID: commandID, Status: StatusRejected, Detail: err.Error()}
+	var fe *FieldError
+	switch {
+	case asFieldError(err, &fe):
+		o.Error, o.Field, o.Detail = "invalid", fe.Field, fe.Reason
+	case isErr(err, ErrNotFound):
+		o.Error = "not-found"
+	case isErr(err, ErrRemoved):
+		o.Error = "removed"
+	case isErr(err, ErrConflict):
+		o.Error = "conflict"
+	default:
+		o.Error = "invalid"
+	}
+	return o
+}
+
+// Err turns a rejection back into a domain error (nil for a success).
+func (o Outcome) Err() error {
+	if o.Status != StatusRejected {
+		return nil
+	}
+	switch o.Error {
+	case "not-found":
+		return ErrNotFound
+	case "removed":
+		return ErrRemoved
+	case "conflict":
+		return fmt.Errorf("%w: %s", ErrConflict, o.Detail)
+	}
+	if o.Field != "" {
+		return &FieldError{Field: o.Field, Reason: o.Detail}
+	}
+	return fmt.Errorf("%w: %s", ErrInvalid, o.Detail)
+}

@@ -1,0 +1,46 @@
+package shelf
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the domain. Adapters map them to their own vocabulary
+// (HTTP statuses, dead-letter reasons) in one place each.
+var (
+	// ErrInvalid: a command or an event breaks a rule of the domain.
+	ErrInvalid = errors.New("invalid")
+	// ErrNotFound: the book is unknown.
+	ErrNotFound = errors.New("book not found")
+	// ErrRemoved: the book existed and was removed.
+	ErrRemoved = errors.New("book was removed")
+	// ErrConflict: the command contradicts what happened before, such as an
+	// idempotency key reused with another request.
+	ErrConflict = errors.New("conflict")
+	// ErrUnknownType: a well-formed event of a type this version does not
+	// know. Readers skip it rather than dead-letter it: a newer writer may
+	// have produced it.
+	ErrUnknownType = errors.New("unknown event type")
+	// ErrMalformed: a record that cannot be read as an event at all.
+	ErrMalformed = errors.New("malformed record")
+)
+
+// FieldError says which field of a command or event is wrong and why.
+// It matches ErrInvalid with errors.Is.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
+
+// Is makes errors.Is(err, ErrInvalid) true for every FieldError.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func isErr(err, target error) bool { return errors.Is(err, target) }
+
+func asFieldError(err error, fe **FieldError) bool { return errors.As(err, fe) }

@@ -1,0 +1,359 @@
+package shelf
+
+import (
+	"container/list"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Query limits shared by the views.
+const (
+	DefaultLastReadLimit = 5
+	MaxLimit             = 100
+	DefaultListLimit     = 20
+)
+
+// seqGate drops events a view has already applied: per book, only an event
+// numbered above the last one applied gets through. Unnumbered events
+// (from outside the aggregate) always pass; the reader's log position keeps
+// those from being applied twice.
+type seqGate map[string]int64
+
+func (g seqGate) pass(e *Event) bool {
+	if e.Seq == 0 || e.BookID == "" {
+		return true
+	}
+	if e.Seq <= g[e.BookID] {
+		return false
+	}
+	g[e.BookID] = e.Seq
+	return true
+}
+
+// titleIndex resolves a title-only read to a book: the first book added
+// with that title, else an entry of its own named for the title.
+type titleIndex map[string]string
+
+func (t titleIndex) add(e *Event) {
+	k := TitleKey(e.Title)
+	if _, ok := t[k]; !ok {
+		t[k] = e.BookID
+	}
+}
+
+func (t titleIndex) resolve(e *Event) string {
+	if e.BookID != "" {
+		return e.BookID
+	}
+	if id, ok := t[TitleKey(e.Title)]; ok {
+		return id
+	}
+	return TitleBookID(e.Title)
+}
+
+// ReadEntry is one line of the last-read view.
+type ReadEntry struct {
+	ID      string    `json:"id"`
+	Title   string    `json:"title"`
+	Authors []string  `json:"authors"`
+	ReadAt  time.Time `json:"read_at"`
+}
+
+// LastRead is the view of the books read most recently: distinct books,
+// most recent first.
+type LastRead struct {
+	seq    seqGate
+	titles titleIndex
+	books  map[string]*lastReadBook
+	// order holds the books that were read, most recent first. Reads mostly
+	// arrive in time order, so moving a book to the front is O(1); an older
+	// read_at walks to its place.
+	order *list.List
+}
+
+type lastReadBook struct {
+	id      string
+	title   string
+	authors []string
+	readAt  time.Time
+	removed bool
+	elem    *list.Element
+}
+
+// NewLastRead returns an empty view.
+func NewLastRead() *LastRead {
+	return &LastRead{seq: seqGate{}, titles: titleIndex{}, books: map[string]*lastReadBook{}, order: list.New()}
+}
+
+func (v *LastRead) book(id string) *lastReadBook {
+	b := v.books[id]
+	if b == nil {
+		b = &lastReadBook{id: id}
+		v.books[id] = b
+	}
+	return b
+}
+
+// Apply folds one event into the view.
+func (v *LastRead) Apply(e *Event) {
+	if !v.seq.pass(e) {
+		return
+	}
+	switch e.Type {
+	case TypeBookAdded:
+		b := v.book(e.BookID)
+		b.title, b.authors, b.removed = e.Title, e.Authors, false
+		v.titles.add(e)
+	case TypeBookRemoved:
+		if b := v.books[e.BookID]; b != nil {
+			b.removed = true
+		}
+	case TypeBookRead:
+		b := v.book(v.titles.resolve(e))
+		if b.title == "" {
+			b.title = e.Title
+		}
+		if b.elem != nil && !e.ReadAt.After(b.readAt) {
+			return // an older read of a book read since
+		}
+		b.readAt = e.ReadAt
+		if b.elem != nil {
+			v.order.Remove(b.elem)
+		}
+		// Walk from the front past reads that are newer.
+		at := v.order.Front()
+		for at != nil && at.Value.(*lastReadBook).readAt.After(b.readAt) {
+			at = at.Next()
+		}
+		if at == nil {
+			b.elem = v.order.PushBack(b)
+		} else {
+			b.elem = v.order.InsertBefore(b, at)
+		}
+	}
+}
+
+// Latest returns up to limit books, most recently read first.
+func (v *LastRead) Latest(limit int) []ReadEntry {
+	out := make([]ReadEntry, 0, min(limit, v.order.Len()))
+	for at := v.order.Front(); at != nil && len(out) < limit; at = at.Next() {
+		b := at.Value.(*lastReadBook)
+		if b.removed {
+			continue
+		}
+		out = append(out, ReadEntry{ID: b.id, Title: b.title, Authors: nonNil(b.authors), ReadAt: b.readAt})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// CatalogBook is a book as the catalog shows it.
+type CatalogBook struct {
+	Book
+	AddedAt    time.Time  `json:"added_at"`
+	Reads      int        `json:"reads"`
+	LastReadAt *time.Time `json:"last_read_at,omitempty"`
+}
+
+// Catalog is the view of every book on the shelf.
+type Catalog struct {
+	seq    seqGate
+	titles titleIndex
+	books  map[string]*catalogBook
+	// order is the books in the order they were added; removed ones stay
+	// and are skipped, so offsets stay cheap to walk.
+	order []*catalogBook
+	live  int
+}
+
+type catalogBook struct {
+	CatalogBook
+	added   bool
+	removed bool
+	authors map[string]bool // lower-cased, for ?author=
+}
+
+// NewCatalog returns an empty view.
+func NewCatalog() *Catalog {
+	return &Catalog{seq: seqGate{}, titles: titleIndex{}, books: map[string]*catalogBook{}}
+}
+
+// Apply folds one event into the view.
+func (v *Catalog) Apply(e *Event) {
+	if !v.seq.pass(e) {
+		return
+	}
+	switch e.Type {
+	case TypeBookAdded:
+		b := v.books[e.BookID]
+		if b == nil {
+			b = &catalogBook{}
+			v.books[e.BookID] = b
+		}
+		if b.added && !b.removed {
+			return
+		}
+		if !b.added {
+			v.order = append(v.order, b)
+		}
+		b.Book = e.Book()
+		b.Authors = nonNil(b.Authors)
+		b.AddedAt, b.added, b.removed = e.Time, true, false
+		b.authors = make(map[string]bool, len(e.Authors))
+		for _, a := range e.Authors {
+			b.authors[strings.ToLower(a)] = true
+		}
+		v.live++
+		v.titles.add(e)
+	case TypeBookRemoved:
+		if b := v.books[e.BookID]; b != nil && b.added && !b.removed {
+			b.removed = true
+			v.live--
+		}
+	case TypeBookRead:
+		id := v.titles.resolve(e)
+		b := v.books[id]
+		if b == nil {
+			// A read of a book not (yet) added: count it, so an add that
+			// shows up later carries its reads.
+			b = &catalogBook{}
+			v.books[id] = b
+		}
+		b.Reads++
+		if b.LastReadAt == nil || e.ReadAt.After(*b.LastReadAt) {
+			t := e.ReadAt
+			b.LastReadAt = &t
+		}
+	}
+}
+
+// Get returns one book.
+func (v *Catalog) Get(id string) (CatalogBook, error) {
+	b := v.books[id]
+	switch {
+	case b == nil || !b.added:
+		return CatalogBook{}, ErrNotFound
+	case b.removed:
+		return CatalogBook{}, ErrRemoved
+	}
+	return b.CatalogBook, nil
+}
+
+// List returns the books in the order they were added, those with an
+// author named author (any case) when it is not empty, skipping offset and
+// returning at most limit; total counts every match.
+func (v *Catalog) List(author string, limit, offset int) (books []CatalogBook, total int) {
+	author = strings.ToLower(strings.TrimSpace(author))
+	books = make([]CatalogBook, 0, min(limit, v.live))
+	for _, b := range v.order {
+		if b.removed || (author != "" && !b.authors[author]) {
+			continue
+		}
+		if total >= offset && len(books) < limit {
+			books = append(books, b.CatalogBook)
+		}
+		total++
+	}
+	return books, total
+}
+
+// Len is the number of books on the shelf.
+func (v *Catalog) Len() int { return v.live }
+
+// ReadingStats is the answer of the stats view.
+type ReadingStats struct {
+	BooksRead     int            `json:"books_read"`
+	DistinctBooks int            `json:"distinct_books"`
+	BooksOnShelf  int            `json:"books_on_shelf"`
+	PerYear       map[string]int `json:"per_year"`
+	PerAuthor     map[string]int `json:"per_author"`
+}
+
+// Stats is the view of reading statistics: reads in total, per year of
+// reading, per author.
+type Stats struct {
+	seq       seqGate
+	titles    titleIndex
+	authors   map[string][]string // book id -> authors
+	removed   map[string]bool
+	readBooks map[string]bool
+	total     int
+	perYear   map[int]int
+	perAuthor map[string]int
+}
+
+// NewStats returns an empty view.
+func NewStats() *Stats {
+	return &Stats{
+		seq: seqGate{}, titles: titleIndex{}, authors: map[string][]string{},
+		removed: map[string]bool{}, readBooks: map[string]bool{},
+		perYear: map[int]int{}, perAuthor: map[string]int{},
+	}
+}
+
+// Apply folds one event into the view. Removing a book does not unread it:
+// the statistics are of reading history.
+func (v *Stats) Apply(e *Event) {
+	if !v.seq.pass(e) {
+		return
+	}
+	switch e.Type {
+	case TypeBookAdded:
+		v.authors[e.BookID] = e.Authors
+		delete(v.removed, e.BookID)
+		v.titles.add(e)
+	case TypeBookRemoved:
+		if _, ok := v.authors[e.BookID]; ok {
+			v.removed[e.BookID] = true
+		}
+	case TypeBookRead:
+		id := v.titles.resolve(e)
+		v.total++
+		v.readBooks[id] = true
+		v.perYear[e.ReadAt.Year()]++
+		for _, a := range v.authors[id] {
+			v.perAuthor[a]++
+		}
+	}
+}
+
+// Snapshot returns the statistics now.
+func (v *Stats) Snapshot() ReadingStats {
+	s := ReadingStats{
+		BooksRead:     v.total,
+		DistinctBooks: len(v.readBooks),
+		BooksOnShelf:  len(v.authors) - len(v.removed),
+		PerYear:       make(map[string]int, len(v.perYear)),
+		PerAuthor:     make(map[string]int, len(v.perAuthor)),
+	}
+	for y, n := range v.perYear {
+		s.PerYear[strconv.Itoa(y)] = n
+	}
+	for a, n := range v.perAuthor {
+		s.PerAuthor[a] = n
+	}
+	return s
+}
+
+// TopAuthors returns the n authors read most, most read first.
+func (s ReadingStats) TopAuthors(n int) []string {
+	names := make([]string, 0, len(s.PerAuthor))
+	for a := range s.PerAuthor {
+		names = append(names, a)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if d := s.PerAuthor[b] - s.PerAuthor[a]; d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return names[:min(n, len(names))]
+}
