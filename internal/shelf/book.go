@@ -1,10 +1,12 @@
 package shelf
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -132,7 +134,9 @@ func cleanText(field, s string, max int) (string, error) {
 		return "", invalid(field, "is %d characters long, at most %d allowed", n, max)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		// C0, DEL and C1: none belongs in a title or a name, and some
+		// (NEL, ESC) would corrupt a log line or a terminal.
+		if unicode.IsControl(r) {
 			return "", invalid(field, "must not contain control characters")
 		}
 	}
@@ -172,7 +176,9 @@ func NormalizeISBN(s string) (string, error) {
 			return "", invalid("isbn", "ISBN-10 check digit does not match")
 		}
 	case 13:
-		if digits[12] == 'X' {
+		// The loop lets an X in only as a tenth character, which an
+		// ISBN-13 may not have anywhere.
+		if bytes.IndexByte(digits, 'X') >= 0 {
 			return "", invalid("isbn", "ISBN-13 has no X")
 		}
 		sum := 0

@@ -128,7 +128,7 @@ func decodeLine(e *Event, line string, ts time.Time) error {
 		return fmt.Errorf("%w: text line: %v", ErrMalformed, err)
 	}
 	e.Type, e.Title, e.ReadAt, e.Time = TypeBookRead, title, ts.UTC(), ts.UTC()
-	return nil
+	return checked(e)
 }
 
 func decodeCloudEvent(e *Event, w *ceWire, ts time.Time) error {
@@ -144,7 +144,7 @@ func decodeCloudEvent(e *Event, w *ceWire, ts time.Time) error {
 	e.ID, e.Source, e.Type, e.BookID = w.ID, w.Source, w.Type, w.Subject
 	e.Seq, e.CommandID, e.RequestHash = w.BookSeq, w.CommandID, w.RequestHash
 	e.Time = ts.UTC()
-	if w.Time != nil {
+	if w.Time != nil && !w.Time.IsZero() { // an explicit zero time says no more than none
 		e.Time = w.Time.UTC()
 	}
 	if w.BookSeq < 0 {
@@ -163,11 +163,30 @@ func decodeCloudEvent(e *Event, w *ceWire, ts time.Time) error {
 }
 
 func checked(e *Event) error {
-	if err := e.check(); err != nil {
+	err := e.check()
+	if err == nil {
+		err = checkTimes(e)
+	}
+	if err != nil {
 		if err == ErrUnknownType {
 			return fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
 		}
 		return fmt.Errorf("%s event: %w", e.Type, err)
+	}
+	return nil
+}
+
+// checkTimes refuses times that cannot be written back: RFC 3339 holds the
+// years 0 to 9999, and a zone offset (or a hostile record timestamp) can
+// put a parsed time outside them once in UTC.
+func checkTimes(e *Event) error {
+	for _, f := range [...]struct {
+		name string
+		t    time.Time
+	}{{"time", e.Time}, {"read_at", e.ReadAt}} {
+		if y := f.t.Year(); y < 0 || y > 9999 {
+			return invalid(f.name, "year %d is outside 0 to 9999", y)
+		}
 	}
 	return nil
 }

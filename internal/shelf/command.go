@@ -251,14 +251,32 @@ func (o Outcome) Err() error {
 	}
 	switch o.Error {
 	case "not-found":
-		return ErrNotFound
+		return rejected(ErrNotFound, o.Detail)
 	case "removed":
-		return ErrRemoved
+		return rejected(ErrRemoved, o.Detail)
 	case "conflict":
-		return fmt.Errorf("%w: %s", ErrConflict, o.Detail)
+		return rejected(ErrConflict, o.Detail)
 	}
 	if o.Field != "" {
 		return &FieldError{Field: o.Field, Reason: o.Detail}
 	}
-	return fmt.Errorf("%w: %s", ErrInvalid, o.Detail)
+	return rejected(ErrInvalid, o.Detail)
 }
+
+// rejected is a sentinel with the detail of a rejection as its message.
+// Wrapping with "%w: %s" would repeat the sentinel's text, which Detail
+// already holds, every time an outcome is relayed.
+func rejected(kind error, detail string) error {
+	if detail == "" || detail == kind.Error() {
+		return kind
+	}
+	return &rejection{kind: kind, detail: detail}
+}
+
+type rejection struct {
+	kind   error
+	detail string
+}
+
+func (r *rejection) Error() string { return r.detail }
+func (r *rejection) Unwrap() error { return r.kind }

@@ -59,6 +59,15 @@ func (e *Event) Book() Book {
 // check validates the fields of a known event type.
 func (e *Event) check() error {
 	switch e.Type {
+	case TypeBookAdded, TypeBookRead, TypeBookRemoved:
+	default:
+		return ErrUnknownType
+	}
+	// Before the per-type rules, which return early.
+	if len(e.BookID) > MaxIDLen {
+		return invalid("subject", "longer than %d bytes", MaxIDLen)
+	}
+	switch e.Type {
 	case TypeBookAdded:
 		if e.BookID == "" {
 			return invalid("subject", "a book-added event needs the book id")
@@ -77,11 +86,6 @@ func (e *Event) check() error {
 		if e.BookID == "" {
 			return invalid("subject", "a book-removed event needs the book id")
 		}
-	default:
-		return ErrUnknownType
-	}
-	if len(e.BookID) > MaxIDLen {
-		return invalid("subject", "longer than %d bytes", MaxIDLen)
 	}
 	return nil
 }

@@ -137,6 +137,7 @@ func (v *LastRead) Apply(e *Event) {
 
 // Latest returns up to limit books, most recently read first.
 func (v *LastRead) Latest(limit int) []ReadEntry {
+	limit = max(limit, 0) // a negative capacity would panic
 	out := make([]ReadEntry, 0, min(limit, v.order.Len()))
 	for at := v.order.Front(); at != nil && len(out) < limit; at = at.Next() {
 		b := at.Value.(*lastReadBook)
@@ -209,7 +210,7 @@ func (v *Catalog) Apply(e *Event) {
 		b.AddedAt, b.added, b.removed = e.Time, true, false
 		b.authors = make(map[string]bool, len(e.Authors))
 		for _, a := range e.Authors {
-			b.authors[strings.ToLower(a)] = true
+			b.authors[strings.ToLower(strings.TrimSpace(a))] = true
 		}
 		v.live++
 		v.titles.add(e)
@@ -252,6 +253,7 @@ func (v *Catalog) Get(id string) (CatalogBook, error) {
 // returning at most limit; total counts every match.
 func (v *Catalog) List(author string, limit, offset int) (books []CatalogBook, total int) {
 	author = strings.ToLower(strings.TrimSpace(author))
+	limit = max(limit, 0) // a negative capacity would panic
 	books = make([]CatalogBook, 0, min(limit, v.live))
 	for _, b := range v.order {
 		if b.removed || (author != "" && !b.authors[author]) {
@@ -355,5 +357,5 @@ func (s ReadingStats) TopAuthors(n int) []string {
 		}
 		return strings.Compare(a, b)
 	})
-	return names[:min(n, len(names))]
+	return names[:min(max(n, 0), len(names))]
 }

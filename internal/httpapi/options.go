@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/metrics"
+)
+
+// ReadyFunc tells whether a service can serve, and if not, why, in words a
+// person reads in /readyz (such as "catching up: 1200 of 5000 records").
+type ReadyFunc func() (ready bool, reason string)
+
+// alwaysReady is the ReadyFunc of a service that is ready once it serves.
+func alwaysReady() (bool, string) { return true, "" }
+
+// Option configures a handler or a server built by this package. Each
+// constructor uses the options that concern it and ignores the others.
+type Option func(*config)
+
+type config struct {
+	log           *slog.Logger
+	metrics       *metrics.Registry
+	ready         ReadyFunc
+	now           func() time.Time
+	submitTimeout time.Duration
+	waitTimeout   time.Duration
+	client        *http.Client
+	commandTry    time.Duration
+	queryTry      time.Duration
+}
+
+// Defaults of the options.
+const (
+	DefaultSubmitTimeout = 10 * time.Second
+	DefaultWaitTimeout   = 2 * time.Second
+	// DefaultCommandAttempt bounds one proxied command: it is longer than
+	// DefaultSubmitTimeout because the books service waits for the outcome.
+	DefaultCommandAttempt = 12 * time.Second
+	DefaultQueryAttempt   = 5 * time.Second
+)
+
+func newConfig(opts []Option) *config {
+	c := &config{
+		log:           slog.Default(),
+		ready:         alwaysReady,
+		now:           time.Now,
+		submitTimeout: DefaultSubmitTimeout,
+		waitTimeout:   DefaultWaitTimeout,
+		commandTry:    DefaultCommandAttempt,
+		queryTry:      DefaultQueryAttempt,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.metrics == nil {
+		// /metrics still answers, with the HTTP counts at least.
+		c.metrics = metrics.NewRegistry()
+	}
+	return c
+}
+
+// WithLogger sets the logger (default slog.Default()). Give it the service
+// name: log.With("service", "books").
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// WithMetrics sets the registry served on /metrics and counted into. The
+// default is a registry of the handler's own.
+func WithMetrics(r *metrics.Registry) Option { return func(c *config) { c.metrics = r } }
+
+// WithReady sets how Books and Gateway answer /readyz (default: ready).
+// The views take theirs as an argument, because they always have one.
+func WithReady(f ReadyFunc) Option {
+	return func(c *config) {
+		if f != nil {
+			c.ready = f
+		}
+	}
+}
+
+// WithClock sets the clock used to check years and read_at (tests).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithSubmitTimeout bounds how long Books waits for a command's outcome.
+func WithSubmitTimeout(d time.Duration) Option { return func(c *config) { c.submitTimeout = d } }
+
+// WithWaitTimeout bounds how long a view waits to reach the position a
+// request names in Bookshelf-Position.
+func WithWaitTimeout(d time.Duration) Option { return func(c *config) { c.waitTimeout = d } }
+
+// WithHTTPClient sets the client Gateway proxies with. Its Timeout should
+// be zero: each attempt has its own (WithAttemptTimeouts).
+func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.client = hc } }
+
+// WithAttemptTimeouts bounds one proxied attempt of Gateway: command for
+// requests to the books service, query for the views.
+func WithAttemptTimeouts(command, query time.Duration) Option {
+	return func(c *config) { c.commandTry, c.queryTry = command, query }
+}

@@ -1,0 +1,130 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config is what every client of the bookshelf needs.
+type Config struct {
+	// Brokers are the seed brokers, host:port.
+	Brokers []string
+	Topics  Topics
+	// Partitions is the partition count topics are created with.
+	Partitions int32
+	Logger     *slog.Logger
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// baseOpts are the options every client shares.
+func (c Config) baseOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.WithLogger(kgoLogger{c.logger()}),
+		kgo.ClientID("bookshelf"),
+		// A broker that went away is retried for a while rather than
+		// failing requests at once; callers bound the wait with ctx.
+		kgo.RetryTimeout(30 * time.Second),
+	}
+}
+
+// kgoLogger passes franz-go's warnings and errors to slog. Its info level
+// is a running commentary, kept out of the service's log.
+type kgoLogger struct{ l *slog.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lvl := slog.LevelInfo
+	switch level {
+	case kgo.LogLevelError:
+		lvl = slog.LevelError
+	case kgo.LogLevelWarn:
+		lvl = slog.LevelWarn
+	case kgo.LogLevelDebug:
+		lvl = slog.LevelDebug
+	}
+	k.l.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
+}
+
+// EnsureTopics creates the bookshelf's topics if they do not exist, each
+// with cfg.Partitions partitions and the broker's default replication. A
+// topic that exists is left as it is.
+func EnsureTopics(ctx context.Context, cfg Config) error {
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	parts := cfg.Partitions
+	if parts <= 0 {
+		parts = 3
+	}
+	resp, err := adm.CreateTopics(ctx, parts, -1, nil, cfg.Topics.All()...)
+	if err != nil {
+		return fmt.Errorf("create topics on %s: %w", strings.Join(cfg.Brokers, ","), err)
+	}
+	var errs []error
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", r.Topic, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partitionsOf returns how many partitions topic has.
+func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("describe %s: %w", topic, err)
+	}
+	t, ok := td[topic]
+	if !ok || t.Err != nil {
+		if ok {
+			err = t.Err
+		}
+		return 0, fmt.Errorf("describe %s: topic missing: %v", topic, err)
+	}
+	return int32(len(t.Partitions)), nil
+}
+
+// offsets lists per-partition offsets of one topic: its start offsets and
+// its last stable offsets (the end a read-committed reader can reach).
+func offsets(ctx context.Context, cl *kgo.Client, topic string) (start, end map[int32]int64, err error) {
+	adm := kadm.NewClient(cl)
+	so, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = so.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	eo, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = eo.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	start, end = map[int32]int64{}, map[int32]int64{}
+	so.Each(func(o kadm.ListedOffset) { start[o.Partition] = o.Offset })
+	eo.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
+	return start, end, nil
+}

@@ -1,0 +1,108 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// deadLetters sends records a reader cannot use to the dead-letter topic,
+// once each: every replica of every view meets the same poison record, and
+// meets it again after each restart, so at start it reads which records the
+// topic holds already and skips those. Two replicas starting at once may
+// still both write one; the key (origin topic/partition/offset) tells them
+// apart as duplicates.
+type deadLetters struct {
+	cfg   Config
+	cl    *kgo.Client
+	topic string
+	name  string
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newDeadLetters(ctx context.Context, cfg Config, name string) (*deadLetters, error) {
+	cl, err := kgo.NewClient(append(cfg.baseOpts(),
+		kgo.DefaultProduceTopic(cfg.Topics.DLQ),
+		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(30*time.Second),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	d := &deadLetters{cfg: cfg, cl: cl, topic: cfg.Topics.DLQ, name: name, log: cfg.logger(), seen: map[string]bool{}}
+	if err := d.load(ctx); err != nil {
+		// Not fatal: at worst a record is dead-lettered twice.
+		d.log.Warn("could not read the dead-letter topic; duplicates possible", "topic", d.topic, "err", err)
+	}
+	return d, nil
+}
+
+// load reads the keys the dead-letter topic holds now.
+func (d *deadLetters) load(ctx context.Context) error {
+	start, end, err := offsets(ctx, d.cl, d.topic)
+	if err != nil {
+		return err
+	}
+	return readRange(ctx, d.cfg, d.topic, start, end, func(r *kgo.Record) { d.seen[string(r.Key)] = true })
+}
+
+func dlqKey(r *kgo.Record) string {
+	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+}
+
+// Send dead-letters r because of cause, without waiting: a reader never
+// stalls on the dead-letter topic.
+func (d *deadLetters) Send(r *kgo.Record, cause error) {
+	key := dlqKey(r)
+	d.mu.Lock()
+	dup := d.seen[key]
+	d.seen[key] = true
+	d.mu.Unlock()
+	if dup {
+		return
+	}
+	d.log.Warn("dead-lettered a record", "partition", r.Partition, "offset", r.Offset, "err", cause)
+	// Not ctx: a record handed over just before the reader stops must
+	// still be written; Close flushes it, bounded by the delivery timeout.
+	d.cl.Produce(context.Background(), deadLetter(r, cause, d.name, d.topic), func(_ *kgo.Record, err error) {
+		if err != nil {
+			d.log.Error("could not write to the dead-letter topic", "topic", d.topic, "origin", key, "err", err)
+		}
+	})
+}
+
+// deadLetter builds the dead-letter record for r.
+func deadLetter(r *kgo.Record, cause error, by, topic string) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+	hs = append(hs, r.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
+		kgo.RecordHeader{Key: HeaderDeadLetteredBy, Value: []byte(by)},
+	)
+	return &kgo.Record{
+		Topic:     topic,
+		Key:       []byte(dlqKey(r)),
+		Value:     r.Value,
+		Headers:   hs,
+		Timestamp: r.Timestamp,
+	}
+}
+
+// Close flushes what is pending and closes the client.
+func (d *deadLetters) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.cl.Flush(ctx)
+	d.cl.Close()
+}

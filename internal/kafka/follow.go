@@ -1,0 +1,265 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// Replica is where a follower puts what it reads: a view's read model and
+// how far it has read (shelf.Replica does both).
+type Replica interface {
+	Apply(e *shelf.Event)
+	Advance(partition int32, next int64)
+}
+
+// Counts are a follower's running totals, for metrics.
+type Counts struct {
+	Applied      atomic.Int64 // events applied
+	Skipped      atomic.Int64 // well-formed events of unknown types
+	DeadLettered atomic.Int64 // records sent to the dead-letter topic
+	FetchErrors  atomic.Int64
+}
+
+// Follower reads every partition of the event log from its start into a
+// replica: a view's consumer. It uses no consumer group: every replica of
+// every view reads the whole log.
+type Follower struct {
+	cfg     Config
+	name    string
+	replica Replica
+	log     *slog.Logger
+
+	// Counts are updated as records are read.
+	Counts Counts
+
+	mu       sync.Mutex
+	target   map[int32]int64 // the ends seen at start: ready once passed
+	start    map[int32]int64
+	next     map[int32]int64
+	ready    bool
+	caughtUp chan struct{}
+	lastErr  error // the latest fetch error, nil once fetching works
+}
+
+// NewFollower returns a follower feeding replica; name says who reads, in
+// logs and dead-letter headers.
+func NewFollower(cfg Config, name string, replica Replica) *Follower {
+	return &Follower{
+		cfg: cfg, name: name, replica: replica,
+		log:      cfg.logger().With("topic", cfg.Topics.Events),
+		caughtUp: make(chan struct{}),
+	}
+}
+
+// Progress says how far the follower is: records read of those that were
+// in the log when it started, whether it has caught up, and the fetch error
+// if the broker cannot be read now.
+type Progress struct {
+	Done, Total int64
+	Ready       bool
+	Err         error
+}
+
+// Progress reports how far the follower has read.
+func (f *Follower) Progress() Progress {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := Progress{Ready: f.ready, Err: f.lastErr}
+	for part, end := range f.target {
+		p.Total += end - f.start[part]
+		p.Done += min(f.next[part], end) - f.start[part]
+	}
+	return p
+}
+
+// CaughtUp is closed once the follower has read what the log held when it
+// started.
+func (f *Follower) CaughtUp() <-chan struct{} { return f.caughtUp }
+
+// Run reads until ctx ends. It returns an error only if it cannot start.
+func (f *Follower) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(f.cfg.readerOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	start, end, err := f.bounds(ctx, cl)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.start, f.target, f.next = start, end, map[int32]int64{}
+	for p, o := range start {
+		f.next[p] = o
+	}
+	f.mu.Unlock()
+	f.checkCaughtUp()
+
+	from := map[int32]kgo.Offset{}
+	for p, o := range start {
+		from[p] = kgo.NewOffset().At(o)
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.Topics.Events: from})
+
+	dlq, err := newDeadLetters(ctx, f.cfg, f.name)
+	if err != nil {
+		return err
+	}
+	defer dlq.Close()
+
+	f.log.Info("reading the event log", "partitions", len(start), "records", f.Progress().Total)
+	stopProgress := f.reportProgress(ctx)
+	defer stopProgress()
+
+	var e shelf.Event
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		f.noteErrors(fetches)
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			for _, r := range p.Records {
+				f.handle(r, &e, dlq)
+			}
+		})
+		f.checkCaughtUp()
+	}
+}
+
+// bounds waits for the event log to exist and returns where each partition
+// starts and ends now. It retries while the broker is away.
+func (f *Follower) bounds(ctx context.Context, cl *kgo.Client) (start, end map[int32]int64, err error) {
+	for attempt := 0; ; attempt++ {
+		start, end, err = offsets(ctx, cl, f.cfg.Topics.Events)
+		if err == nil && len(end) > 0 {
+			return start, end, nil
+		}
+		if err == nil {
+			err = errors.New("topic has no partitions")
+		}
+		if attempt == 0 {
+			f.log.Warn("event log not readable yet, retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(backoff(attempt)):
+		}
+	}
+}
+
+func (f *Follower) handle(r *kgo.Record, e *shelf.Event, dlq *deadLetters) {
+	if r.Attrs.IsControl() {
+		// A transaction marker: nothing to apply, but the reader is past it.
+		f.advance(r.Partition, r.Offset+1)
+		return
+	}
+	err := shelf.DecodeRecordInto(e, r.Value, r.Timestamp)
+	switch {
+	case err == nil:
+		e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
+		f.replica.Apply(e)
+		f.Counts.Applied.Add(1)
+	case errors.Is(err, shelf.ErrUnknownType):
+		f.Counts.Skipped.Add(1)
+		f.log.Debug("skipped an event of an unknown type", "partition", r.Partition, "offset", r.Offset, "err", err)
+	default:
+		f.Counts.DeadLettered.Add(1)
+		dlq.Send(r, err)
+	}
+	f.advance(r.Partition, r.Offset+1)
+}
+
+func (f *Follower) advance(partition int32, next int64) {
+	f.replica.Advance(partition, next)
+	f.mu.Lock()
+	if next > f.next[partition] {
+		f.next[partition] = next
+	}
+	f.mu.Unlock()
+}
+
+func (f *Follower) checkCaughtUp() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ready {
+		return
+	}
+	for p, end := range f.target {
+		if f.next[p] < end {
+			return
+		}
+	}
+	f.ready = true
+	close(f.caughtUp)
+}
+
+func (f *Follower) noteErrors(fetches kgo.Fetches) {
+	var err error
+	fetches.EachError(func(t string, p int32, e error) {
+		if !errors.Is(e, context.Canceled) {
+			err = fmt.Errorf("fetch %s/%d: %w", t, p, e)
+		}
+	})
+	f.mu.Lock()
+	changed := (err == nil) != (f.lastErr == nil)
+	f.lastErr = err
+	f.mu.Unlock()
+	if err != nil {
+		f.Counts.FetchErrors.Add(1)
+	}
+	if changed && err != nil {
+		f.log.Warn("cannot read the event log; serving what is read so far", "err", err)
+	} else if changed {
+		f.log.Info("reading the event log again")
+	}
+}
+
+// reportProgress logs, every two seconds until caught up, the records done,
+// the total and the rate: a view rebuilding from a long log shows that it
+// moves.
+func (f *Follower) reportProgress(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		began := time.Now()
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-f.caughtUp:
+				p := f.Progress()
+				secs := time.Since(began).Seconds()
+				f.log.Info("caught up", "records", p.Total, "seconds", fmt.Sprintf("%.2f", secs),
+					"per_second", int64(float64(p.Total)/max(secs, 0.001)))
+				return
+			case <-tick.C:
+				p := f.Progress()
+				secs := time.Since(began).Seconds()
+				f.log.Info("catching up", "done", p.Done, "total", p.Total,
+					"per_second", int64(float64(p.Done)/max(secs, 0.001)))
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// backoff is the pause before retry number attempt: 100 ms doubling to 5 s.
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 6)
+	return min(d, 5*time.Second)
+}

@@ -1,0 +1,286 @@
+package kafka
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// Every test here runs against the embedded broker, and against a real
+// Kafka broker too when BOOKSHELF_TEST_KAFKA names one. With
+// BOOKSHELF_REQUIRE_INFRA set (as CI does), a missing real broker fails
+// the run instead of skipping.
+
+type target struct {
+	name    string
+	brokers []string
+}
+
+func targets(t *testing.T) []target {
+	t.Helper()
+	b, err := StartBroker(BrokerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("embedded broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	ts := []target{{"embedded", []string{b.Addr()}}}
+	if addr := os.Getenv("BOOKSHELF_TEST_KAFKA"); addr != "" {
+		ts = append(ts, target{"real", strings.Split(addr, ",")})
+	} else if os.Getenv("BOOKSHELF_REQUIRE_INFRA") != "" {
+		t.Errorf("BOOKSHELF_REQUIRE_INFRA is set but BOOKSHELF_TEST_KAFKA is not: run 'make infra' and set it")
+	}
+	return ts
+}
+
+// each runs fn once per broker, on topics of its own.
+func each(t *testing.T, fn func(t *testing.T, cfg Config)) {
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			cfg := Config{Brokers: tg.brokers, Topics: TopicsFor("t-" + randHex(6)), Partitions: 3}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := EnsureTopics(ctx, cfg); err != nil {
+				t.Fatalf("ensure topics: %v", err)
+			}
+			fn(t, cfg)
+		})
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// group runs goroutines and waits for them when the test ends.
+type group struct {
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	ctx    context.Context
+}
+
+func newGroup(t *testing.T) *group {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &group{ctx: ctx, cancel: cancel}
+	t.Cleanup(g.stop)
+	return g
+}
+
+func (g *group) stop() { g.cancel(); g.wg.Wait() }
+
+func (g *group) run(t *testing.T, name string, fn func(ctx context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := fn(g.ctx); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}()
+}
+
+func startBooks(t *testing.T, g *group, cfg Config, instance string) (*Submitter, *Processor) {
+	t.Helper()
+	sub, err := NewSubmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	proc := NewProcessor(cfg, instance)
+	g.run(t, "submitter", sub.Run)
+	g.run(t, "processor", proc.Run)
+	return sub, proc
+}
+
+func submit(t *testing.T, sub *Submitter, c shelf.Command) shelf.Outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o, err := sub.Submit(ctx, c)
+	if err != nil {
+		t.Fatalf("submit %s %s: %v", c.Type, c.BookID, err)
+	}
+	return o
+}
+
+func addCmd(id, title string) shelf.Command {
+	return shelf.Command{ID: "c-" + randHex(8), Type: shelf.CmdAddBook, BookID: id,
+		Book: &shelf.Book{Title: title, Authors: []string{"Ursula K. Le Guin"}}, IssuedAt: time.Now()}
+}
+
+func TestCommandsBecomeEventsAndViews(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		g := newGroup(t)
+		sub, _ := startBooks(t, g, cfg, "a")
+		lr := shelf.NewReplica(shelf.NewLastRead())
+		f := NewFollower(cfg, "lastread", lr)
+		g.run(t, "follower", f.Run)
+
+		add := submit(t, sub, addCmd("b1", "The Dispossessed"))
+		if add.Status != shelf.StatusAccepted || add.Book == nil || add.Book.Title != "The Dispossessed" || add.Position == "" {
+			t.Fatalf("add outcome = %+v", add)
+		}
+		read := submit(t, sub, shelf.Command{ID: "c-" + randHex(8), Type: shelf.CmdMarkRead, BookID: "b1", IssuedAt: time.Now()})
+		if read.Status != shelf.StatusAccepted || read.ReadAt == nil {
+			t.Fatalf("read outcome = %+v", read)
+		}
+		unknown := submit(t, sub, shelf.Command{ID: "c-" + randHex(8), Type: shelf.CmdMarkRead, BookID: "nope", IssuedAt: time.Now()})
+		if !errors.Is(unknown.Err(), shelf.ErrNotFound) {
+			t.Fatalf("read of an unknown book: %+v", unknown)
+		}
+		pos, err := shelf.ParsePosition(read.Position)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := lr.WaitFor(ctx, pos); err != nil {
+			t.Fatalf("view never reached %s: %v", pos, err)
+		}
+		var got []shelf.ReadEntry
+		lr.Read(func(v *shelf.LastRead) { got = v.Latest(5) })
+		if len(got) != 1 || got[0].ID != "b1" || got[0].Title != "The Dispossessed" {
+			t.Fatalf("last read = %+v", got)
+		}
+	})
+}
+
+func TestIdempotentCommandSurvivesNewOwner(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		keyed := addCmd("b-key", "A Wizard of Earthsea")
+		keyed.ID, keyed.RequestHash = "k-1", "hash-1"
+
+		g1 := newGroup(t)
+		sub1, _ := startBooks(t, g1, cfg, "first")
+		first := submit(t, sub1, keyed)
+		if first.Status != shelf.StatusAccepted {
+			t.Fatalf("first = %+v", first)
+		}
+		g1.stop()
+
+		// Another instance owns the partitions now and rebuilds from the log.
+		g2 := newGroup(t)
+		sub2, _ := startBooks(t, g2, cfg, "second")
+		again := submit(t, sub2, keyed)
+		if again.Status != shelf.StatusReplayed || again.Position != first.Position {
+			t.Fatalf("replay = %+v, want replayed at %s", again, first.Position)
+		}
+		other := keyed
+		other.RequestHash = "hash-2"
+		if o := submit(t, sub2, other); !errors.Is(o.Err(), shelf.ErrConflict) {
+			t.Fatalf("same key, other request = %+v, want conflict", o)
+		}
+		if n := countEvents(t, cfg); n != 1 {
+			t.Fatalf("event log holds %d events, want 1", n)
+		}
+	})
+}
+
+func countEvents(t *testing.T, cfg Config) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end, err := offsets(ctx, cl, cfg.Topics.Events)
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := readRange(ctx, cfg, cfg.Topics.Events, start, end, func(*kgo.Record) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestPoisonRecordsGoToTheDeadLetterTopicOnce(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.DefaultProduceTopic(cfg.Topics.Events))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		values := [][]byte{
+			[]byte("Dune"),
+			{0xff, 0xfe, 'x'},
+			[]byte(`{"specversion":"1.0","id":`),
+			[]byte(`{"specversion":"1.0","id":"x","source":"s","type":"book-rated","subject":"b"}`),
+			[]byte("Solaris"),
+		}
+		for _, v := range values {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: v}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := range 2 {
+			g := newGroup(t)
+			lr := shelf.NewReplica(shelf.NewLastRead())
+			f := NewFollower(cfg, "lastread", lr)
+			g.run(t, "follower", f.Run)
+			select {
+			case <-f.CaughtUp():
+			case <-ctx.Done():
+				t.Fatal("follower never caught up")
+			}
+			var got []shelf.ReadEntry
+			lr.Read(func(v *shelf.LastRead) { got = v.Latest(5) })
+			if len(got) != 2 {
+				t.Fatalf("round %d: view = %+v, want the two titles", round, got)
+			}
+			if f.Counts.DeadLettered.Load() != 2 || f.Counts.Skipped.Load() != 1 {
+				t.Fatalf("round %d: dead-lettered %d, skipped %d; want 2 and 1", round,
+					f.Counts.DeadLettered.Load(), f.Counts.Skipped.Load())
+			}
+			g.stop()
+		}
+		// Both rounds met both poison records; the topic has each once.
+		dl := readAll(t, cfg, cfg.Topics.DLQ)
+		if len(dl) != 2 {
+			t.Fatalf("dead-letter topic holds %d records, want 2", len(dl))
+		}
+		for _, r := range dl {
+			hs := map[string]string{}
+			for _, h := range r.Headers {
+				hs[h.Key] = string(h.Value)
+			}
+			if hs[HeaderOriginTopic] != cfg.Topics.Events || hs[HeaderOriginOffset] == "" || hs[HeaderError] == "" {
+				t.Fatalf("dead letter headers = %v", hs)
+			}
+		}
+	})
+}
+
+func readAll(t *testing.T, cfg Config, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end, err := offsets(ctx, cl, topic)
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*kgo.Record
+	if err := readRange(ctx, cfg, topic, start, end, func(r *kgo.Record) { out = append(out, r) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,367 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// Processor is the aggregate: the instances share one consumer group on the
+// commands topic; each owns some partitions and holds the state of the books
+// in them, rebuilt from the same partitions of the event log. For a batch
+// of commands it decides each, and in one Kafka transaction appends the
+// events, the outcomes, and the commands' offsets. Killed at any point, it
+// loses and duplicates nothing: the transaction either happened whole or
+// not at all, and the partitions move to another instance that rebuilds
+// and carries on.
+type Processor struct {
+	cfg Config
+	// instance makes the transactional id unique per instance; two
+	// instances with one id would fence each other.
+	instance string
+	log      *slog.Logger
+	now      func() time.Time
+
+	// owned is the state per partition. Only the Run goroutine touches it.
+	owned map[int32]*shelf.Shelf
+	// stale holds partitions revoked or lost since the last batch; the
+	// group's callbacks add to it, Run drops their state before the next
+	// batch.
+	staleMu sync.Mutex
+	stale   map[int32]bool
+
+	// Counts, for metrics.
+	Decided      atomic.Int64
+	Rejected     atomic.Int64
+	DeadLettered atomic.Int64
+	Aborted      atomic.Int64
+
+	assigned atomic.Int32
+	healthy  atomic.Bool
+}
+
+// NewProcessor returns the command processor of one books instance.
+func NewProcessor(cfg Config, instance string) *Processor {
+	return &Processor{
+		cfg: cfg, instance: instance,
+		log:   cfg.logger().With("topic", cfg.Topics.Commands),
+		now:   time.Now,
+		owned: map[int32]*shelf.Shelf{},
+		stale: map[int32]bool{},
+	}
+}
+
+// Assigned is how many command partitions this instance owns now.
+func (p *Processor) Assigned() int { return int(p.assigned.Load()) }
+
+// Healthy is false while the broker cannot be reached or a transaction
+// fails.
+func (p *Processor) Healthy() bool { return p.healthy.Load() }
+
+// Run processes commands until ctx ends.
+func (p *Processor) Run(ctx context.Context) error {
+	forget := func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+		p.staleMu.Lock()
+		for _, parts := range lost {
+			for _, part := range parts {
+				p.stale[part] = true
+			}
+		}
+		p.staleMu.Unlock()
+	}
+	sess, err := kgo.NewGroupTransactSession(append(p.cfg.baseOpts(),
+		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
+		kgo.ConsumeTopics(p.cfg.Topics.Commands),
+		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
+		kgo.TransactionTimeout(20*time.Second),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.SessionTimeout(10*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.RebalanceTimeout(30*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+			n := 0
+			for _, parts := range added {
+				n += len(parts)
+			}
+			p.assigned.Add(int32(n))
+			p.log.Info("partitions assigned", "partitions", added)
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, rev map[string][]int32) {
+			p.countOff(rev)
+			forget(ctx, cl, rev)
+		}),
+		kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+			p.countOff(lost)
+			forget(ctx, cl, lost)
+		}),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka transact session: %w", err)
+	}
+	defer sess.Close()
+	p.healthy.Store(true)
+
+	for attempt := 0; ; {
+		fetches := sess.PollRecords(ctx, 1000)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fetchError(fetches); err != nil {
+			p.setHealthy(false, err)
+			attempt++
+			sleep(ctx, backoff(attempt))
+			continue
+		}
+		if fetches.Empty() {
+			continue
+		}
+		if err := p.batch(ctx, sess, fetches); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.setHealthy(false, err)
+			attempt++
+			sleep(ctx, backoff(attempt))
+			continue
+		}
+		attempt = 0
+		p.setHealthy(true, nil)
+	}
+}
+
+func (p *Processor) countOff(parts map[string][]int32) {
+	n := 0
+	for _, ps := range parts {
+		n += len(ps)
+	}
+	p.assigned.Add(-int32(n))
+	p.log.Info("partitions revoked", "partitions", parts)
+}
+
+func (p *Processor) setHealthy(ok bool, err error) {
+	if p.healthy.Swap(ok) != ok {
+		if ok {
+			p.log.Info("processing commands again")
+		} else {
+			p.log.Warn("cannot process commands", "err", err)
+		}
+	}
+}
+
+// pending is one command's work in the open transaction.
+type pending struct {
+	rec     *kgo.Record
+	cmd     shelf.Command
+	dec     shelf.Decision
+	outcome shelf.Outcome
+	events  []*kgo.Record
+}
+
+// batch decides the fetched commands and commits their effects in one
+// transaction. On any failure the transaction aborts, the consumer rewinds
+// to the last committed offsets, and the state of the partitions touched is
+// dropped to be rebuilt from the log: nothing half-done survives.
+func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (err error) {
+	p.dropStale()
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	touched := map[int32]bool{}
+	defer func() {
+		if err != nil {
+			for part := range touched {
+				delete(p.owned, part)
+			}
+		}
+	}()
+	abort := func(cause error) error {
+		if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+			cause = errors.Join(cause, fmt.Errorf("abort: %w", err))
+		}
+		p.Aborted.Add(1)
+		return cause
+	}
+
+	var work []*pending
+	var recs []*kgo.Record
+	fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+	for _, r := range recs {
+		touched[r.Partition] = true
+		st, err := p.state(ctx, r.Partition)
+		if err != nil {
+			return abort(err)
+		}
+		w := &pending{rec: r}
+		work = append(work, w)
+		cmd, err := shelf.DecodeCommand(r.Value)
+		if err != nil {
+			p.DeadLettered.Add(1)
+			p.log.Warn("dead-lettered a command", "partition", r.Partition, "offset", r.Offset, "err", err)
+			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), nil)
+			w.outcome = shelf.Outcome{} // no one to answer: the command id is unknown
+			continue
+		}
+		w.cmd = cmd
+		dec, err := st.Decide(cmd, p.now())
+		if err != nil {
+			p.Rejected.Add(1)
+			w.outcome = shelf.Rejection(cmd.ID, err)
+			continue
+		}
+		p.Decided.Add(1)
+		w.dec = dec
+		for i := range dec.Events {
+			e := &dec.Events[i]
+			st.Apply(e)
+			value, err := shelf.EncodeEvent(e)
+			if err != nil {
+				return abort(fmt.Errorf("encode event: %w", err))
+			}
+			rec := &kgo.Record{
+				Topic: p.cfg.Topics.Events, Partition: r.Partition,
+				Key: []byte(e.BookID), Value: value,
+				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
+			}
+			w.events = append(w.events, rec)
+			sess.Produce(ctx, rec, nil)
+		}
+	}
+	// The outcomes carry the events' positions, known once produced.
+	if err := sess.Client().Flush(ctx); err != nil {
+		return abort(fmt.Errorf("flush events: %w", err))
+	}
+	for _, w := range work {
+		if w.cmd.ID == "" {
+			continue
+		}
+		if w.outcome.Status == "" {
+			w.outcome = p.accepted(w)
+		}
+		value, err := shelf.EncodeOutcome(&w.outcome)
+		if err != nil {
+			return abort(fmt.Errorf("encode outcome: %w", err))
+		}
+		sess.Produce(ctx, &kgo.Record{
+			Topic: p.cfg.Topics.Replies, Partition: w.rec.Partition,
+			Key: []byte(w.cmd.ID), Value: value,
+		}, nil)
+	}
+	committed, err := sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		p.Aborted.Add(1)
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	if !committed {
+		p.Aborted.Add(1)
+		return errors.New("transaction aborted (the group rebalanced); the commands will be decided again")
+	}
+	return nil
+}
+
+// accepted builds the outcome of a command decided into events (or
+// replayed), after its events were produced and placed.
+func (p *Processor) accepted(w *pending) shelf.Outcome {
+	o := shelf.Outcome{CommandID: w.cmd.ID, Status: shelf.StatusAccepted}
+	b := w.dec.Book
+	o.Book = &b
+	var at []shelf.LogPos
+	for i, rec := range w.events {
+		e := &w.dec.Events[i]
+		e.At = shelf.LogPos{Partition: rec.Partition, Offset: rec.Offset}
+		p.owned[rec.Partition].Place(e)
+		at = append(at, e.At)
+		if e.Type == shelf.TypeBookRead {
+			t := e.ReadAt
+			o.ReadAt = &t
+		}
+	}
+	if w.dec.Replay {
+		o.Status = shelf.StatusReplayed
+		at = append(at, w.dec.At)
+	}
+	if len(at) > 0 {
+		o.Position = shelf.PositionOf(at...).String()
+	}
+	return o
+}
+
+// dropStale forgets the state of partitions this instance no longer owns
+// for sure; if they come back, they are rebuilt.
+func (p *Processor) dropStale() {
+	p.staleMu.Lock()
+	defer p.staleMu.Unlock()
+	for part := range p.stale {
+		delete(p.owned, part)
+	}
+	clear(p.stale)
+}
+
+// state returns the shelf of a partition, rebuilding it from the event
+// log first if this instance has not got it. The group fetched this
+// partition's commands with stable offsets (KIP-447), so any transaction of
+// its previous owner has ended: the log holds all it will ever hold of it.
+func (p *Processor) state(ctx context.Context, part int32) (*shelf.Shelf, error) {
+	if st, ok := p.owned[part]; ok {
+		return st, nil
+	}
+	began := time.Now()
+	st := shelf.NewShelf()
+	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	start, end, err := offsets(ctx, cl, p.cfg.Topics.Events)
+	cl.Close()
+	if err != nil {
+		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
+	}
+	var e shelf.Event
+	n := 0
+	err = readRange(ctx, p.cfg, p.cfg.Topics.Events,
+		map[int32]int64{part: start[part]}, map[int32]int64{part: end[part]},
+		func(r *kgo.Record) {
+			if shelf.DecodeRecordInto(&e, r.Value, r.Timestamp) != nil {
+				return // the views dead-letter it; the aggregate has no use for it
+			}
+			e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
+			st.Apply(&e)
+			n++
+		})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
+	}
+	p.owned[part] = st
+	p.log.Info("rebuilt partition state", "partition", part, "events", n, "books", st.Len(),
+		"ms", time.Since(began).Milliseconds())
+	return st, nil
+}
+
+func fetchError(fetches kgo.Fetches) error {
+	var err error
+	fetches.EachError(func(t string, part int32, e error) {
+		if !errors.Is(e, context.Canceled) {
+			err = fmt.Errorf("fetch %s/%d: %w", t, part, e)
+		}
+	})
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

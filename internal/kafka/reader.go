@@ -1,0 +1,64 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// readerOpts are the options of a client that reads the log as the
+// bookshelf does: committed records only, and transaction markers kept, so
+// the reader sees its position move past them and can tell when it has
+// reached a partition's end.
+func (c Config) readerOpts() []kgo.Opt {
+	return append(c.baseOpts(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)
+}
+
+// readRange reads topic from the offsets in from up to the offsets in end
+// (exclusive), calling fn for each record that is not a transaction marker.
+func readRange(ctx context.Context, cfg Config, topic string, from, end map[int32]int64, fn func(*kgo.Record)) error {
+	next := map[int32]int64{}
+	offs := map[int32]kgo.Offset{}
+	for p, e := range end {
+		if from[p] < e {
+			next[p] = from[p]
+			offs[p] = kgo.NewOffset().At(from[p])
+		}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(append(cfg.readerOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	for len(next) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("read %s/%d: %w", t, p, err) })
+		if ferr != nil {
+			return ferr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if _, ok := next[r.Partition]; !ok {
+				return
+			}
+			if !r.Attrs.IsControl() && r.Offset < end[r.Partition] {
+				fn(r)
+			}
+			if r.Offset+1 >= end[r.Partition] {
+				delete(next, r.Partition)
+			}
+		})
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// ErrUnavailable wraps failures to hand a command to Kafka or to hear its
+// outcome in time: the caller may retry (with the same idempotency key).
+var ErrUnavailable = errors.New("the event log is unavailable")
+
+// Submitter appends commands to the commands topic and waits for their
+// outcomes on the replies topic. Any books instance may submit; the
+// instance that owns the command's partition decides it and writes the
+// outcome, which every instance reads.
+type Submitter struct {
+	cfg Config
+	log *slog.Logger
+	cl  *kgo.Client
+
+	mu      sync.Mutex
+	waiting map[string]chan shelf.Outcome
+
+	ready atomic.Bool
+	// readyCh is closed once the replies are being read from their end.
+	readyCh chan struct{}
+}
+
+// NewSubmitter connects a submitter; Run must run for it to hear outcomes.
+func NewSubmitter(cfg Config) (*Submitter, error) {
+	cl, err := kgo.NewClient(append(cfg.readerOpts(),
+		kgo.DefaultProduceTopic(cfg.Topics.Commands),
+		kgo.ProducerLinger(0),
+		// Writes: acknowledged by every in-sync replica, idempotent
+		// (both franz-go defaults, stated here because they matter).
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(8*time.Second),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &Submitter{
+		cfg: cfg, cl: cl, log: cfg.logger().With("topic", cfg.Topics.Commands),
+		waiting: map[string]chan shelf.Outcome{}, readyCh: make(chan struct{}),
+	}, nil
+}
+
+// Ready tells whether the submitter hears outcomes.
+func (s *Submitter) Ready() bool { return s.ready.Load() }
+
+// Close releases the client. Call it after Run has returned.
+func (s *Submitter) Close() { s.cl.Close() }
+
+// Run reads outcomes until ctx ends. It starts at the end of the replies
+// topic as it is now: an instance waits only for commands it submits after
+// it started.
+func (s *Submitter) Run(ctx context.Context) error {
+	var end map[int32]int64
+	for attempt := 0; ; attempt++ {
+		var err error
+		if _, end, err = offsets(ctx, s.cl, s.cfg.Topics.Replies); err == nil && len(end) > 0 {
+			break
+		}
+		if attempt == 0 {
+			s.log.Warn("replies topic not readable yet, retrying", "err", err)
+		}
+		sleep(ctx, backoff(attempt))
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	from := map[int32]kgo.Offset{}
+	for p, o := range end {
+		from[p] = kgo.NewOffset().At(o)
+	}
+	s.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Replies: from})
+	s.ready.Store(true)
+	close(s.readyCh)
+	for {
+		fetches := s.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Attrs.IsControl() {
+				return
+			}
+			o, err := shelf.DecodeOutcome(r.Value)
+			if err != nil {
+				s.log.Warn("unreadable outcome", "partition", r.Partition, "offset", r.Offset, "err", err)
+				return
+			}
+			s.mu.Lock()
+			ch := s.waiting[o.CommandID]
+			delete(s.waiting, o.CommandID)
+			s.mu.Unlock()
+			if ch != nil {
+				ch <- o // buffered: never blocks
+			}
+		})
+	}
+}
+
+// Submit appends c and waits for its outcome, as long as ctx allows. An
+// error wraps ErrUnavailable: Kafka did not take the command, or its
+// outcome did not come in time.
+func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome, error) {
+	select {
+	case <-s.readyCh:
+	case <-ctx.Done():
+		return shelf.Outcome{}, fmt.Errorf("%w: not reading outcomes yet", ErrUnavailable)
+	}
+	value, err := shelf.EncodeCommand(&c)
+	if err != nil {
+		return shelf.Outcome{}, fmt.Errorf("encode command: %w", err)
+	}
+	ch := make(chan shelf.Outcome, 1)
+	s.mu.Lock()
+	if prev, ok := s.waiting[c.ID]; ok {
+		// The same command submitted twice at once (an idempotent retry
+		// racing the first try): share the first's outcome.
+		s.mu.Unlock()
+		return s.wait(ctx, c.ID, prev)
+	}
+	s.waiting[c.ID] = ch
+	s.mu.Unlock()
+	if err := s.cl.ProduceSync(ctx, &kgo.Record{Key: []byte(c.BookID), Value: value}).FirstErr(); err != nil {
+		s.forget(c.ID, ch)
+		return shelf.Outcome{}, fmt.Errorf("%w: append command: %v", ErrUnavailable, err)
+	}
+	return s.wait(ctx, c.ID, ch)
+}
+
+func (s *Submitter) wait(ctx context.Context, id string, ch chan shelf.Outcome) (shelf.Outcome, error) {
+	select {
+	case o := <-ch:
+		if cap(ch) > 0 {
+			// Pass it on to anyone else waiting on the same channel.
+			select {
+			case ch <- o:
+			default:
+			}
+		}
+		return o, nil
+	case <-ctx.Done():
+		s.forget(id, ch)
+		return shelf.Outcome{}, fmt.Errorf("%w: no outcome for command %s yet: %v", ErrUnavailable, id, ctx.Err())
+	}
+}
+
+func (s *Submitter) forget(id string, ch chan shelf.Outcome) {
+	s.mu.Lock()
+	if s.waiting[id] == ch {
+		delete(s.waiting, id)
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,166 @@
+package metrics
+
+import (
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestExposition(t *testing.T) {
+	r := NewRegistry()
+	recs := r.CounterVec("bookshelf_records_total", "Records read.", "service", "outcome")
+	recs.With("lastread", "dead-lettered").Add(2)
+	recs.With("lastread", "applied").Inc()
+	recs.With("catalog", "applied").Add(3)
+	r.Counter("bookshelf_commands_total", "Commands.").Inc()
+	g := r.Gauge("bookshelf_lag", "Records behind.\nSecond line with a \\.")
+	g.Set(12.5)
+	g.Dec()
+	r.GaugeVec("bookshelf_unused", "A vector nobody used.", "x")
+	r.GaugeFunc("bookshelf_books", "Books on the shelf.", func() float64 { return 42 })
+	r.GaugeVec("bookshelf_quoted", "Label escaping.", "v").With("a\"b\\c\nd").Set(1)
+
+	want := `# HELP bookshelf_books Books on the shelf.
+# TYPE bookshelf_books gauge
+bookshelf_books 42
+# HELP bookshelf_commands_total Commands.
+# TYPE bookshelf_commands_total counter
+bookshelf_commands_total 1
+# HELP bookshelf_lag Records behind.\nSecond line with a \\.
+# TYPE bookshelf_lag gauge
+bookshelf_lag 11.5
+# HELP bookshelf_quoted Label escaping.
+# TYPE bookshelf_quoted gauge
+bookshelf_quoted{v="a\"b\\c\nd"} 1
+# HELP bookshelf_records_total Records read.
+# TYPE bookshelf_records_total counter
+bookshelf_records_total{service="catalog",outcome="applied"} 3
+bookshelf_records_total{service="lastread",outcome="applied"} 1
+bookshelf_records_total{service="lastread",outcome="dead-lettered"} 2
+`
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if got := rec.Body.String(); got != want {
+		t.Errorf("exposition:\n%s\nwant:\n%s", got, want)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != ContentType {
+		t.Errorf("Content-Type %q", ct)
+	}
+	// Stable: a second scrape of the same state is identical.
+	var sb strings.Builder
+	if _, err := r.WriteTo(&sb); err != nil || sb.String() != want {
+		t.Errorf("second scrape differs: %v\n%s", err, sb.String())
+	}
+}
+
+func TestCounterAddFraction(t *testing.T) {
+	r := NewRegistry()
+	c := r.Counter("x_seconds_total", "x")
+	c.Inc()
+	c.Add(0.25)
+	c.Add(2)
+	if v := c.Value(); v != 3.25 {
+		t.Fatalf("value %v, want 3.25", v)
+	}
+	var sb strings.Builder
+	r.WriteTo(&sb)
+	if !strings.Contains(sb.String(), "x_seconds_total 3.25\n") {
+		t.Fatalf("got %q", sb.String())
+	}
+}
+
+func TestRegisterTwice(t *testing.T) {
+	r := NewRegistry()
+	a := r.CounterVec("a_total", "a", "l")
+	b := r.CounterVec("a_total", "a", "l")
+	a.With("x").Inc()
+	if b.With("x").Value() != 1 {
+		t.Fatal("same shape registered twice should share series")
+	}
+	for name, fn := range map[string]func(){
+		"other kind":   func() { r.Gauge("a_total", "a") },
+		"other labels": func() { r.CounterVec("a_total", "a", "m") },
+		"bad name":     func() { r.Counter("1abc", "x") },
+		"bad label":    func() { r.CounterVec("b_total", "x", "__x") },
+		"arity":        func() { a.With("x", "y") },
+		"negative":     func() { r.Counter("c_total", "c").Add(-1) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("no panic")
+				}
+			}()
+			fn()
+		})
+	}
+}
+
+func TestHTTPRequests(t *testing.T) {
+	r := NewRegistry()
+	h := NewHTTPRequests(r)
+	h.Observe("GET /books/{id}", 200, 250*time.Millisecond)
+	h.Observe("GET /books/{id}", 404, 250*time.Millisecond)
+	h.Observe("GET /books/{id}", 304, 0)
+	h.Observe("", 999, 0)
+	var sb strings.Builder
+	r.WriteTo(&sb)
+	got := sb.String()
+	for _, line := range []string{
+		`bookshelf_http_requests_total{route="GET /books/{id}",code="2xx"} 1`,
+		`bookshelf_http_requests_total{route="GET /books/{id}",code="3xx"} 1`,
+		`bookshelf_http_requests_total{route="GET /books/{id}",code="4xx"} 1`,
+		`bookshelf_http_requests_total{route="GET /books/{id}",code="5xx"} 0`,
+		`bookshelf_http_requests_total{route="",code="other"} 1`,
+		`bookshelf_http_request_seconds_total{route="GET /books/{id}"} 0.5`,
+	} {
+		if !strings.Contains(got, line+"\n") {
+			t.Errorf("missing %s in\n%s", line, got)
+		}
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	r := NewRegistry()
+	v := r.CounterVec("c_total", "c", "k")
+	g := r.Gauge("g", "g")
+	h := NewHTTPRequests(r)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 1000 {
+				v.With([]string{"a", "b"}[j%2]).Inc()
+				g.Add(1)
+				h.Observe([]string{"GET /a", "GET /b"}[i%2], 200, time.Millisecond)
+				if j%100 == 0 {
+					r.WriteTo(&strings.Builder{})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if a, b := v.With("a").Value(), v.With("b").Value(); a != 4000 || b != 4000 {
+		t.Errorf("counts %v %v, want 4000 each", a, b)
+	}
+	if g.Value() != 8000 {
+		t.Errorf("gauge %v", g.Value())
+	}
+}
+
+func BenchmarkCounterInc(b *testing.B) {
+	c := NewRegistry().CounterVec("c_total", "c", "k").With("x")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Inc()
+		}
+	})
+}
+
+func BenchmarkHTTPObserve(b *testing.B) {
+	h := NewHTTPRequests(NewRegistry())
+	for b.Loop() {
+		h.Observe("GET /books/last-read", 200, time.Millisecond)
+	}
+}

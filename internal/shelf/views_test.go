@@ -1,0 +1,404 @@
+package shelf
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+)
+
+// t0 is the start of the views' story; hour(n) is n hours later.
+var t0 = time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
+
+func hour(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
+
+func added(id string, seq int64, title string, authors ...string) *Event {
+	return &Event{ID: id + "-added", Type: TypeBookAdded, Source: EventSource, BookID: id, Seq: seq, Time: t0,
+		Title: title, Authors: authors}
+}
+
+func readAt(id string, seq int64, at time.Time) *Event {
+	return &Event{ID: id + "-read-" + at.Format(time.RFC3339), Type: TypeBookRead, Source: EventSource, BookID: id, Seq: seq,
+		Time: at, ReadAt: at}
+}
+
+// readTitle is a read known only by its title, as a plain text line gives.
+func readTitle(title string, at time.Time) *Event {
+	return &Event{Type: TypeBookRead, Title: title, Time: at, ReadAt: at}
+}
+
+func removed(id string, seq int64) *Event {
+	return &Event{ID: id + "-removed", Type: TypeBookRemoved, Source: EventSource, BookID: id, Seq: seq, Time: t0}
+}
+
+// The same few books serve every view test.
+var (
+	dune     = func() *Event { return added("b1", 1, "Dune", "Frank Herbert") }
+	leftHand = func() *Event { return added("b2", 1, "The Left Hand of Darkness", "Ursula K. Le Guin") }
+	omens    = func() *Event { return added("b3", 1, "Good Omens", "Terry Pratchett", "Neil Gaiman") }
+)
+
+type entry struct {
+	id     string
+	title  string
+	readAt time.Time
+}
+
+func TestLastRead(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []*Event
+		limit  int
+		want   []entry
+	}{
+		{name: "empty", limit: 5, want: nil},
+		{name: "added but not read", events: []*Event{dune(), leftHand()}, limit: 5, want: nil},
+		{name: "most recent first",
+			events: []*Event{dune(), leftHand(), omens(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)), readAt("b3", 2, hour(3))},
+			limit:  5,
+			want:   []entry{{"b3", "Good Omens", hour(3)}, {"b2", "The Left Hand of Darkness", hour(2)}, {"b1", "Dune", hour(1)}}},
+		{name: "distinct books",
+			events: []*Event{dune(), leftHand(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)), readAt("b1", 3, hour(3))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(3)}, {"b2", "The Left Hand of Darkness", hour(2)}}},
+		{name: "limit",
+			events: []*Event{dune(), leftHand(), omens(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)), readAt("b3", 2, hour(3))},
+			limit:  2,
+			want:   []entry{{"b3", "Good Omens", hour(3)}, {"b2", "The Left Hand of Darkness", hour(2)}}},
+		{name: "limit 0", events: []*Event{dune(), readAt("b1", 2, hour(1))}, limit: 0, want: nil},
+		{name: "negative limit", events: []*Event{dune(), readAt("b1", 2, hour(1))}, limit: -1, want: nil},
+		{name: "read_at out of order",
+			events: []*Event{dune(), leftHand(), omens(), readAt("b1", 2, hour(3)), readAt("b2", 2, hour(1)), readAt("b3", 2, hour(2))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(3)}, {"b3", "Good Omens", hour(2)}, {"b2", "The Left Hand of Darkness", hour(1)}}},
+		{name: "an older read does not move a book back",
+			events: []*Event{dune(), leftHand(), readAt("b1", 2, hour(5)), readAt("b2", 2, hour(4)), readAt("b1", 3, hour(1))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(5)}, {"b2", "The Left Hand of Darkness", hour(4)}}},
+		{name: "a newer read moves a book forward",
+			events: []*Event{dune(), leftHand(), omens(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)), readAt("b3", 2, hour(3)), readAt("b1", 3, hour(4))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(4)}, {"b3", "Good Omens", hour(3)}, {"b2", "The Left Hand of Darkness", hour(2)}}},
+		{name: "a later read moves a book to the middle",
+			events: []*Event{dune(), leftHand(), omens(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)), readAt("b3", 2, hour(4)), readAt("b1", 3, hour(3))},
+			limit:  5,
+			want:   []entry{{"b3", "Good Omens", hour(4)}, {"b1", "Dune", hour(3)}, {"b2", "The Left Hand of Darkness", hour(2)}}},
+		{name: "removed books hidden",
+			events: []*Event{dune(), leftHand(), readAt("b1", 2, hour(2)), readAt("b2", 2, hour(1)), removed("b1", 3)},
+			limit:  5,
+			want:   []entry{{"b2", "The Left Hand of Darkness", hour(1)}}},
+		{name: "removed books do not count against the limit",
+			events: []*Event{dune(), leftHand(), omens(), readAt("b1", 2, hour(3)), readAt("b2", 2, hour(2)), readAt("b3", 2, hour(1)), removed("b1", 3)},
+			limit:  2,
+			want:   []entry{{"b2", "The Left Hand of Darkness", hour(2)}, {"b3", "Good Omens", hour(1)}}},
+		{name: "title-only read joins the book with that title",
+			events: []*Event{dune(), leftHand(), readTitle("  the LEFT hand of darkness ", hour(1)), readAt("b1", 2, hour(2))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(2)}, {"b2", "The Left Hand of Darkness", hour(1)}}},
+		{name: "title-only read and a read by id are one book",
+			events: []*Event{dune(), readAt("b1", 2, hour(1)), readTitle("DUNE", hour(2))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(2)}}},
+		{name: "title-only read of an unknown title",
+			events: []*Event{dune(), readTitle("Solaris", hour(2)), readAt("b1", 2, hour(1))},
+			limit:  5,
+			want:   []entry{{TitleBookID("Solaris"), "Solaris", hour(2)}, {"b1", "Dune", hour(1)}}},
+		{name: "title-only reads of one unknown title are one entry",
+			events: []*Event{readTitle("Solaris", hour(1)), readTitle("solaris", hour(2))},
+			limit:  5,
+			want:   []entry{{TitleBookID("Solaris"), "Solaris", hour(2)}}},
+		{name: "duplicate and stale events change nothing",
+			events: []*Event{dune(), leftHand(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)),
+				readAt("b1", 2, hour(9)), // seq 2 again: a duplicate, whatever it says
+				dune(), leftHand(), removed("b2", 1)},
+			limit: 5,
+			want:  []entry{{"b2", "The Left Hand of Darkness", hour(2)}, {"b1", "Dune", hour(1)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewLastRead()
+			for _, e := range tt.events {
+				v.Apply(e)
+			}
+			got := v.Latest(tt.limit)
+			if got == nil {
+				t.Fatal("Latest returned nil, want an empty list (it is served as JSON)")
+			}
+			var entries []entry
+			for _, g := range got {
+				entries = append(entries, entry{g.ID, g.Title, g.ReadAt})
+				if g.Authors == nil {
+					t.Errorf("entry %s has nil authors", g.ID)
+				}
+			}
+			if !slices.EqualFunc(entries, tt.want, func(a, b entry) bool {
+				return a.id == b.id && a.title == b.title && a.readAt.Equal(b.readAt)
+			}) {
+				t.Errorf("Latest(%d):\n got %v\nwant %v", tt.limit, entries, tt.want)
+			}
+		})
+	}
+}
+
+func TestLastReadAuthors(t *testing.T) {
+	v := NewLastRead()
+	for _, e := range []*Event{omens(), readTitle("good omens", hour(1)), readTitle("Solaris", hour(2))} {
+		v.Apply(e)
+	}
+	got := v.Latest(DefaultLastReadLimit)
+	if len(got) != 2 {
+		t.Fatalf("Latest = %+v", got)
+	}
+	if len(got[0].Authors) != 0 {
+		t.Errorf("unknown title has authors %v", got[0].Authors)
+	}
+	if want := []string{"Terry Pratchett", "Neil Gaiman"}; !slices.Equal(got[1].Authors, want) {
+		t.Errorf("Good Omens authors = %v, want %v", got[1].Authors, want)
+	}
+}
+
+// Reads applied in any order give the same list as reads in time order.
+func TestLastReadOrderIndependent(t *testing.T) {
+	const books = 20
+	var events []*Event
+	for i := range books {
+		id := string(rune('a' + i))
+		events = append(events, readAt(id, 0, hour((i*7)%books)))
+	}
+	inOrder := NewLastRead()
+	sorted := slices.Clone(events)
+	slices.SortFunc(sorted, func(a, b *Event) int { return a.ReadAt.Compare(b.ReadAt) })
+	for _, e := range sorted {
+		inOrder.Apply(e)
+	}
+	shuffled := NewLastRead()
+	for _, e := range events {
+		shuffled.Apply(e)
+	}
+	a, b := inOrder.Latest(books), shuffled.Latest(books)
+	if len(a) != books || !slices.EqualFunc(a, b, func(x, y ReadEntry) bool { return x.ID == y.ID && x.ReadAt.Equal(y.ReadAt) }) {
+		t.Errorf("in order %v\nshuffled %v", a, b)
+	}
+	if !slices.IsSortedFunc(a, func(x, y ReadEntry) int { return y.ReadAt.Compare(x.ReadAt) }) {
+		t.Errorf("not most recent first: %v", a)
+	}
+}
+
+func TestCatalogList(t *testing.T) {
+	books := []*Event{
+		added("b1", 1, "Dune", "Frank Herbert"),
+		added("b2", 1, "The Left Hand of Darkness", "Ursula K. Le Guin"),
+		added("b3", 1, "Dune Messiah", "Frank Herbert"),
+		added("b4", 1, "Good Omens", "Terry Pratchett", "Neil Gaiman"),
+		added("b5", 1, "Children of Dune", "Frank Herbert"),
+		added("b6", 1, "The Dispossessed", "Ursula K. Le Guin"),
+	}
+	tests := []struct {
+		name          string
+		extra         []*Event
+		author        string
+		limit, offset int
+		want          []string
+		total         int
+	}{
+		{name: "all, in the order added", limit: 20, want: []string{"b1", "b2", "b3", "b4", "b5", "b6"}, total: 6},
+		{name: "limit", limit: 2, want: []string{"b1", "b2"}, total: 6},
+		{name: "limit and offset", limit: 2, offset: 2, want: []string{"b3", "b4"}, total: 6},
+		{name: "offset to the end", limit: 10, offset: 4, want: []string{"b5", "b6"}, total: 6},
+		{name: "offset past the end", limit: 10, offset: 6, want: nil, total: 6},
+		{name: "limit 0", limit: 0, want: nil, total: 6},
+		{name: "negative limit", limit: -3, want: nil, total: 6},
+		{name: "negative offset", limit: 1, offset: -3, want: []string{"b1"}, total: 6},
+		{name: "author", author: "Frank Herbert", limit: 20, want: []string{"b1", "b3", "b5"}, total: 3},
+		{name: "author any case", author: "  fRANK hERBERT ", limit: 20, want: []string{"b1", "b3", "b5"}, total: 3},
+		{name: "author with offset", author: "frank herbert", limit: 1, offset: 1, want: []string{"b3"}, total: 3},
+		{name: "second author", author: "neil gaiman", limit: 20, want: []string{"b4"}, total: 1},
+		{name: "author is a whole name", author: "Frank", limit: 20, want: nil, total: 0},
+		{name: "unknown author", author: "Stanisław Lem", limit: 20, want: nil, total: 0},
+		{name: "removed skipped", extra: []*Event{removed("b3", 2), removed("b2", 2)},
+			limit: 20, want: []string{"b1", "b4", "b5", "b6"}, total: 4},
+		{name: "removed skipped by offset too", extra: []*Event{removed("b1", 2)},
+			limit: 2, offset: 1, want: []string{"b3", "b4"}, total: 5},
+		{name: "removed skipped by author", extra: []*Event{removed("b1", 2)}, author: "frank herbert",
+			limit: 20, want: []string{"b3", "b5"}, total: 2},
+		{name: "duplicates ignored", extra: []*Event{added("b1", 1, "Dune"), added("b2", 0, "The Left Hand of Darkness")},
+			limit: 20, want: []string{"b1", "b2", "b3", "b4", "b5", "b6"}, total: 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewCatalog()
+			for _, e := range append(slices.Clone(books), tt.extra...) {
+				v.Apply(e)
+			}
+			got, total := v.List(tt.author, tt.limit, tt.offset)
+			if got == nil {
+				t.Fatal("List returned nil, want an empty list")
+			}
+			var ids []string
+			for _, b := range got {
+				ids = append(ids, b.ID)
+			}
+			if !slices.Equal(ids, tt.want) || total != tt.total {
+				t.Errorf("List(%q, %d, %d) = %v, %d; want %v, %d", tt.author, tt.limit, tt.offset, ids, total, tt.want, tt.total)
+			}
+			if n := len(books) - len(tt.extra); tt.name == "removed skipped" && v.Len() != n {
+				t.Errorf("Len = %d, want %d", v.Len(), n)
+			}
+		})
+	}
+}
+
+func TestCatalogGet(t *testing.T) {
+	v := NewCatalog()
+	add := added("b1", 1, "Dune", "Frank Herbert")
+	add.Year, add.ISBN, add.Time = 1965, "9780441172719", hour(-1)
+	for _, e := range []*Event{
+		add,
+		leftHand(),
+		readAt("b1", 2, hour(1)),
+		readAt("b1", 3, hour(3)),
+		readAt("b1", 3, hour(3)),           // duplicate
+		readTitle(" dune ", hour(2)),       // a plain text line about b1
+		readTitle("Dune Messiah", hour(4)), // another book
+		readAt("b2", 2, hour(1)),
+		removed("b2", 3),
+	} {
+		v.Apply(e)
+	}
+	got, err := v.Get("b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "b1" || got.Title != "Dune" || !slices.Equal(got.Authors, []string{"Frank Herbert"}) ||
+		got.Year != 1965 || got.ISBN != "9780441172719" || !got.AddedAt.Equal(hour(-1)) {
+		t.Errorf("Get(b1) = %+v", got)
+	}
+	if got.Reads != 3 {
+		t.Errorf("Reads = %d, want 3 (two by id, one by title, a duplicate ignored)", got.Reads)
+	}
+	if got.LastReadAt == nil || !got.LastReadAt.Equal(hour(3)) {
+		t.Errorf("LastReadAt = %v, want %v", got.LastReadAt, hour(3))
+	}
+	if _, err := v.Get("b2"); !errors.Is(err, ErrRemoved) {
+		t.Errorf("Get(removed) = %v, want ErrRemoved", err)
+	}
+	if _, err := v.Get("b9"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(unknown) = %v, want ErrNotFound", err)
+	}
+	// A title read of an unknown book is counted, but is no book of the
+	// catalog.
+	if _, err := v.Get(TitleBookID("Dune Messiah")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(title-only) = %v, want ErrNotFound", err)
+	}
+	if v.Len() != 1 {
+		t.Errorf("Len = %d, want 1", v.Len())
+	}
+	if b, _ := v.Get("b1"); b.Authors == nil {
+		t.Error("authors are nil")
+	}
+}
+
+// A read seen before the add it belongs to (events from outside the
+// aggregate are unnumbered and may come in any order) still counts.
+func TestCatalogReadBeforeAdd(t *testing.T) {
+	v := NewCatalog()
+	v.Apply(&Event{Type: TypeBookRead, BookID: "b1", ReadAt: hour(1)})
+	if _, err := v.Get("b1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get before the add = %v, want ErrNotFound", err)
+	}
+	if books, total := v.List("", 10, 0); len(books) != 0 || total != 0 {
+		t.Errorf("List before the add = %v, %d", books, total)
+	}
+	v.Apply(&Event{Type: TypeBookAdded, BookID: "b1", Title: "Dune", Time: hour(2)})
+	got, err := v.Get("b1")
+	if err != nil || got.Reads != 1 || got.Authors == nil {
+		t.Errorf("Get after the add = %+v, %v; want 1 read", got, err)
+	}
+}
+
+func TestCatalogAddedNoAuthors(t *testing.T) {
+	v := NewCatalog()
+	v.Apply(added("b1", 1, "Dune"))
+	if got, _ := v.List("", 10, 0); len(got) != 1 || got[0].Authors == nil {
+		t.Errorf("List = %+v, want authors [] rather than null", got)
+	}
+}
+
+func TestStats(t *testing.T) {
+	lastYear := time.Date(2023, time.December, 31, 23, 0, 0, 0, time.UTC)
+	v := NewStats()
+	for _, e := range []*Event{
+		dune(), leftHand(), omens(),
+		readAt("b1", 2, lastYear),
+		readAt("b1", 3, hour(1)),
+		readAt("b1", 3, hour(1)), // duplicate
+		readAt("b3", 2, hour(2)),
+		readTitle("the left hand of darkness", hour(3)),
+		readTitle("Solaris", hour(4)),
+	} {
+		v.Apply(e)
+	}
+	want := ReadingStats{
+		BooksRead:     5,
+		DistinctBooks: 4,
+		BooksOnShelf:  3,
+		PerYear:       map[string]int{"2023": 1, "2024": 4},
+		PerAuthor:     map[string]int{"Frank Herbert": 2, "Ursula K. Le Guin": 1, "Terry Pratchett": 1, "Neil Gaiman": 1},
+	}
+	checkStats(t, "before removals", v.Snapshot(), want)
+
+	// Removing a book does not unread it.
+	v.Apply(removed("b1", 4))
+	v.Apply(removed("b9", 2)) // never added
+	want.BooksOnShelf = 2
+	checkStats(t, "after removing b1", v.Snapshot(), want)
+
+	// A snapshot is a copy.
+	s := v.Snapshot()
+	s.PerAuthor["Frank Herbert"] = 100
+	s.PerYear["1999"] = 1
+	checkStats(t, "after changing a snapshot", v.Snapshot(), want)
+}
+
+func checkStats(t *testing.T, when string, got, want ReadingStats) {
+	t.Helper()
+	if got.BooksRead != want.BooksRead || got.DistinctBooks != want.DistinctBooks || got.BooksOnShelf != want.BooksOnShelf ||
+		!maps.Equal(got.PerYear, want.PerYear) || !maps.Equal(got.PerAuthor, want.PerAuthor) {
+		t.Errorf("%s:\n got %+v\nwant %+v", when, got, want)
+	}
+}
+
+func TestStatsEmpty(t *testing.T) {
+	s := NewStats().Snapshot()
+	if s.PerYear == nil || s.PerAuthor == nil || s.BooksRead != 0 {
+		t.Errorf("Snapshot of nothing = %+v; want empty maps, not nil", s)
+	}
+}
+
+func TestTopAuthors(t *testing.T) {
+	s := ReadingStats{PerAuthor: map[string]int{"Le Guin": 3, "Herbert": 5, "Gaiman": 3, "Pratchett": 1}}
+	tests := []struct {
+		n    int
+		want []string
+	}{
+		{2, []string{"Herbert", "Gaiman"}}, // ties by name
+		{4, []string{"Herbert", "Gaiman", "Le Guin", "Pratchett"}},
+		{10, []string{"Herbert", "Gaiman", "Le Guin", "Pratchett"}},
+		{0, []string{}},
+		{-1, []string{}},
+	}
+	for _, tt := range tests {
+		if got := s.TopAuthors(tt.n); !slices.Equal(got, tt.want) {
+			t.Errorf("TopAuthors(%d) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}
+
+// Every view is a Projection, so a Replica can hold it.
+var (
+	_ Projection = (*LastRead)(nil)
+	_ Projection = (*Catalog)(nil)
+	_ Projection = (*Stats)(nil)
+	_ Projection = (*Shelf)(nil)
+)
