@@ -284,3 +284,55 @@ func readAll(t *testing.T, cfg Config, topic string) []*kgo.Record {
 	}
 	return out
 }
+
+func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		gs := newGroup(t)
+		sub, err := NewSubmitter(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sub.Close)
+		gs.run(t, "submitter", sub.Run)
+		ga, gb := newGroup(t), newGroup(t)
+		a, b := NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
+		ga.run(t, "processor a", a.Run)
+		gb.run(t, "processor b", b.Run)
+
+		// Both own some partitions before the first command.
+		for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {
+			if time.Now().After(deadline) {
+				t.Fatalf("partitions never spread: a %d, b %d", a.Assigned(), b.Assigned())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		const n = 24
+		ids := map[string]bool{}
+		for i := range n {
+			if i == n/2 {
+				ga.stop() // b takes a's partitions over and rebuilds them
+			}
+			id := "book-" + randHex(4)
+			ids[id] = true
+			if o := submit(t, sub, addCmd(id, "Title "+id)); o.Status != shelf.StatusAccepted {
+				t.Fatalf("command %d: %+v", i, o)
+			}
+			// A second command on an early book lands on rebuilt state.
+			if i > n/2 {
+				for first := range ids {
+					o := submit(t, sub, shelf.Command{ID: "c-" + randHex(8), Type: shelf.CmdMarkRead, BookID: first, IssuedAt: time.Now()})
+					if o.Status != shelf.StatusAccepted {
+						t.Fatalf("read of %s after the move: %+v", first, o)
+					}
+					break
+				}
+			}
+		}
+		if got, want := countEvents(t, cfg), n+(n/2-1); got != want {
+			t.Fatalf("event log holds %d events, want %d: lost or duplicated", got, want)
+		}
+		if b.Assigned() != int(cfg.Partitions) {
+			t.Fatalf("b owns %d partitions, want all %d", b.Assigned(), cfg.Partitions)
+		}
+	})
+}

@@ -68,7 +68,25 @@ func (p *Processor) Healthy() bool { return p.healthy.Load() }
 
 // Run processes commands until ctx ends.
 func (p *Processor) Run(ctx context.Context) error {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		err := p.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A session ends on an error the transactional producer cannot
+		// carry on from (fenced, or failed past its retries): start a
+		// fresh one, owning nothing until the group says otherwise.
+		p.setHealthy(false, err)
+		clear(p.owned)
+		sleep(ctx, backoff(attempt))
+	}
+	return nil
+}
+
+// session runs one transactional session until ctx ends or it fails.
+func (p *Processor) session(ctx context.Context) error {
 	forget := func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+		p.countOff(lost)
 		p.staleMu.Lock()
 		for _, parts := range lost {
 			for _, part := range parts {
@@ -97,30 +115,26 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.assigned.Add(int32(n))
 			p.log.Info("partitions assigned", "partitions", added)
 		}),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, rev map[string][]int32) {
-			p.countOff(rev)
-			forget(ctx, cl, rev)
-		}),
-		kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
-			p.countOff(lost)
-			forget(ctx, cl, lost)
-		}),
+		kgo.OnPartitionsRevoked(forget),
+		kgo.OnPartitionsLost(forget),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka transact session: %w", err)
 	}
-	defer sess.Close()
-	p.healthy.Store(true)
+	defer func() {
+		sess.Close()
+		p.assigned.Store(0)
+	}()
 
-	for attempt := 0; ; {
+	for failures := 0; ; {
 		fetches := sess.PollRecords(ctx, 1000)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err := fetchError(fetches); err != nil {
 			p.setHealthy(false, err)
-			attempt++
-			sleep(ctx, backoff(attempt))
+			failures++
+			sleep(ctx, backoff(failures))
 			continue
 		}
 		if fetches.Empty() {
@@ -130,15 +144,26 @@ func (p *Processor) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			var fatal *endError
+			if errors.As(err, &fatal) {
+				return err
+			}
 			p.setHealthy(false, err)
-			attempt++
-			sleep(ctx, backoff(attempt))
+			failures++
+			sleep(ctx, backoff(failures))
 			continue
 		}
-		attempt = 0
+		failures = 0
 		p.setHealthy(true, nil)
 	}
 }
+
+// endError is a failure to end a transaction: franz-go says none of those
+// is retryable on the same session.
+type endError struct{ err error }
+
+func (e *endError) Error() string { return e.err.Error() }
+func (e *endError) Unwrap() error { return e.err }
 
 func (p *Processor) countOff(parts map[string][]int32) {
 	n := 0
@@ -186,10 +211,10 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		}
 	}()
 	abort := func(cause error) error {
-		if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
-			cause = errors.Join(cause, fmt.Errorf("abort: %w", err))
-		}
 		p.Aborted.Add(1)
+		if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+			return &endError{errors.Join(cause, fmt.Errorf("abort: %w", err))}
+		}
 		return cause
 	}
 
@@ -260,7 +285,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	committed, err := sess.End(ctx, kgo.TryCommit)
 	if err != nil {
 		p.Aborted.Add(1)
-		return fmt.Errorf("commit transaction: %w", err)
+		return &endError{fmt.Errorf("commit transaction: %w", err)}
 	}
 	if !committed {
 		p.Aborted.Add(1)
