@@ -125,6 +125,7 @@ func (p *Processor) session(ctx context.Context) error {
 		sess.Close()
 		p.assigned.Store(0)
 	}()
+	p.setHealthy(true, nil)
 
 	for failures := 0; ; {
 		fetches := sess.PollRecords(ctx, 1000)
@@ -138,6 +139,7 @@ func (p *Processor) session(ctx context.Context) error {
 			continue
 		}
 		if fetches.Empty() {
+			p.setHealthy(true, nil)
 			continue
 		}
 		if err := p.batch(ctx, sess, fetches); err != nil {

@@ -13,6 +13,8 @@ import (
 // dead-lettered. Commands and events the services write are far smaller.
 const MaxRecordSize = 64 << 10
 
+var utf8BOM = []byte("\ufeff")
+
 // SpecVersion is the CloudEvents version of every event written.
 const SpecVersion = "1.0"
 
@@ -102,7 +104,9 @@ func DecodeRecordInto(e *Event, value []byte, ts time.Time) error {
 	if !utf8.Valid(value) {
 		return fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
 	}
-	trimmed := bytes.TrimSpace(value)
+	// A byte order mark says nothing, and left in place it would make a
+	// JSON object a text line.
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(value, utf8BOM))
 	if len(trimmed) == 0 {
 		return fmt.Errorf("%w: empty record", ErrMalformed)
 	}

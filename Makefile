@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+GO      ?= go
+PKGS    := ./...
+FUZZTIME ?= 5s
+
+.PHONY: run test unit fuzz bench lint build infra infra-down
+
+## run: every service in one process, with an embedded broker
+run:
+	$(GO) run ./cmd/bookshelf up
+
+## build: the binary, in bin/
+build:
+	$(GO) build -o bin/bookshelf ./cmd/bookshelf
+
+## test: vet, the race-enabled test suite, and a short run of every fuzz target
+test: lint unit fuzz
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## fuzz: each fuzz target for $(FUZZTIME)
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## bench: hot paths beside bare baselines, with the ratios
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## lint: gofmt and go vet (and staticcheck when installed)
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck $(PKGS); fi
+
+## infra: a real Kafka broker and a real Consul agent on this machine
+infra:
+	bash infra/up.sh
+
+infra-down:
+	bash infra/down.sh

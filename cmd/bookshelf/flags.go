@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// flags wraps a FlagSet whose every flag falls back to an environment
+// variable BOOKSHELF_<NAME> (dashes as underscores), shown in --help.
+type flags struct {
+	*flag.FlagSet
+	envErr error
+}
+
+func newFlags(name, summary string, stderr io.Writer) *flags {
+	fs := flag.NewFlagSet("bookshelf "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &flags{FlagSet: fs}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: bookshelf %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+func envName(flagName string) string {
+	return "BOOKSHELF_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flags) str(p *string, name, def, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		def = v
+	}
+	f.StringVar(p, name, def, usage+" ($"+envName(name)+")")
+}
+
+func (f *flags) int(p *int, name string, def int, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not an integer", envName(name), v))
+		} else {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, usage+" ($"+envName(name)+")")
+}
+
+func (f *flags) bool(p *bool, name string, def bool, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not a boolean", envName(name), v))
+		} else {
+			def = b
+		}
+	}
+	f.BoolVar(p, name, def, usage+" ($"+envName(name)+")")
+}
+
+// parse parses args; --help prints usage and returns errHelp's nil twin.
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return errHelp
+	}
+	if f.NArg() > 0 {
+		f.Usage()
+		return fmt.Errorf("unexpected argument %q", f.Arg(0))
+	}
+	return f.envErr
+}
+
+// errHelpShown: --help was asked for and printed; not a failure.
+var errHelpShown = errors.New("help shown")
+
+// listen opens a TCP listener, turning a taken port into one line that
+// names the port and the flag that changes it.
+func listen(addr string, port int, flagName string) (net.Listener, error) {
+	hp := net.JoinHostPort(addr, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", hp)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("port %d on %s is taken; choose another with --%s", port, addr, flagName)
+		}
+		return nil, fmt.Errorf("listen on %s (--%s): %w", hp, flagName, err)
+	}
+	return ln, nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/httpapi"
+	"github.com/bookshelf/bookshelf/internal/registry"
+)
+
+// component is one service as the binary runs it: an HTTP server, the
+// loops behind it (Kafka readers and writers), and its registration.
+type component struct {
+	kind     string // the subcommand, for logs
+	instance registry.Instance
+	ln       net.Listener
+	handler  http.Handler
+	// ready says whether the component can serve, and if not, why. It
+	// registers only once ready.
+	ready func() (bool, string)
+	loops []func(ctx context.Context) error
+	log   *slog.Logger
+}
+
+// run serves until ctx ends or a loop fails, then stops in reverse order of
+// start: it deregisters first (so no one is sent here any more), drains the
+// HTTP server, and only then stops the loops behind it.
+func (c *component) run(ctx context.Context, reg registry.Registry) error {
+	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoops()
+	failed := make(chan error, len(c.loops)+1)
+	var loops sync.WaitGroup
+	for _, loop := range c.loops {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			if err := loop(loopCtx); err != nil {
+				failed <- err
+			}
+		}()
+	}
+
+	srv := httpapi.NewServer(c.ln.Addr().String(), c.handler, httpapi.WithLogger(c.log))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(c.ln) }()
+
+	regCtx, stopRegistering := context.WithCancel(ctx)
+	registered := make(chan bool, 1)
+	go func() { registered <- c.register(regCtx, reg) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+		c.log.Error("stopping: a loop failed", "err", err)
+	case err = <-served:
+		c.log.Error("stopping: the HTTP server failed", "err", err)
+	}
+	stopRegistering()
+	if <-registered {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if derr := reg.Deregister(dctx, c.instance.ID); derr != nil {
+			c.log.Warn("deregister failed", "err", derr)
+		} else {
+			c.log.Info("deregistered", "id", c.instance.ID)
+		}
+		cancel()
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		c.log.Warn("HTTP drain cut short", "err", serr)
+	}
+	cancel()
+	stopLoops()
+	loops.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// register waits until the component is ready, then registers it. It
+// reports whether it registered.
+func (c *component) register(ctx context.Context, reg registry.Registry) bool {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastReason := ""
+	for {
+		ok, reason := c.ready()
+		if ok {
+			break
+		}
+		if reason != lastReason {
+			c.log.Info("not ready yet", "reason", reason)
+			lastReason = reason
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := reg.Register(ctx, c.instance)
+		if err == nil {
+			c.log.Info("ready; registered", "at", c.instance.HostPort())
+			return true
+		}
+		if attempt == 0 {
+			c.log.Warn("register failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// instanceFor builds the registry entry of a component listening on ln.
+func instanceFor(service, id, advertise string, ln net.Listener, tags []string, role string) registry.Instance {
+	addr := ln.Addr().(*net.TCPAddr)
+	host := advertise
+	if host == "" {
+		host = addr.IP.String()
+		if addr.IP.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+	}
+	if id == "" {
+		id = fmt.Sprintf("%s-%s-%d", service, host, addr.Port)
+	}
+	return registry.Instance{
+		ID: id, Service: service, Address: host, Port: addr.Port, Tags: tags,
+		Meta: map[string]string{"version": version, "role": role},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"

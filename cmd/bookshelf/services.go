@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/bookshelf/bookshelf/internal/httpapi"
+	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/metrics"
+	"github.com/bookshelf/bookshelf/internal/registry"
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// serviceFlags are the flags every service takes: the original ones
+// (--topic --broker --addr --port --name --id --tags) and a few more.
+type serviceFlags struct {
+	topic      string
+	brokers    string
+	addr       string
+	advertise  string
+	port       int
+	name       string
+	id         string
+	tags       string
+	partitions int
+	logLevel   string
+	routes     string // gateway only
+}
+
+func (o *serviceFlags) register(f *flags, service string, port int, withPartitions bool) {
+	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic; commands, replies and dead letters are named after it")
+	f.str(&o.brokers, "broker", "127.0.0.1:9092", "Kafka brokers, host:port, comma-separated")
+	f.str(&o.addr, "addr", "127.0.0.1", "address to listen on")
+	f.str(&o.advertise, "advertise-addr", "", "address others reach this service at, when it differs from --addr")
+	f.int(&o.port, "port", port, "HTTP port to listen on")
+	f.str(&o.name, "name", service, "service name to register under")
+	f.str(&o.id, "id", "", "instance id, unique among instances (default name-host-port)")
+	f.str(&o.tags, "tags", "", "tags to register with, comma- or space-separated")
+	if withPartitions {
+		f.int(&o.partitions, "partitions", 3, "partitions of each topic when this service creates them")
+	}
+	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (o *serviceFlags) kafkaConfig(log *slog.Logger) kafka.Config {
+	return kafka.Config{
+		Brokers:    splitList(o.brokers),
+		Topics:     kafka.TopicsFor(o.topic),
+		Partitions: int32(max(o.partitions, 1)),
+		Logger:     log,
+	}
+}
+
+// tagList accepts the original "--tags books last" spelled as one value
+// with spaces, or commas.
+func tagList(s string) []string {
+	var out []string
+	for _, part := range splitList(s) {
+		out = append(out, splitFields(part)...)
+	}
+	return out
+}
+
+func splitFields(s string) []string {
+	var out []string
+	start := -1
+	for i, r := range s + " " {
+		if r == ' ' || r == '\t' {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	return out
+}
+
+// newBooks builds the aggregate: the command API, the submitter that
+// appends commands and waits for outcomes, and the processor that decides
+// them in transactions.
+func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger) (*component, error) {
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "aggregate")
+	log = log.With("service", in.Service, "id", in.ID)
+	cfg.Logger = log
+	sub, err := kafka.NewSubmitter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	proc := kafka.NewProcessor(cfg, in.ID)
+	reg := metrics.NewRegistry()
+	reg.GaugeFunc("bookshelf_commands_decided_total", "Commands decided into events.", func() float64 { return float64(proc.Decided.Load()) })
+	reg.GaugeFunc("bookshelf_commands_rejected_total", "Commands refused by the domain.", func() float64 { return float64(proc.Rejected.Load()) })
+	reg.GaugeFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
+	reg.GaugeFunc("bookshelf_transactions_aborted_total", "Transactions aborted (rebalance or broker trouble).", func() float64 { return float64(proc.Aborted.Load()) })
+	reg.GaugeFunc("bookshelf_partitions_owned", "Command partitions this instance owns.", func() float64 { return float64(proc.Assigned()) })
+	ready := func() (bool, string) {
+		switch {
+		case !sub.Ready():
+			return false, "not reading command outcomes yet"
+		case !proc.Healthy():
+			return false, "cannot process commands: the broker is unreachable"
+		}
+		return true, ""
+	}
+	h := httpapi.Books(sub, httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready))
+	return &component{
+		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log,
+		loops: []func(context.Context) error{
+			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
+			proc.Run,
+		},
+	}, nil
+}
+
+// newView builds a view service: a follower folding the whole log into a
+// replica, and the handler answering from it.
+func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger) (*component, error) {
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "view")
+	log = log.With("service", in.Service, "id", in.ID)
+	cfg.Logger = log
+	reg := metrics.NewRegistry()
+	var follower *kafka.Follower
+	ready := func() (bool, string) {
+		p := follower.Progress()
+		switch {
+		case p.Ready:
+			return true, ""
+		case p.Total == 0 && p.Err == nil:
+			return false, "connecting to the event log"
+		}
+		return false, fmt.Sprintf("catching up: %d of %d records", p.Done, p.Total)
+	}
+	opts := []httpapi.Option{httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready)}
+	var h http.Handler
+	switch kind {
+	case "lastread":
+		r := shelf.NewReplica(shelf.NewLastRead())
+		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
+		h = httpapi.LastRead(r, ready, opts...)
+	case "catalog":
+		r := shelf.NewReplica(shelf.NewCatalog())
+		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
+		h = httpapi.Catalog(r, ready, opts...)
+	case "stats":
+		r := shelf.NewReplica(shelf.NewStats())
+		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
+		h = httpapi.Stats(r, ready, opts...)
+	default:
+		return nil, fmt.Errorf("unknown view %q", kind)
+	}
+	counts := &follower.Counts
+	reg.GaugeFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
+	reg.GaugeFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
+	reg.GaugeFunc("bookshelf_records_dead_lettered_total", "Records sent to the dead-letter topic.", func() float64 { return float64(counts.DeadLettered.Load()) })
+	reg.GaugeFunc("bookshelf_view_catching_up_records", "Records left to read before the view is caught up.", func() float64 {
+		p := follower.Progress()
+		return float64(p.Total - p.Done)
+	})
+	return &component{
+		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log,
+		loops: []func(context.Context) error{follower.Run},
+	}, nil
+}
+
+// newGateway builds the public API, routing to the instances it resolves.
+func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger) *component {
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "gateway")
+	log = log.With("service", in.Service, "id", in.ID)
+	h := httpapi.Gateway(res, httpapi.WithLogger(log))
+	return &component{
+		kind: "gateway", instance: in, ln: ln, handler: h, log: log,
+		ready: func() (bool, string) { return true, "" },
+	}
+}
+
+// resolver adapts a registry to the gateway's Resolver.
+type resolver struct{ reg registry.Registry }
+
+func (r resolver) Resolve(ctx context.Context, service string) ([]string, error) {
+	ins, err := r.reg.Healthy(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	urls := make([]string, len(ins))
+	for i, in := range ins {
+		urls[i] = in.URL()
+	}
+	return urls, nil
+}
+
+func serviceLogger(stderr io.Writer, level string) (*slog.Logger, error) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	return newLogger(stderr, level)
+}

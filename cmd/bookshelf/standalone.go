@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/registry"
+)
+
+// ensureTopics creates the topics, waiting for the broker with backoff:
+// services may start before it.
+func ensureTopics(ctx context.Context, cfg kafka.Config, log *slog.Logger) error {
+	for attempt := 0; ; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := kafka.EnsureTopics(tctx, cfg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt == 0 {
+			log.Warn("waiting for the broker", "brokers", cfg.Brokers, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// standalone runs one service as its own process.
+func standalone(ctx context.Context, kind, service, summary string, port int, args []string, stderr io.Writer,
+	build func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error)) error {
+	var o serviceFlags
+	f := newFlags(kind, summary, stderr)
+	o.register(f, service, port, true)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := serviceLogger(stderr, o.logLevel)
+	if err != nil {
+		return err
+	}
+	cfg := o.kafkaConfig(log)
+	if err := ensureTopics(ctx, cfg, log); err != nil {
+		return nil // stopped while waiting
+	}
+	c, err := build(cfg, o, log)
+	if err != nil {
+		return err
+	}
+	return c.run(ctx, registry.NewMemory())
+}
+
+func runBooks(ctx context.Context, args []string, _, stderr io.Writer) error {
+	return standalone(ctx, "books", registry.Books,
+		"The aggregate: takes commands over HTTP (POST /books, DELETE /books/{id},\nPOST /books/{id}/read), decides them in Kafka transactions, answers with the outcome.",
+		8081, args, stderr, func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error) {
+			ln, err := listen(o.addr, o.port, "port")
+			if err != nil {
+				return nil, err
+			}
+			return newBooks(cfg, ln, o, log)
+		})
+}
+
+func viewCommand(kind, service, summary string, port int) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		return standalone(ctx, kind, service, summary, port, args, stderr,
+			func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error) {
+				ln, err := listen(o.addr, o.port, "port")
+				if err != nil {
+					return nil, err
+				}
+				return newView(kind, cfg, ln, o, log)
+			})
+	}
+}
+
+var (
+	runLastRead = viewCommand("lastread", registry.LastRead,
+		"The view of the books read last: GET / and GET /books/last-read (?limit=, default 5).", 8087)
+	runCatalog = viewCommand("catalog", registry.Catalog,
+		"The view of every book: GET /books (?author= ?limit= ?offset=), GET /books/{id}.", 8084)
+	runStats = viewCommand("stats", registry.Stats,
+		"The view of reading statistics: GET /stats.", 8085)
+)
+
+// defaultRoutes are where the services listen by default on one machine.
+const defaultRoutes = "books=http://127.0.0.1:8081,lastreadbooks=http://127.0.0.1:8087,booklist=http://127.0.0.1:8084,readingstats=http://127.0.0.1:8085"
+
+func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var o serviceFlags
+	f := newFlags("gateway", "The public API and web page, routing each request to an instance of the service behind it.", stderr)
+	o.register(f, registry.Gateway, 8080, false)
+	f.str(&o.routes, "routes", defaultRoutes, "where the services are, as service=url pairs, comma-separated")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := serviceLogger(stderr, o.logLevel)
+	if err != nil {
+		return err
+	}
+	reg, err := staticRoutes(o.routes)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(o.addr, o.port, "port")
+	if err != nil {
+		return err
+	}
+	return newGateway(resolver{reg}, ln, o, log).run(ctx, reg)
+}
+
+// staticRoutes fills an in-process registry from "service=url" pairs.
+func staticRoutes(spec string) (*registry.Memory, error) {
+	reg := registry.NewMemory()
+	for i, pair := range splitList(spec) {
+		service, raw, ok := strings.Cut(pair, "=")
+		u, err := url.Parse(raw)
+		if !ok || err != nil || u.Hostname() == "" || u.Port() == "" {
+			return nil, fmt.Errorf("--routes: %q is not service=http://host:port", pair)
+		}
+		var port int
+		fmt.Sscan(u.Port(), &port)
+		in := registry.Instance{ID: fmt.Sprintf("%s-%d", service, i), Service: service, Address: u.Hostname(), Port: port}
+		if err := reg.Register(context.Background(), in); err != nil {
+			return nil, fmt.Errorf("--routes %q: %w", pair, err)
+		}
+	}
+	return reg, nil
+}
+
+func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("broker", "The embedded Kafka-protocol broker (franz-go kfake), persisted on disk.", stderr)
+	var addr, dataDir, topic, level string
+	var port, partitions int
+	f.str(&addr, "addr", "127.0.0.1", "address to listen on")
+	f.int(&port, "port", 9092, "Kafka port to listen on")
+	f.str(&dataDir, "data-dir", ".bookshelf", "where the log is kept across restarts")
+	f.str(&topic, "topic", kafka.DefaultTopic, "the event log's topic, created with the others at start")
+	f.int(&partitions, "partitions", 3, "partitions of each topic created")
+	f.str(&level, "log-level", "info", "debug, info, warn or error")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := serviceLogger(stderr, level)
+	if err != nil {
+		return err
+	}
+	b, err := startBroker(addr, port, "port", dataDir, log)
+	if err != nil {
+		return err
+	}
+	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.TopicsFor(topic), Partitions: int32(partitions), Logger: log}
+	if err := ensureTopics(ctx, cfg, log); err != nil {
+		b.Close()
+		return nil
+	}
+	fmt.Fprintf(stdout, "broker listening on %s, data in %s (kcat -b %s -P -t %s)\n", b.Addr(), dataDir, b.Addr(), topic)
+	return b.Run(ctx)
+}

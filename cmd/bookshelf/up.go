@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/registry"
+)
+
+// startBroker starts the embedded broker, naming the flag to change when
+// the port is taken.
+func startBroker(addr string, port int, flagName, dataDir string, log *slog.Logger) (*kafka.Broker, error) {
+	b, err := kafka.StartBroker(kafka.BrokerConfig{
+		Addr:    net.JoinHostPort(addr, fmt.Sprint(port)),
+		DataDir: filepath.Join(dataDir, "broker"),
+		Logger:  log,
+	})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("port %d on %s is taken; choose another with --%s", port, addr, flagName)
+	}
+	return b, err
+}
+
+func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("up", "Every service in one process: the embedded broker, the aggregate, the three views\nand the gateway, finding each other through an in-process registry.", stderr)
+	var o serviceFlags
+	var dataDir string
+	ports := map[string]*int{}
+	portFlag := func(name string, def int, what string) {
+		ports[name] = new(int)
+		f.int(ports[name], name+"-port", def, "port of "+what)
+	}
+	f.str(&o.addr, "addr", "127.0.0.1", "address every service listens on")
+	f.str(&dataDir, "data-dir", ".bookshelf", "where the broker keeps the log across restarts")
+	f.int(&o.partitions, "partitions", 3, "partitions of each topic when created")
+	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic")
+	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	portFlag("gateway", 8080, "the gateway (public API)")
+	portFlag("books", 8081, "the books aggregate")
+	portFlag("catalog", 8084, "the catalog view")
+	portFlag("stats", 8085, "the stats view")
+	portFlag("lastread", 8087, "the last-read view")
+	portFlag("broker", 9092, "the embedded Kafka-protocol broker")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := serviceLogger(stderr, o.logLevel)
+	if err != nil {
+		return err
+	}
+
+	// Take every port first, so a taken one fails before anything starts.
+	lns := map[string]net.Listener{}
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, name := range []string{"gateway", "books", "catalog", "stats", "lastread"} {
+		ln, err := listen(o.addr, *ports[name], name+"-port")
+		if err != nil {
+			return err
+		}
+		lns[name] = ln
+	}
+	broker, err := startBroker(o.addr, *ports["broker"], "broker-port", dataDir, log.With("service", "broker"))
+	if err != nil {
+		return err
+	}
+	closeBroker := sync.OnceFunc(broker.Close)
+	defer closeBroker()
+	o.brokers = broker.Addr()
+	cfg := o.kafkaConfig(log)
+	if err := ensureTopics(ctx, cfg, log); err != nil {
+		return nil
+	}
+
+	reg := registry.NewMemory()
+	named := func(service string) serviceFlags {
+		so := o
+		so.name = service
+		return so
+	}
+	books, err := newBooks(cfg, lns["books"], named(registry.Books), log)
+	if err != nil {
+		return err
+	}
+	comps := []*component{books}
+	for _, v := range []struct{ kind, service string }{
+		{"lastread", registry.LastRead}, {"catalog", registry.Catalog}, {"stats", registry.Stats},
+	} {
+		c, err := newView(v.kind, cfg, lns[v.kind], named(v.service), log)
+		if err != nil {
+			return err
+		}
+		comps = append(comps, c)
+	}
+	comps = append(comps, newGateway(resolver{reg}, lns["gateway"], named(registry.Gateway), log))
+	clear(lns) // the components own their listeners now
+
+	fmt.Fprintf(stdout, "bookshelf is up; data in %s\n", dataDir)
+	fmt.Fprintf(stdout, "  %-9s %s  (push lines: kcat -b %s -P -t %s)\n", "broker", broker.Addr(), broker.Addr(), cfg.Topics.Events)
+	for _, c := range comps {
+		fmt.Fprintf(stdout, "  %-9s http://%s/\n", c.kind, c.ln.Addr())
+	}
+	fmt.Fprintln(stdout, "Ctrl-C stops everything.")
+
+	// Each component gets its own context, so they stop in reverse order of
+	// start: the gateway first, the aggregate last, then the broker.
+	type running struct {
+		cancel context.CancelFunc
+		done   chan error
+	}
+	var runs []running
+	var wg sync.WaitGroup
+	failed := make(chan struct{}, len(comps))
+	for _, c := range comps {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r := running{cancel: cancel, done: make(chan error, 1)}
+		runs = append(runs, r)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.run(cctx, reg)
+			r.done <- err
+			if err != nil {
+				failed <- struct{}{}
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case <-failed:
+	}
+	fmt.Fprintln(stdout, "stopping...")
+	var errs []error
+	for i := len(runs) - 1; i >= 0; i-- {
+		runs[i].cancel()
+		if err := <-runs[i].done; err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", comps[i].kind, err))
+		}
+	}
+	wg.Wait()
+	closeBroker()
+	fmt.Fprintln(stdout, "stopped.")
+	return errors.Join(errs...)
+}

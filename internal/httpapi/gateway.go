@@ -1,0 +1,341 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/metrics"
+)
+
+// Resolver finds the healthy instances of a service by its registry name,
+// as base URLs such as "http://127.0.0.1:8087". It should answer from what
+// it already knows (a watch), not ask a remote registry on every call.
+type Resolver interface {
+	Resolve(ctx context.Context, service string) ([]string, error)
+}
+
+// Registry names of the services the gateway routes to.
+const (
+	ServiceBooks    = "books"
+	ServiceLastRead = "lastreadbooks"
+	ServiceCatalog  = "booklist"
+	ServiceStats    = "readingstats"
+)
+
+// Endpoint is one route of the public API.
+type Endpoint struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Service     string `json:"service,omitempty"`
+	Description string `json:"description"`
+}
+
+// API is the public API the gateway serves, in the order GET / lists it.
+// Routing and documentation come from this one table.
+var API = []Endpoint{
+	{"POST", "/books", ServiceBooks, `Add a book: {"title", "authors": [...], "year", "isbn"}. 201 with the book (and its id), Location and Bookshelf-Position.`},
+	{"GET", "/books", ServiceCatalog, "List the books on the shelf, in the order they were added: ?author=, ?limit= (default 20, at most 100), ?offset=."},
+	{"GET", "/books/last-read", ServiceLastRead, "The books read most recently, distinct, newest first, with title, authors and read_at: ?limit= (default 5)."},
+	{"GET", "/books/{id}", ServiceCatalog, "One book, with how often and when it was last read; 404 if unknown or removed."},
+	{"DELETE", "/books/{id}", ServiceBooks, "Remove a book: 204, or 404."},
+	{"POST", "/books/{id}/read", ServiceBooks, `Mark a book read, now or at {"read_at": "2024-05-01T20:00:00Z"}: 200, or 404.`},
+	{"GET", "/stats", ServiceStats, "Reading statistics: books read, per year, per author."},
+	{"POST", "/bookshelf/books", ServiceBooks, "The original path of POST /books."},
+	{"GET", "/bookshelf/books", ServiceCatalog, "The original path of GET /books."},
+	{"GET", "/bookshelf/books/last/read", ServiceLastRead, "The original path of GET /books/last-read."},
+	{"POST", "/bookshelf/books/{id}/finished", ServiceBooks, "The original path of POST /books/{id}/read."},
+	{"GET", "/healthz", "", "The gateway is alive."},
+	{"GET", "/readyz", "", "The gateway is ready."},
+	{"GET", "/metrics", "", "Metrics in the Prometheus text format."},
+	{"GET", "/api", "", "This list, as JSON."},
+}
+
+// Limits of the proxy.
+const (
+	// maxAttempts bounds the instances one request tries.
+	maxAttempts = 4
+	// proxyBudget bounds all attempts of one request together; it stays
+	// under the server's WriteTimeout so the client gets an answer.
+	proxyBudget = WriteTimeout - 2*time.Second
+	// resolveTimeout bounds asking the registry.
+	resolveTimeout = 2 * time.Second
+)
+
+// forwardHeaders go from the client to an instance; relayHeaders come
+// back. Everything else stays: hop-by-hop headers, cookies, and whatever
+// the services do not read.
+var (
+	forwardHeaders = []string{"Content-Type", "Accept", IdempotencyKeyHeader, PositionHeader, "X-Request-Id"}
+	relayHeaders   = []string{"Content-Type", "Location", PositionHeader, "Retry-After", "Allow", "Cache-Control", "X-Content-Type-Options"}
+)
+
+// Gateway is the HTTP handler of the gateway service: the public API
+// (API), each route proxied to an instance of the service that answers it,
+// found by res. It spreads requests over the instances (round robin per
+// service) and tries another instance when one cannot be reached, or, for
+// an idempotent request (GET, HEAD, DELETE, or a POST carrying an
+// Idempotency-Key), when it fails or answers 502 or 503. With no instance
+// left it answers 503 with Retry-After.
+//
+// GET / is a page listing the API (the web UI will take its place), GET
+// /api the same as JSON; /healthz, /readyz and /metrics as every service.
+func Gateway(res Resolver, opts ...Option) http.Handler {
+	c := newConfig(opts)
+	g := &gateway{
+		cfg:      c,
+		res:      res,
+		client:   c.client,
+		next:     map[string]*atomic.Uint64{},
+		attempts: c.metrics.CounterVec("bookshelf_gateway_attempts_total", "Requests the gateway sent to instances, by service and result.", "service", "result"),
+	}
+	if g.client == nil {
+		g.client = newProxyClient()
+	}
+	mux := http.NewServeMux()
+	for _, e := range API {
+		if e.Service == "" {
+			continue
+		}
+		if g.next[e.Service] == nil {
+			g.next[e.Service] = new(atomic.Uint64)
+		}
+		mux.Handle(e.Method+" "+e.Path, g.route(e.Service))
+	}
+	index, api := renderIndex()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(index)))
+		_, _ = w.Write(index)
+	})
+	mux.HandleFunc("GET /api", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONBytes(w, http.StatusOK, api)
+	})
+	Common(mux, c.ready, c.metrics)
+	return wrap(mux, c)
+}
+
+// newProxyClient returns the gateway's client: keep-alive connections to
+// every instance, no redirects followed (the client gets them), no
+// transparent compression (the services answer small, plain bodies).
+func newProxyClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.DisableCompression = true
+	t.ResponseHeaderTimeout = 0 // each attempt has its own deadline
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+type gateway struct {
+	cfg      *config
+	res      Resolver
+	client   *http.Client
+	next     map[string]*atomic.Uint64 // round robin, per service; read-only after Gateway
+	attempts *metrics.CounterVec
+}
+
+func (g *gateway) route(service string) http.HandlerFunc {
+	// Counters per result, looked up once.
+	count := map[string]*metrics.Counter{}
+	for _, res := range []string{"ok", "unreachable", "failed", "unavailable", "none"} {
+		count[res] = g.attempts.With(service, res)
+	}
+	return func(w http.ResponseWriter, r *http.Request) { g.proxy(w, r, service, count) }
+}
+
+// idempotent tells whether sending r twice does no more than once.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
+		return true
+	case http.MethodPost:
+		return r.Header.Get(IdempotencyKeyHeader) != ""
+	}
+	return false
+}
+
+func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, service string, count map[string]*metrics.Counter) {
+	// The body is buffered: it may go to more than one instance.
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > MaxBodyBytes {
+			writeError(w, r, tooLarge(w), "")
+			return
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				writeError(w, r, tooLarge(w), "")
+			} else {
+				writeError(w, r, badRequest("malformed-body", "", "the request body could not be read: %v", err), "")
+			}
+			return
+		}
+		body = b
+	}
+
+	rctx, cancel := context.WithTimeout(r.Context(), resolveTimeout)
+	instances, err := g.res.Resolve(rctx, service)
+	cancel()
+	if err != nil {
+		g.cfg.log.Warn("cannot resolve instances", "target", service, "err", err)
+	}
+	if len(instances) == 0 {
+		count["none"].Inc()
+		writeError(w, r, unavailable("no-instance", "No instance available", "no healthy instance of %s; retry in a moment", service), "")
+		return
+	}
+
+	retryable := idempotent(r)
+	perAttempt := g.cfg.queryTry
+	if service == ServiceBooks {
+		perAttempt = g.cfg.commandTry
+	}
+	deadline := time.Now().Add(proxyBudget)
+	n := len(instances)
+	start := int(g.next[service].Add(1) % uint64(n))
+	var kept *keptAnswer // a 502/503 of an instance, relayed if no other does better
+	for i := range min(n, maxAttempts) {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			break
+		}
+		base := instances[(start+i)%n]
+		actx, cancel := context.WithTimeout(r.Context(), min(perAttempt, remaining))
+		resp, err := g.send(actx, r, base, body)
+		if err != nil {
+			cancel()
+			if r.Context().Err() != nil {
+				return // the client left: nobody to answer
+			}
+			if unreached(err) {
+				count["unreachable"].Inc()
+				g.cfg.log.Debug("instance unreachable", "target", service, "instance", base, "err", err)
+				continue // it never saw the request: always safe to try another
+			}
+			count["failed"].Inc()
+			g.cfg.log.Warn("instance failed", "target", service, "instance", base, "method", r.Method, "path", r.URL.Path, "err", err)
+			if retryable {
+				continue
+			}
+			writeError(w, r, unavailable("upstream-failed", "Upstream failed",
+				"%s did not answer in time; the request may or may not have taken effect: retry with an Idempotency-Key header to be safe", service), "")
+			return
+		}
+		if (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable) && retryable {
+			count["unavailable"].Inc()
+			kept = keep(resp)
+			cancel()
+			continue
+		}
+		count["ok"].Inc()
+		relay(w, resp, g.cfg.log)
+		cancel()
+		return
+	}
+	if kept != nil {
+		kept.write(w)
+		return
+	}
+	writeError(w, r, unavailable("no-instance", "No instance available", "no healthy instance of %s could be reached; retry in a moment", service), "")
+}
+
+// send forwards r, with body, to the instance at base.
+func (g *gateway) send(ctx context.Context, r *http.Request, base string, body []byte) (*http.Response, error) {
+	target := strings.TrimSuffix(base, "/") + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, target, rd)
+	if err != nil {
+		// A base URL the registry should not have held; no request left.
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	}
+	for _, k := range forwardHeaders {
+		if vs := r.Header.Values(k); len(vs) > 0 {
+			out.Header[k] = vs
+		}
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		out.Header.Set("X-Forwarded-For", ip)
+	}
+	return g.client.Do(out)
+}
+
+// unreached tells whether err means the request never reached the
+// instance: the connection could not be made.
+func unreached(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// relay copies an instance's answer to the client.
+func relay(w http.ResponseWriter, resp *http.Response, log *slog.Logger) {
+	defer resp.Body.Close()
+	copyHeaders(w.Header(), resp.Header)
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		// Headers are out; the client sees a short body. Nothing else to do.
+		log.Debug("relaying an answer failed", "err", err)
+	}
+}
+
+func copyHeaders(dst, src http.Header) {
+	for _, k := range relayHeaders {
+		if vs := src.Values(k); len(vs) > 0 {
+			dst[k] = slices.Clone(vs)
+		}
+	}
+}
+
+// keptAnswer is an instance's 502 or 503, read whole (it is small) so the
+// next instance can be tried before deciding what to answer.
+type keptAnswer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func keep(resp *http.Response) *keptAnswer {
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	k := &keptAnswer{status: resp.StatusCode, header: http.Header{}, body: body}
+	copyHeaders(k.header, resp.Header)
+	return k
+}
+
+func (k *keptAnswer) write(w http.ResponseWriter) {
+	for key, vs := range k.header {
+		w.Header()[key] = vs
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(k.body)))
+	w.WriteHeader(k.status)
+	_, _ = w.Write(k.body)
+}

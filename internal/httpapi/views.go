@@ -1,0 +1,301 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// Query limits of the views.
+const (
+	MaxAuthorQuery = 256
+	maxOffset      = 1 << 30
+)
+
+// LastRead is the HTTP handler of the lastread service: GET
+// /books/last-read, the original GET /bookshelf/books/last/read, and GET /
+// (where the original service answered its list), each with ?limit=
+// (default 5, at most 100) and ?offset=; plus /healthz, /readyz, /metrics.
+//
+// ready says whether the replica has caught up with the log; until it
+// has, queries are answered 503 with its reason.
+func LastRead(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, opts ...Option) http.Handler {
+	c := newConfig(opts)
+	h := &lastRead{view: newView(c, ready, rep), rep: rep}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /books/last-read", h.list)
+	mux.HandleFunc("GET /bookshelf/books/last/read", h.list)
+	mux.HandleFunc("GET /{$}", h.list)
+	Common(mux, h.readyz, c.metrics)
+	return wrap(mux, c)
+}
+
+// Catalog is the HTTP handler of the catalog service: GET /books (and the
+// original GET /bookshelf/books) with ?author=, ?limit= (default 20, at
+// most 100) and ?offset=, and GET /books/{id}; plus /healthz, /readyz,
+// /metrics.
+func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option) http.Handler {
+	c := newConfig(opts)
+	h := &catalog{view: newView(c, ready, rep), rep: rep}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /books", h.list)
+	mux.HandleFunc("GET /bookshelf/books", h.list)
+	mux.HandleFunc("GET /books/{id}", h.get)
+	Common(mux, h.readyz, c.metrics)
+	return wrap(mux, c)
+}
+
+// Stats is the HTTP handler of the stats service: GET /stats; plus
+// /healthz, /readyz, /metrics.
+func Stats(rep *shelf.Replica[*shelf.Stats], ready ReadyFunc, opts ...Option) http.Handler {
+	c := newConfig(opts)
+	h := &stats{view: newView(c, ready, rep), rep: rep}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stats", h.get)
+	Common(mux, h.readyz, c.metrics)
+	return wrap(mux, c)
+}
+
+// positioned is what a view needs of its replica to read a client's own
+// writes.
+type positioned interface {
+	Reached(pos shelf.Position) bool
+	WaitFor(ctx context.Context, pos shelf.Position) error
+}
+
+// view is what the views' handlers share.
+type view struct {
+	cfg   *config
+	ready ReadyFunc
+	rep   positioned
+}
+
+func newView(c *config, ready ReadyFunc, rep positioned) view {
+	if ready == nil {
+		ready = alwaysReady
+	}
+	return view{cfg: c, ready: ready, rep: rep}
+}
+
+// readyz reports a view not ready with its reason, prefixed so /readyz
+// and a refused query read alike.
+func (v view) readyz() (bool, string) {
+	ok, reason := v.ready()
+	if !ok && reason == "" {
+		reason = "catching up with the log"
+	}
+	return ok, reason
+}
+
+// begin answers a query that cannot be answered yet, and returns false:
+// the replica has not caught up at all (not ready), or not with the
+// position the client asks for in Bookshelf-Position (it waits a while
+// for it).
+func (v view) begin(w http.ResponseWriter, r *http.Request) bool {
+	if ok, reason := v.readyz(); !ok {
+		writeError(w, r, notReady(reason), "")
+		return false
+	}
+	hv := r.Header.Get(PositionHeader)
+	if hv == "" {
+		return true
+	}
+	pos, err := shelf.ParsePosition(hv)
+	if err != nil {
+		writeError(w, r, err, "")
+		return false
+	}
+	if v.rep.Reached(pos) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), v.cfg.waitTimeout)
+	defer cancel()
+	if err := v.rep.WaitFor(ctx, pos); err != nil {
+		writeError(w, r, unavailable("not-caught-up", "Not caught up",
+			"this replica has not caught up with your write yet (%s); retry", pos), "")
+		return false
+	}
+	return true
+}
+
+// listQuery is the query string of a list.
+type listQuery struct {
+	limit, offset int
+	author        string
+}
+
+// parseQuery reads ?limit=, ?offset= and, when withAuthor, ?author=.
+// Other parameters are ignored.
+func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, error) {
+	q := listQuery{limit: defLimit}
+	if r.URL.RawQuery == "" {
+		return q, nil
+	}
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, badRequest("malformed-query", "", "the query string cannot be read: %v", err)
+	}
+	if s, ok := first(vals, "limit"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > shelf.MaxLimit {
+			return q, invalidField("limit", "limit must be an integer from 1 to %d, not %q", shelf.MaxLimit, s)
+		}
+		q.limit = n
+	}
+	if s, ok := first(vals, "offset"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > maxOffset {
+			return q, invalidField("offset", "offset must be an integer from 0 to %d, not %q", maxOffset, s)
+		}
+		q.offset = n
+	}
+	if s, ok := first(vals, "author"); ok && withAuthor {
+		if n := utf8.RuneCountInString(s); n > MaxAuthorQuery {
+			return q, invalidField("author", "author is %d characters long, at most %d allowed", n, MaxAuthorQuery)
+		}
+		q.author = s
+	}
+	return q, nil
+}
+
+func first(vals url.Values, key string) (string, bool) {
+	vs, ok := vals[key]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+type lastRead struct {
+	view
+	rep *shelf.Replica[*shelf.LastRead]
+	// pages caches the encoded first page per limit. Most requests are the
+	// same few (the UI's GET /books/last-read), and encoding is most of
+	// their cost; the cache is checked against the entries themselves, so
+	// it is never stale.
+	pages [shelf.MaxLimit + 1]atomic.Pointer[lastReadPage]
+}
+
+type lastReadPage struct {
+	entries []shelf.ReadEntry
+	body    []byte
+}
+
+// lastReadList is the answer of the last-read view.
+type lastReadList struct {
+	Books []shelf.ReadEntry `json:"books"`
+}
+
+func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r) {
+		return
+	}
+	q, err := parseQuery(r, shelf.DefaultLastReadLimit, false)
+	if err != nil {
+		writeError(w, r, err, "")
+		return
+	}
+	var entries []shelf.ReadEntry
+	h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.offset + q.limit) })
+	if q.offset > 0 {
+		writeJSON(w, r, http.StatusOK, lastReadList{Books: entries[min(q.offset, len(entries)):]})
+		return
+	}
+	slot := &h.pages[q.limit]
+	if p := slot.Load(); p != nil && sameEntries(p.entries, entries) {
+		writeJSONBytes(w, http.StatusOK, p.body)
+		return
+	}
+	buf, err := encodeJSON(lastReadList{Books: entries})
+	if err != nil {
+		writeError(w, r, statusError(http.StatusInternalServerError, "the answer could not be encoded"), "")
+		return
+	}
+	// The page keeps its own copy of the bytes: the buffer goes back to
+	// the pool, and readers of the page must never see it change.
+	p := &lastReadPage{entries: entries, body: slices.Clone(buf.Bytes())}
+	putBuf(buf)
+	slot.Store(p)
+	writeJSONBytes(w, http.StatusOK, p.body)
+}
+
+// sameEntries tells whether a and b encode the same. Times compare with ==
+// (location included), since that is what the encoding shows.
+func sameEntries(a, b []shelf.ReadEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.ID != y.ID || x.Title != y.Title || x.ReadAt != y.ReadAt || !slices.Equal(x.Authors, y.Authors) {
+			return false
+		}
+	}
+	return true
+}
+
+type catalog struct {
+	view
+	rep *shelf.Replica[*shelf.Catalog]
+}
+
+// catalogList is the answer of GET /books.
+type catalogList struct {
+	Books  []shelf.CatalogBook `json:"books"`
+	Total  int                 `json:"total"`
+	Limit  int                 `json:"limit"`
+	Offset int                 `json:"offset"`
+}
+
+func (h *catalog) list(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r) {
+		return
+	}
+	q, err := parseQuery(r, shelf.DefaultListLimit, true)
+	if err != nil {
+		writeError(w, r, err, "")
+		return
+	}
+	ans := catalogList{Limit: q.limit, Offset: q.offset}
+	// Encoding happens outside the lock: List copies the books, and the
+	// slices they share with the view (authors) are never changed in place.
+	h.rep.Read(func(v *shelf.Catalog) { ans.Books, ans.Total = v.List(q.author, q.limit, q.offset) })
+	writeJSON(w, r, http.StatusOK, ans)
+}
+
+func (h *catalog) get(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok || !h.begin(w, r) {
+		return
+	}
+	var (
+		b   shelf.CatalogBook
+		err error
+	)
+	h.rep.Read(func(v *shelf.Catalog) { b, err = v.Get(id) })
+	if err != nil {
+		writeError(w, r, err, id)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, b)
+}
+
+type stats struct {
+	view
+	rep *shelf.Replica[*shelf.Stats]
+}
+
+func (h *stats) get(w http.ResponseWriter, r *http.Request) {
+	if !h.begin(w, r) {
+		return
+	}
+	var s shelf.ReadingStats
+	h.rep.Read(func(v *shelf.Stats) { s = v.Snapshot() })
+	writeJSON(w, r, http.StatusOK, s)
+}
