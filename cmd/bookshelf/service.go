@@ -68,7 +68,7 @@ func (c *component) run(ctx context.Context, reg registry.Registry) error {
 		if derr := reg.Deregister(dctx, c.instance.ID); derr != nil {
 			c.log.Warn("deregister failed", "err", derr)
 		} else {
-			c.log.Info("deregistered", "id", c.instance.ID)
+			c.log.Info("deregistered")
 		}
 		cancel()
 	}

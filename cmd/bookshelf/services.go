@@ -121,7 +121,8 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 
 // newView builds a view service: a follower folding the whole log into a
 // replica, and the handler answering from it.
-func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger) (*component, error) {
+// dlq, when not nil, is shared by the views of one process.
+func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger, dlq *kafka.DeadLetters) (*component, error) {
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "view")
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
@@ -155,6 +156,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	default:
 		return nil, fmt.Errorf("unknown view %q", kind)
 	}
+	follower.DeadLetters = dlq
 	counts := &follower.Counts
 	reg.GaugeFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
 	reg.GaugeFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
@@ -170,14 +172,15 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 }
 
 // newGateway builds the public API, routing to the instances it resolves.
-func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger) *component {
+// ready may be nil: then it is ready once it serves.
+func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string)) *component {
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "gateway")
 	log = log.With("service", in.Service, "id", in.ID)
-	h := httpapi.Gateway(res, httpapi.WithLogger(log))
-	return &component{
-		kind: "gateway", instance: in, ln: ln, handler: h, log: log,
-		ready: func() (bool, string) { return true, "" },
+	if ready == nil {
+		ready = func() (bool, string) { return true, "" }
 	}
+	h := httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready))
+	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready}
 }
 
 // resolver adapts a registry to the gateway's Resolver.

@@ -81,7 +81,7 @@ func viewCommand(kind, service, summary string, port int) func(context.Context, 
 				if err != nil {
 					return nil, err
 				}
-				return newView(kind, cfg, ln, o, log)
+				return newView(kind, cfg, ln, o, log, nil)
 			})
 	}
 }
@@ -118,7 +118,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return newGateway(resolver{reg}, ln, o, log).run(ctx, reg)
+	return newGateway(resolver{reg}, ln, o, log, nil).run(ctx, reg)
 }
 
 // staticRoutes fills an in-process registry from "service=url" pairs.

@@ -94,16 +94,32 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	comps := []*component{books}
+	// The views of this process share one dead-letter writer, so a poison
+	// record is dead-lettered once, not once per view.
+	dlq, err := kafka.NewDeadLetters(ctx, cfg, "views")
+	if err != nil {
+		return err
+	}
+	defer dlq.Close()
 	for _, v := range []struct{ kind, service string }{
 		{"lastread", registry.LastRead}, {"catalog", registry.Catalog}, {"stats", registry.Stats},
 	} {
-		c, err := newView(v.kind, cfg, lns[v.kind], named(v.service), log)
+		c, err := newView(v.kind, cfg, lns[v.kind], named(v.service), log, dlq)
 		if err != nil {
 			return err
 		}
 		comps = append(comps, c)
 	}
-	comps = append(comps, newGateway(resolver{reg}, lns["gateway"], named(registry.Gateway), log))
+	// In one process the gateway is ready once every service behind it is.
+	behind := []string{registry.Books, registry.LastRead, registry.Catalog, registry.Stats}
+	comps = append(comps, newGateway(resolver{reg}, lns["gateway"], named(registry.Gateway), log, func() (bool, string) {
+		for _, service := range behind {
+			if ins, _ := reg.Healthy(ctx, service); len(ins) == 0 {
+				return false, "waiting for " + service
+			}
+		}
+		return true, ""
+	}))
 	clear(lns) // the components own their listeners now
 
 	fmt.Fprintf(stdout, "bookshelf is up; data in %s\n", dataDir)

@@ -11,13 +11,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// deadLetters sends records a reader cannot use to the dead-letter topic,
+// DeadLetters sends records a reader cannot use to the dead-letter topic,
 // once each: every replica of every view meets the same poison record, and
 // meets it again after each restart, so at start it reads which records the
-// topic holds already and skips those. Two replicas starting at once may
-// still both write one; the key (origin topic/partition/offset) tells them
-// apart as duplicates.
-type deadLetters struct {
+// topic holds already and skips those, and the followers of one process
+// share one DeadLetters. Replicas in separate processes that meet a new
+// poison record at the same moment may each write it; the key (origin
+// topic/partition/offset) marks such copies as one.
+//
+// It is safe for concurrent use.
+type DeadLetters struct {
 	cfg   Config
 	cl    *kgo.Client
 	topic string
@@ -28,7 +31,9 @@ type deadLetters struct {
 	seen map[string]bool
 }
 
-func newDeadLetters(ctx context.Context, cfg Config, name string) (*deadLetters, error) {
+// NewDeadLetters connects to the dead-letter topic of cfg and reads which
+// records it holds; name says who dead-letters, in a header.
+func NewDeadLetters(ctx context.Context, cfg Config, name string) (*DeadLetters, error) {
 	cl, err := kgo.NewClient(append(cfg.baseOpts(),
 		kgo.DefaultProduceTopic(cfg.Topics.DLQ),
 		kgo.ProducerLinger(0),
@@ -37,7 +42,7 @@ func newDeadLetters(ctx context.Context, cfg Config, name string) (*deadLetters,
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	d := &deadLetters{cfg: cfg, cl: cl, topic: cfg.Topics.DLQ, name: name, log: cfg.logger(), seen: map[string]bool{}}
+	d := &DeadLetters{cfg: cfg, cl: cl, topic: cfg.Topics.DLQ, name: name, log: cfg.logger(), seen: map[string]bool{}}
 	if err := d.load(ctx); err != nil {
 		// Not fatal: at worst a record is dead-lettered twice.
 		d.log.Warn("could not read the dead-letter topic; duplicates possible", "topic", d.topic, "err", err)
@@ -46,12 +51,16 @@ func newDeadLetters(ctx context.Context, cfg Config, name string) (*deadLetters,
 }
 
 // load reads the keys the dead-letter topic holds now.
-func (d *deadLetters) load(ctx context.Context) error {
+func (d *DeadLetters) load(ctx context.Context) error {
 	start, end, err := offsets(ctx, d.cl, d.topic)
 	if err != nil {
 		return err
 	}
-	return readRange(ctx, d.cfg, d.topic, start, end, func(r *kgo.Record) { d.seen[string(r.Key)] = true })
+	return readRange(ctx, d.cfg, d.topic, start, end, func(r *kgo.Record) {
+		d.mu.Lock()
+		d.seen[string(r.Key)] = true
+		d.mu.Unlock()
+	})
 }
 
 func dlqKey(r *kgo.Record) string {
@@ -60,7 +69,7 @@ func dlqKey(r *kgo.Record) string {
 
 // Send dead-letters r because of cause, without waiting: a reader never
 // stalls on the dead-letter topic.
-func (d *deadLetters) Send(r *kgo.Record, cause error) {
+func (d *DeadLetters) Send(r *kgo.Record, cause error) {
 	key := dlqKey(r)
 	d.mu.Lock()
 	dup := d.seen[key]
@@ -100,7 +109,7 @@ func deadLetter(r *kgo.Record, cause error, by, topic string) *kgo.Record {
 }
 
 // Close flushes what is pending and closes the client.
-func (d *deadLetters) Close() {
+func (d *DeadLetters) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = d.cl.Flush(ctx)

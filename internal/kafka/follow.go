@@ -40,6 +40,9 @@ type Follower struct {
 
 	// Counts are updated as records are read.
 	Counts Counts
+	// DeadLetters, when set before Run, is shared with other followers of
+	// the process; otherwise Run makes its own.
+	DeadLetters *DeadLetters
 
 	mu       sync.Mutex
 	target   map[int32]int64 // the ends seen at start: ready once passed
@@ -110,11 +113,13 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.Topics.Events: from})
 
-	dlq, err := newDeadLetters(ctx, f.cfg, f.name)
-	if err != nil {
-		return err
+	dlq := f.DeadLetters
+	if dlq == nil {
+		if dlq, err = NewDeadLetters(ctx, f.cfg, f.name); err != nil {
+			return err
+		}
+		defer dlq.Close()
 	}
-	defer dlq.Close()
 
 	f.log.Info("reading the event log", "partitions", len(start), "records", f.Progress().Total)
 	stopProgress := f.reportProgress(ctx)
@@ -158,7 +163,7 @@ func (f *Follower) bounds(ctx context.Context, cl *kgo.Client) (start, end map[i
 	}
 }
 
-func (f *Follower) handle(r *kgo.Record, e *shelf.Event, dlq *deadLetters) {
+func (f *Follower) handle(r *kgo.Record, e *shelf.Event, dlq *DeadLetters) {
 	if r.Attrs.IsControl() {
 		// A transaction marker: nothing to apply, but the reader is past it.
 		f.advance(r.Partition, r.Offset+1)

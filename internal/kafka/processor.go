@@ -316,6 +316,10 @@ func (p *Processor) accepted(w *pending) shelf.Outcome {
 	if w.dec.Replay {
 		o.Status = shelf.StatusReplayed
 		at = append(at, w.dec.At)
+		if !w.dec.ReadAt.IsZero() {
+			t := w.dec.ReadAt
+			o.ReadAt = &t
+		}
 	}
 	if len(at) > 0 {
 		o.Position = shelf.PositionOf(at...).String()

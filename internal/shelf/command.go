@@ -58,6 +58,8 @@ type Decision struct {
 	// key, same request): nothing new happens and At says where its event is.
 	Replay bool
 	At     LogPos
+	// ReadAt is when the book was read, for a replayed mark-read.
+	ReadAt time.Time
 }
 
 // Shelf is the aggregate's state: every book of the partitions an instance
@@ -78,6 +80,7 @@ type bookState struct {
 type keyedOutcome struct {
 	requestHash string
 	at          LogPos
+	readAt      time.Time
 }
 
 // NewShelf returns an empty shelf.
@@ -99,7 +102,7 @@ func (s *Shelf) Decide(c Command, now time.Time) (Decision, error) {
 			if prev.requestHash != c.RequestHash {
 				return Decision{}, fmt.Errorf("%w: the idempotency key was used with another request", ErrConflict)
 			}
-			return Decision{Book: st.book, Replay: true, At: prev.at}, nil
+			return Decision{Book: st.book, Replay: true, At: prev.at, ReadAt: prev.readAt}, nil
 		}
 	}
 	ev := Event{
@@ -184,7 +187,7 @@ func (s *Shelf) Apply(e *Event) {
 		if st.keyed == nil {
 			st.keyed = map[string]keyedOutcome{}
 		}
-		st.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At}
+		st.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At, readAt: e.ReadAt}
 	}
 }
 
