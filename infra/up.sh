@@ -36,7 +36,7 @@ check_prereqs() {
 		command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 	done
 	if ((${#missing[@]})); then
-		die "missing prerequisite(s): ${missing[*]} (need java >= 17, mvn, go, curl; e.g. apt-get install -y openjdk-17-jre-headless maven golang curl)"
+		die "missing prerequisite(s): ${missing[*]} (need java >= 17, mvn, go, curl; Debian: openjdk-17-jdk-headless maven curl, and the Go toolchain from go.mod)"
 	fi
 	local ver major
 	ver="$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)"

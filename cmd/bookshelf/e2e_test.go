@@ -281,4 +281,3 @@ func eventually(t *testing.T, what string, fn func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -25,18 +25,21 @@ const SpecVersion = "1.0"
 // The same struct carries the fields of the original Python envelope
 // ({"id","name","created","payload"}), so a record is decoded once whatever
 // its shape.
+//
+// Times and data are values, not pointers: a zero time is as good as none
+// (the record's timestamp stands in), and decoding allocates less.
 type ceWire struct {
-	SpecVersion     string     `json:"specversion,omitempty"`
-	ID              string     `json:"id"`
-	Source          string     `json:"source,omitempty"`
-	Type            string     `json:"type,omitempty"`
-	Subject         string     `json:"subject,omitempty"`
-	Time            *time.Time `json:"time,omitempty"`
-	DataContentType string     `json:"datacontenttype,omitempty"`
-	BookSeq         int64      `json:"bookseq,omitempty"`
-	CommandID       string     `json:"commandid,omitempty"`
-	RequestHash     string     `json:"requesthash,omitempty"`
-	Data            *ceData    `json:"data,omitempty"`
+	SpecVersion     string    `json:"specversion,omitempty"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source,omitempty"`
+	Type            string    `json:"type,omitempty"`
+	Subject         string    `json:"subject,omitempty"`
+	Time            time.Time `json:"time,omitzero"`
+	DataContentType string    `json:"datacontenttype,omitempty"`
+	BookSeq         int64     `json:"bookseq,omitempty"`
+	CommandID       string    `json:"commandid,omitempty"`
+	RequestHash     string    `json:"requesthash,omitempty"`
+	Data            ceData    `json:"data"`
 
 	// The Python envelope.
 	Name    string          `json:"name,omitempty"`
@@ -45,12 +48,14 @@ type ceWire struct {
 }
 
 type ceData struct {
-	Title   string     `json:"title,omitempty"`
-	Authors []string   `json:"authors,omitempty"`
-	Year    int        `json:"year,omitempty"`
-	ISBN    string     `json:"isbn,omitempty"`
-	ReadAt  *time.Time `json:"read_at,omitempty"`
+	Title   string    `json:"title,omitempty"`
+	Authors []string  `json:"authors,omitempty"`
+	Year    int       `json:"year,omitempty"`
+	ISBN    string    `json:"isbn,omitempty"`
+	ReadAt  time.Time `json:"read_at,omitzero"`
 }
+
+const contentTypeJSON = "application/json"
 
 // EncodeEvent writes e as a CloudEvents 1.0 JSON structured-mode event.
 func EncodeEvent(e *Event) ([]byte, error) {
@@ -60,25 +65,19 @@ func EncodeEvent(e *Event) ([]byte, error) {
 		Source:          e.Source,
 		Type:            e.Type,
 		Subject:         e.BookID,
-		DataContentType: "application/json",
+		Time:            e.Time.UTC(),
+		DataContentType: contentTypeJSON,
 		BookSeq:         e.Seq,
 		CommandID:       e.CommandID,
 		RequestHash:     e.RequestHash,
-		Data:            &ceData{},
-	}
-	if !e.Time.IsZero() {
-		t := e.Time.UTC()
-		w.Time = &t
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		w.Data = &ceData{Title: e.Title, Authors: e.Authors, Year: e.Year, ISBN: e.ISBN}
+		w.Data = ceData{Title: e.Title, Authors: e.Authors, Year: e.Year, ISBN: e.ISBN}
 	case TypeBookRead:
-		t := e.ReadAt.UTC()
-		w.Data.ReadAt = &t
-		w.Data.Title = e.Title
+		w.Data = ceData{Title: e.Title, ReadAt: e.ReadAt.UTC()}
 	}
-	return json.Marshal(w)
+	return json.Marshal(&w)
 }
 
 // DecodeRecord reads one record of the event log, as a tolerant reader:
@@ -114,14 +113,28 @@ func DecodeRecordInto(e *Event, value []byte, ts time.Time) error {
 		return decodeLine(e, string(trimmed), ts)
 	}
 	var w ceWire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
+	if !w.scan(trimmed) {
+		return decodeObject(e, trimmed, ts)
+	}
+	return decodeWire(e, &w, ts)
+}
+
+// decodeObject reads with encoding/json what scan gave up on. It has its
+// own ceWire, so that the one of the fast path can stay on the stack.
+func decodeObject(e *Event, b []byte, ts time.Time) error {
+	w := new(ceWire)
+	if err := json.Unmarshal(b, w); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	return decodeWire(e, w, ts)
+}
+
+func decodeWire(e *Event, w *ceWire, ts time.Time) error {
 	switch {
 	case w.SpecVersion != "":
-		return decodeCloudEvent(e, &w, ts)
+		return decodeCloudEvent(e, w, ts)
 	case w.Name != "":
-		return decodeEnvelope(e, &w, ts)
+		return decodeEnvelope(e, w, ts)
 	}
 	return fmt.Errorf("%w: a JSON object that is neither a CloudEvent (specversion) nor an envelope (name)", ErrMalformed)
 }
@@ -148,17 +161,16 @@ func decodeCloudEvent(e *Event, w *ceWire, ts time.Time) error {
 	e.ID, e.Source, e.Type, e.BookID = w.ID, w.Source, w.Type, w.Subject
 	e.Seq, e.CommandID, e.RequestHash = w.BookSeq, w.CommandID, w.RequestHash
 	e.Time = ts.UTC()
-	if w.Time != nil && !w.Time.IsZero() { // an explicit zero time says no more than none
+	if !w.Time.IsZero() { // an explicit zero time says no more than none
 		e.Time = w.Time.UTC()
 	}
 	if w.BookSeq < 0 {
 		return fmt.Errorf("%w: bookseq: negative", ErrInvalid)
 	}
-	if d := w.Data; d != nil {
-		e.Title, e.Authors, e.Year, e.ISBN = d.Title, d.Authors, d.Year, d.ISBN
-		if d.ReadAt != nil {
-			e.ReadAt = d.ReadAt.UTC()
-		}
+	d := &w.Data
+	e.Title, e.Authors, e.Year, e.ISBN = d.Title, d.Authors, d.Year, d.ISBN
+	if !d.ReadAt.IsZero() {
+		e.ReadAt = d.ReadAt.UTC()
 	}
 	if e.Type == TypeBookRead && e.ReadAt.IsZero() {
 		e.ReadAt = e.Time

@@ -32,6 +32,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error says which field is wrong and why, as "field: reason".
 func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
 
 // Is makes errors.Is(err, ErrInvalid) true for every FieldError.

@@ -1,8 +1,8 @@
 package shelf
 
 import (
-	"container/list"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -67,24 +67,23 @@ type LastRead struct {
 	seq    seqGate
 	titles titleIndex
 	books  map[string]*lastReadBook
-	// order holds the books that were read, most recent first. Reads mostly
-	// arrive in time order, so moving a book to the front is O(1); an older
-	// read_at walks to its place.
-	order *list.List
+	// reads orders the reads by read_at. A book read again gets a new
+	// entry; its old one goes stale and is dropped at the next compaction.
+	reads readOrder
 }
 
 type lastReadBook struct {
 	id      string
 	title   string
 	authors []string
+	read    bool
 	readAt  time.Time
 	removed bool
-	elem    *list.Element
 }
 
 // NewLastRead returns an empty view.
 func NewLastRead() *LastRead {
-	return &LastRead{seq: seqGate{}, titles: titleIndex{}, books: map[string]*lastReadBook{}, order: list.New()}
+	return &LastRead{seq: seqGate{}, titles: titleIndex{}, books: map[string]*lastReadBook{}}
 }
 
 func (v *LastRead) book(id string) *lastReadBook {
@@ -115,38 +114,125 @@ func (v *LastRead) Apply(e *Event) {
 		if b.title == "" {
 			b.title = e.Title
 		}
-		if b.elem != nil && !e.ReadAt.After(b.readAt) {
+		if b.read && !e.ReadAt.After(b.readAt) {
 			return // an older read of a book read since
 		}
-		b.readAt = e.ReadAt
-		if b.elem != nil {
-			v.order.Remove(b.elem)
+		if b.read {
+			v.reads.stale++
 		}
-		// Walk from the front past reads that are newer.
-		at := v.order.Front()
-		for at != nil && at.Value.(*lastReadBook).readAt.After(b.readAt) {
-			at = at.Next()
-		}
-		if at == nil {
-			b.elem = v.order.PushBack(b)
-		} else {
-			b.elem = v.order.InsertBefore(b, at)
-		}
+		b.read, b.readAt = true, e.ReadAt
+		v.reads.insert(readRef{at: e.ReadAt, book: b})
 	}
 }
 
 // Latest returns up to limit books, most recently read first.
 func (v *LastRead) Latest(limit int) []ReadEntry {
 	limit = max(limit, 0) // a negative capacity would panic
-	out := make([]ReadEntry, 0, min(limit, v.order.Len()))
-	for at := v.order.Front(); at != nil && len(out) < limit; at = at.Next() {
-		b := at.Value.(*lastReadBook)
-		if b.removed {
-			continue
-		}
-		out = append(out, ReadEntry{ID: b.id, Title: b.title, Authors: nonNil(b.authors), ReadAt: b.readAt})
+	out := make([]ReadEntry, 0, min(limit, v.reads.n-v.reads.stale))
+	if limit == 0 {
+		return out
 	}
+	v.reads.newestFirst(func(b *lastReadBook) bool {
+		if !b.removed {
+			out = append(out, ReadEntry{ID: b.id, Title: b.title, Authors: nonNil(b.authors), ReadAt: b.readAt})
+		}
+		return len(out) < limit
+	})
 	return out
+}
+
+// readOrder keeps reads sorted by time, oldest first, in blocks of at most
+// 2*orderBlock entries. Reads mostly arrive in time order and are
+// appended; one with an older read_at finds its place by binary search and
+// moves at most a block. A linked list walked to the place instead made
+// catching up on a log of backdated reads quadratic.
+type readOrder struct {
+	blocks [][]readRef // none empty
+	n      int         // entries, stale ones included
+	stale  int
+}
+
+type readRef struct {
+	at   time.Time
+	book *lastReadBook
+}
+
+// live tells whether r is the book's latest read: readAt only grows, so a
+// superseded entry never matches again.
+func (r readRef) live() bool { return r.at.Equal(r.book.readAt) }
+
+const orderBlock = 512
+
+func (o *readOrder) insert(r readRef) {
+	o.n++
+	if len(o.blocks) == 0 {
+		o.blocks = append(o.blocks, append(make([]readRef, 0, orderBlock), r))
+		return
+	}
+	// Among equal times the read applied last goes after the others: it
+	// shows first.
+	bi := len(o.blocks) - 1
+	if last := o.blocks[bi]; last[len(last)-1].at.After(r.at) {
+		bi = sort.Search(len(o.blocks), func(i int) bool {
+			b := o.blocks[i]
+			return b[len(b)-1].at.After(r.at)
+		})
+	}
+	b := o.blocks[bi]
+	j := len(b)
+	if j > 0 && b[j-1].at.After(r.at) {
+		j = sort.Search(len(b), func(i int) bool { return b[i].at.After(r.at) })
+	}
+	b = slices.Insert(b, j, r)
+	o.blocks[bi] = b
+	if len(b) >= 2*orderBlock {
+		tail := slices.Clone(b[orderBlock:])
+		clear(b[orderBlock:])
+		o.blocks[bi] = b[:orderBlock:orderBlock]
+		o.blocks = slices.Insert(o.blocks, bi+1, tail)
+	}
+	if o.stale > o.n/2 && o.stale > orderBlock {
+		o.compact()
+	}
+}
+
+// compact drops stale entries, so they never outnumber the live ones for
+// long: amortised, a constant cost per read.
+func (o *readOrder) compact() {
+	var blocks [][]readRef
+	var cur []readRef
+	for _, b := range o.blocks {
+		for _, r := range b {
+			if !r.live() {
+				continue
+			}
+			if cur == nil {
+				cur = make([]readRef, 0, orderBlock)
+			}
+			cur = append(cur, r)
+			if len(cur) == orderBlock {
+				blocks, cur = append(blocks, cur), nil
+			}
+		}
+	}
+	if cur != nil {
+		blocks = append(blocks, cur)
+	}
+	o.n -= o.stale
+	o.blocks, o.stale = blocks, 0
+}
+
+// newestFirst calls fn with the book of each live entry, newest first,
+// while fn returns true.
+func (o *readOrder) newestFirst(fn func(*lastReadBook) bool) {
+	for bi := len(o.blocks) - 1; bi >= 0; bi-- {
+		b := o.blocks[bi]
+		for j := len(b) - 1; j >= 0; j-- {
+			if b[j].live() && !fn(b[j].book) {
+				return
+			}
+		}
+	}
 }
 
 func nonNil(s []string) []string {

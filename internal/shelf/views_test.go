@@ -2,7 +2,9 @@ package shelf
 
 import (
 	"errors"
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -402,3 +404,126 @@ var (
 	_ Projection = (*Stats)(nil)
 	_ Projection = (*Shelf)(nil)
 )
+
+// TestLastReadModel checks LastRead against the plainest implementation
+// there is, over many books (enough for readOrder to split blocks and
+// compact) read in and out of time order.
+func TestLastReadModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			type model struct {
+				readAt  time.Time
+				order   int // when that read was applied: the later shows first among equal times
+				read    bool
+				removed bool
+			}
+			books := map[string]*model{}
+			v := NewLastRead()
+			clock := t0
+			books2 := 3 * orderBlock
+			for op := range 20 * orderBlock {
+				id := fmt.Sprint("b", rng.IntN(books2))
+				m := books[id]
+				if m == nil {
+					m = &model{}
+					books[id] = m
+				}
+				switch r := rng.IntN(100); {
+				case r < 5:
+					v.Apply(&Event{Type: TypeBookRemoved, BookID: id})
+					m.removed = true
+				case r < 10:
+					v.Apply(&Event{Type: TypeBookAdded, BookID: id, Title: id})
+					m.removed = false
+				default:
+					clock = clock.Add(time.Minute)
+					at := clock
+					switch rng.IntN(4) {
+					case 0: // backdated, perhaps far
+						at = clock.Add(-time.Duration(rng.IntN(op+1)) * time.Minute)
+					case 1: // the same time as another read
+						at = t0.Add(time.Duration(rng.IntN(op+1)) * time.Minute)
+					}
+					v.Apply(&Event{Type: TypeBookRead, BookID: id, ReadAt: at})
+					if !m.read || at.After(m.readAt) {
+						m.read, m.readAt, m.order = true, at, op
+					}
+				}
+				if op%500 == 0 || op == 20*orderBlock-1 {
+					checkReadOrder(t, &v.reads)
+					var want []string
+					for id, m := range books {
+						if m.read && !m.removed {
+							want = append(want, id)
+						}
+					}
+					slices.SortFunc(want, func(a, b string) int {
+						if c := books[b].readAt.Compare(books[a].readAt); c != 0 {
+							return c
+						}
+						return books[b].order - books[a].order
+					})
+					for _, limit := range []int{1, MaxLimit, len(want) + 1} {
+						var got []string
+						for _, e := range v.Latest(limit) {
+							got = append(got, e.ID)
+							if !e.ReadAt.Equal(books[e.ID].readAt) {
+								t.Fatalf("op %d: %s read at %v, want %v", op, e.ID, e.ReadAt, books[e.ID].readAt)
+							}
+						}
+						if w := want[:min(limit, len(want))]; !slices.Equal(got, w) {
+							t.Fatalf("op %d: Latest(%d):\n got %v\nwant %v", op, limit, got, w)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkReadOrder checks the invariants of a readOrder.
+func checkReadOrder(t *testing.T, o *readOrder) {
+	t.Helper()
+	n, stale := 0, 0
+	var prev time.Time
+	for i, b := range o.blocks {
+		if len(b) == 0 || len(b) >= 2*orderBlock {
+			t.Fatalf("block %d holds %d entries", i, len(b))
+		}
+		for _, r := range b {
+			if r.at.Before(prev) {
+				t.Fatalf("block %d: %v after %v", i, r.at, prev)
+			}
+			prev = r.at
+			n++
+			if !r.live() {
+				stale++
+			}
+		}
+	}
+	if n != o.n || stale != o.stale {
+		t.Fatalf("readOrder counts %d entries, %d stale; holds %d, %d", o.n, o.stale, n, stale)
+	}
+	if o.stale > o.n/2 && o.stale > orderBlock {
+		t.Fatalf("%d of %d entries stale: not compacted", o.stale, o.n)
+	}
+}
+
+// Reads applied newest first, as when a history is imported backwards, cost
+// no more than reads in order: no walk through the list per read.
+func TestLastReadBackwards(t *testing.T) {
+	const n = 20 * orderBlock
+	v := NewLastRead()
+	for i := range n {
+		v.Apply(&Event{Type: TypeBookRead, BookID: fmt.Sprint("b", i), ReadAt: t0.Add(-time.Duration(i) * time.Minute)})
+	}
+	checkReadOrder(t, &v.reads)
+	got := v.Latest(3)
+	if len(got) != 3 || got[0].ID != "b0" || got[2].ID != "b2" {
+		t.Errorf("Latest(3) = %v", got)
+	}
+	if len(v.reads.blocks) < n/(2*orderBlock) {
+		t.Errorf("%d entries in %d blocks", n, len(v.reads.blocks))
+	}
+}
