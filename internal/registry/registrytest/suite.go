@@ -4,6 +4,9 @@ package registrytest
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -34,8 +37,15 @@ func Run(t *testing.T, reg registry.Registry, service string, wait time.Duration
 	if got, err := reg.Healthy(ctx, service); err != nil || len(got) != 0 {
 		t.Fatalf("unknown service: %v, %v; want none", got, err)
 	}
-	a := registry.Instance{ID: service + "-a", Service: service, Address: "127.0.0.1", Port: 18001, Tags: []string{"books", "last"}}
-	b := registry.Instance{ID: service + "-b", Service: service, Address: "127.0.0.1", Port: 18002}
+	// Real listeners, answering every check.
+	ports := make([]int, 2)
+	for i := range ports {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }))
+		t.Cleanup(srv.Close)
+		ports[i] = srv.Listener.Addr().(*net.TCPAddr).Port
+	}
+	a := registry.Instance{ID: service + "-a", Service: service, Address: "127.0.0.1", Port: ports[0], Tags: []string{"books", "last"}}
+	b := registry.Instance{ID: service + "-b", Service: service, Address: "127.0.0.1", Port: ports[1]}
 	for _, in := range []registry.Instance{a, b} {
 		if err := reg.Register(ctx, in); err != nil {
 			t.Fatalf("register %s: %v", in.ID, err)
