@@ -21,6 +21,7 @@ import (
 type serviceFlags struct {
 	topic      string
 	brokers    string
+	consul     string
 	addr       string
 	advertise  string
 	port       int
@@ -34,7 +35,8 @@ type serviceFlags struct {
 
 func (o *serviceFlags) register(f *flags, service string, port int, withPartitions bool) {
 	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic; commands, replies and dead letters are named after it")
-	f.str(&o.brokers, "broker", "127.0.0.1:9092", "Kafka brokers, host:port, comma-separated")
+	f.str(&o.brokers, "broker", "", "Kafka brokers, host:port, comma-separated (default: the healthy kafka in Consul with --consul, else 127.0.0.1:9092)")
+	f.str(&o.consul, "consul", os.Getenv("CONSUL_HTTP_ADDR"), "Consul agent's HTTP address, to register and discover services; its token comes from $CONSUL_HTTP_TOKEN (default $CONSUL_HTTP_ADDR)")
 	f.str(&o.addr, "addr", "127.0.0.1", "address to listen on")
 	f.str(&o.advertise, "advertise-addr", "", "address others reach this service at, when it differs from --addr")
 	f.int(&o.port, "port", port, "HTTP port to listen on")
@@ -94,6 +96,8 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 		return nil, err
 	}
 	proc := kafka.NewProcessor(cfg, in.ID)
+	probe := kafka.NewProbe(cfg)
+	sub.Probe = probe
 	reg := metrics.NewRegistry()
 	reg.GaugeFunc("bookshelf_commands_decided_total", "Commands decided into events.", func() float64 { return float64(proc.Decided.Load()) })
 	reg.GaugeFunc("bookshelf_commands_rejected_total", "Commands refused by the domain.", func() float64 { return float64(proc.Rejected.Load()) })
@@ -101,11 +105,14 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	reg.GaugeFunc("bookshelf_transactions_aborted_total", "Transactions aborted (rebalance or broker trouble).", func() float64 { return float64(proc.Aborted.Load()) })
 	reg.GaugeFunc("bookshelf_partitions_owned", "Command partitions this instance owns.", func() float64 { return float64(proc.Assigned()) })
 	ready := func() (bool, string) {
+		if err := probe.Err(); err != nil {
+			return false, "the broker does not answer: " + err.Error()
+		}
 		switch {
 		case !sub.Ready():
 			return false, "not reading command outcomes yet"
 		case !proc.Healthy():
-			return false, "cannot process commands: the broker is unreachable"
+			return false, "cannot process commands"
 		}
 		return true, ""
 	}
@@ -115,6 +122,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 		loops: []func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
 			proc.Run,
+			probe.Run,
 		},
 	}, nil
 }
@@ -128,7 +136,11 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	cfg.Logger = log
 	reg := metrics.NewRegistry()
 	var follower *kafka.Follower
-	ready := func() (bool, string) {
+	probe := kafka.NewProbe(cfg)
+	// A view answers queries once it has caught up, and goes on answering
+	// from what it has while the broker is away; it is ready (registered
+	// as passing) only while it can also follow the log.
+	caughtUp := func() (bool, string) {
 		p := follower.Progress()
 		switch {
 		case p.Ready:
@@ -138,21 +150,30 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		}
 		return false, fmt.Sprintf("catching up: %d of %d records", p.Done, p.Total)
 	}
+	ready := func() (bool, string) {
+		if ok, reason := caughtUp(); !ok {
+			return false, reason
+		}
+		if err := probe.Err(); err != nil {
+			return false, "the broker does not answer (serving what was read): " + err.Error()
+		}
+		return true, ""
+	}
 	opts := []httpapi.Option{httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready)}
 	var h http.Handler
 	switch kind {
 	case "lastread":
 		r := shelf.NewReplica(shelf.NewLastRead())
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
-		h = httpapi.LastRead(r, ready, opts...)
+		h = httpapi.LastRead(r, caughtUp, opts...)
 	case "catalog":
 		r := shelf.NewReplica(shelf.NewCatalog())
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
-		h = httpapi.Catalog(r, ready, opts...)
+		h = httpapi.Catalog(r, caughtUp, opts...)
 	case "stats":
 		r := shelf.NewReplica(shelf.NewStats())
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
-		h = httpapi.Stats(r, ready, opts...)
+		h = httpapi.Stats(r, caughtUp, opts...)
 	default:
 		return nil, fmt.Errorf("unknown view %q", kind)
 	}
@@ -167,7 +188,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	})
 	return &component{
 		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log,
-		loops: []func(context.Context) error{follower.Run},
+		loops: []func(context.Context) error{follower.Run, probe.Run},
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bookshelf/bookshelf/internal/consul"
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
 )
@@ -37,7 +39,9 @@ func ensureTopics(ctx context.Context, cfg kafka.Config, log *slog.Logger) error
 	}
 }
 
-// standalone runs one service as its own process.
+// standalone runs one service as its own process: it registers in Consul
+// when --consul names an agent (else nowhere: an in-process registry no one
+// else reads), and finds the broker there when --broker is not given.
 func standalone(ctx context.Context, kind, service, summary string, port int, args []string, stderr io.Writer,
 	build func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error)) error {
 	var o serviceFlags
@@ -50,6 +54,18 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	if err != nil {
 		return err
 	}
+	reg, closeReg, err := o.registry(log)
+	if err != nil {
+		return err
+	}
+	defer closeReg()
+	if o.brokers == "" {
+		if o.consul == "" {
+			o.brokers = "127.0.0.1:9092"
+		} else if o.brokers, err = discoverKafka(ctx, reg, log); err != nil {
+			return nil // stopped while waiting
+		}
+	}
 	cfg := o.kafkaConfig(log)
 	if err := ensureTopics(ctx, cfg, log); err != nil {
 		return nil // stopped while waiting
@@ -58,7 +74,48 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	if err != nil {
 		return err
 	}
-	return c.run(ctx, registry.NewMemory())
+	return c.run(ctx, reg)
+}
+
+// registry is Consul when --consul names an agent, else an in-process one.
+func (o *serviceFlags) registry(log *slog.Logger) (registry.Registry, func(), error) {
+	if o.consul == "" {
+		return registry.NewMemory(), func() {}, nil
+	}
+	r, err := consul.New(consul.Config{Addr: o.consul, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, r.Close, nil
+}
+
+// discoverKafka waits until the registry knows a healthy kafka and returns
+// its instances' addresses.
+func discoverKafka(ctx context.Context, reg registry.Registry, log *slog.Logger) (string, error) {
+	for attempt := 0; ; attempt++ {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ins, err := reg.Healthy(qctx, registry.Kafka)
+		cancel()
+		if err == nil && len(ins) > 0 {
+			addrs := make([]string, len(ins))
+			for i, in := range ins {
+				addrs[i] = in.HostPort()
+			}
+			log.Info("found the broker in the registry", "brokers", addrs)
+			return strings.Join(addrs, ","), nil
+		}
+		if attempt == 0 {
+			if err == nil {
+				err = errors.New("no healthy instance of kafka")
+			}
+			log.Info("waiting for a healthy kafka in the registry (or give --broker)", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(min(time.Duration(attempt+1)*250*time.Millisecond, 5*time.Second)):
+		}
+	}
 }
 
 func runBooks(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -102,7 +159,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var o serviceFlags
 	f := newFlags("gateway", "The public API and web page, routing each request to an instance of the service behind it.", stderr)
 	o.register(f, registry.Gateway, 8080, false)
-	f.str(&o.routes, "routes", defaultRoutes, "where the services are, as service=url pairs, comma-separated")
+	f.str(&o.routes, "routes", defaultRoutes, "without --consul: where the services are, as service=url pairs, comma-separated")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -110,8 +167,15 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := staticRoutes(o.routes)
-	if err != nil {
+	var reg registry.Registry
+	if o.consul != "" {
+		r, closeReg, err := o.registry(log)
+		if err != nil {
+			return err
+		}
+		defer closeReg()
+		reg = r
+	} else if reg, err = staticRoutes(o.routes); err != nil {
 		return err
 	}
 	ln, err := listen(o.addr, o.port, "port")

@@ -33,6 +33,10 @@ type Submitter struct {
 	ready atomic.Bool
 	// readyCh is closed once the replies are being read from their end.
 	readyCh chan struct{}
+
+	// Probe, when set before use, makes Submit refuse at once while the
+	// broker does not answer.
+	Probe *Probe
 }
 
 // NewSubmitter connects a submitter; Run must run for it to hear outcomes.
@@ -118,6 +122,11 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	case <-s.readyCh:
 	case <-ctx.Done():
 		return shelf.Outcome{}, fmt.Errorf("%w: not reading outcomes yet", ErrUnavailable)
+	}
+	if s.Probe != nil {
+		if err := s.Probe.Err(); err != nil {
+			return shelf.Outcome{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	value, err := shelf.EncodeCommand(&c)
 	if err != nil {

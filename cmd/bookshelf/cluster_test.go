@@ -1,0 +1,266 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the services as separate processes on a real Apache
+// Kafka broker and a real Consul agent (make infra), as the original
+// README did. They need BOOKSHELF_TEST_KAFKA, BOOKSHELF_TEST_CONSUL and
+// BOOKSHELF_TEST_CONSUL_DNS; without them they skip, unless
+// BOOKSHELF_REQUIRE_INFRA is set (CI), where they fail.
+
+type infra struct {
+	kafka, consul, dns string
+}
+
+func needInfra(t *testing.T) infra {
+	t.Helper()
+	in := infra{os.Getenv("BOOKSHELF_TEST_KAFKA"), os.Getenv("BOOKSHELF_TEST_CONSUL"), os.Getenv("BOOKSHELF_TEST_CONSUL_DNS")}
+	if in.kafka == "" || in.consul == "" || in.dns == "" {
+		msg := "needs a real Kafka and Consul: run 'make infra' and set BOOKSHELF_TEST_KAFKA=127.0.0.1:19092 BOOKSHELF_TEST_CONSUL=127.0.0.1:8500 BOOKSHELF_TEST_CONSUL_DNS=127.0.0.1:8600"
+		if os.Getenv("BOOKSHELF_REQUIRE_INFRA") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return in
+}
+
+// proc is one service process.
+type proc struct {
+	t      *testing.T
+	name   string
+	port   int
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan error
+	done   bool
+}
+
+func startProc(t *testing.T, port int, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: args[0], port: port, out: &lockedBuffer{}, exited: make(chan error, 1)}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), "CONSUL_HTTP_ADDR=") // only what the flags say
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !p.done {
+			p.kill()
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path) }
+
+// waitReady waits for the process's /readyz to pass.
+func (p *proc) waitReady() {
+	p.t.Helper()
+	eventuallyWithin(p.t, 60*time.Second, p.name+" ready", func() bool {
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			p.t.Fatalf("%s exited: %v\n%s", p.name, err, p.out.String())
+		default:
+		}
+		resp, err := http.Get(p.url("/readyz"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// term sends SIGTERM and waits for a clean exit.
+func (p *proc) term() {
+	p.t.Helper()
+	p.done = true
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			p.t.Errorf("%s did not exit cleanly on SIGTERM: %v", p.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		p.t.Errorf("%s did not stop within 30 s of SIGTERM", p.name)
+		p.kill()
+	}
+}
+
+// kill is kill -9: no deregistration, no goodbye.
+func (p *proc) kill() {
+	p.done = true
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+func eventuallyWithin(t *testing.T, d time.Duration, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting: %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// srvPorts asks Consul's DNS, with dig, for the SRV records of a service:
+// the ports of its passing instances.
+func srvPorts(t *testing.T, dns, service string) []string {
+	t.Helper()
+	host, port, _ := strings.Cut(dns, ":")
+	out, err := exec.Command("dig", "@"+host, "-p", port, service+".service.consul", "SRV", "+short").Output()
+	if err != nil {
+		t.Fatalf("dig: %v", err)
+	}
+	var ports []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) == 4 {
+			ports = append(ports, f[2])
+		}
+	}
+	return ports
+}
+
+func needDig(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("dig"); err != nil {
+		if os.Getenv("BOOKSHELF_REQUIRE_INFRA") != "" {
+			t.Fatal("dig is not installed (apt-get install -y bind9-dnsutils)")
+		}
+		t.Skip("dig is not installed (apt-get install -y bind9-dnsutils)")
+	}
+}
+
+// The original README's steps, on the real broker and agent.
+func TestOriginalReadmeOnRealKafkaAndConsul(t *testing.T) {
+	in := needInfra(t)
+	needKcat(t)
+	needDig(t)
+	topic := "readme-" + fmt.Sprint(time.Now().UnixNano())
+	port := freePort(t)
+	args := []string{"lastread", "--topic", topic, "--broker", in.kafka, "--addr", "127.0.0.1",
+		"--port", fmt.Sprint(port), "--name", "lastreadbooks", "--id", "lastread1", "--tags", "books last",
+		"--consul", in.consul}
+	lr := startProc(t, port, args...)
+	lr.waitReady()
+
+	kcatProduce(t, in.kafka, topic, "The Dispossessed", "Lathe of Heaven")
+	eventually(t, "the lines listed on GET /", func() bool {
+		var l lastReadJSON
+		do(t, "GET", lr.url("/"), "", nil).json(t, &l)
+		got := titles(l)
+		return len(got) == 2 && got[0] == "Lathe of Heaven"
+	})
+	eventually(t, "dig answers with the port", func() bool {
+		ports := srvPorts(t, in.dns, "lastreadbooks")
+		return len(ports) == 1 && ports[0] == fmt.Sprint(port)
+	})
+	lr.term()
+	if ports := srvPorts(t, in.dns, "lastreadbooks"); len(ports) != 0 {
+		t.Fatalf("after SIGTERM dig still answers %v", ports)
+	}
+
+	// kill -9: no deregistration; the failing check takes it off the
+	// passing list.
+	lr = startProc(t, port, args...)
+	lr.waitReady()
+	eventually(t, "registered again", func() bool { return len(srvPorts(t, in.dns, "lastreadbooks")) == 1 })
+	lr.kill()
+	eventuallyWithin(t, 70*time.Second, "the killed instance leaves the passing list", func() bool {
+		return len(srvPorts(t, in.dns, "lastreadbooks")) == 0
+	})
+}
+
+// Two, then one, then no lastread instance behind the gateway, then a new one.
+func TestGatewayFailoverOnRealKafkaAndConsul(t *testing.T) {
+	in := needInfra(t)
+	needKcat(t)
+	topic := "failover-" + fmt.Sprint(time.Now().UnixNano())
+
+	lastread := func(id string) *proc {
+		port := freePort(t)
+		p := startProc(t, port, "lastread", "--topic", topic, "--broker", in.kafka, "--port", fmt.Sprint(port),
+			"--id", id, "--consul", in.consul)
+		p.waitReady()
+		return p
+	}
+	gwPort := freePort(t)
+	gw := startProc(t, gwPort, "gateway", "--port", fmt.Sprint(gwPort), "--id", "gateway-failover", "--consul", in.consul)
+	gw.waitReady()
+	get := func() int {
+		resp, err := http.Get(gw.url("/books/last-read"))
+		if err != nil {
+			t.Fatalf("gateway: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	a := lastread("failover-a") // creates the topics
+	kcatProduce(t, in.kafka, topic, "Solaris")
+	b := lastread("failover-b")
+	eventually(t, "the gateway answers 200", func() bool { return get() == 200 })
+
+	// Every request answers 200 while at least one instance is left.
+	hammer := func(what string, during func()) {
+		t.Helper()
+		stop := make(chan struct{})
+		codes := make(chan int, 1)
+		go func() {
+			bad := 0
+			for {
+				select {
+				case <-stop:
+					codes <- bad
+					return
+				default:
+				}
+				if get() != 200 {
+					bad++
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		during()
+		time.Sleep(3 * time.Second) // past the registry's reaction
+		close(stop)
+		if bad := <-codes; bad != 0 {
+			t.Fatalf("%s: %d requests failed while an instance was left", what, bad)
+		}
+	}
+	c := lastread("failover-c")
+	hammer("SIGTERM a", a.term)
+	hammer("kill -9 b", b.kill)
+	c.term()
+	eventually(t, "503 with no instance left", func() bool { return get() == 503 })
+	resp, err := http.Get(gw.url("/books/last-read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Retry-After") == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		t.Fatalf("no-instance answer: %v", resp.Header)
+	}
+	lastread("failover-d")
+	eventually(t, "the gateway recovers with a new instance", func() bool { return get() == 200 })
+}
