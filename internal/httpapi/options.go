@@ -23,6 +23,7 @@ type config struct {
 	log           *slog.Logger
 	metrics       *metrics.Registry
 	ready         ReadyFunc
+	readySet      bool
 	now           func() time.Time
 	submitTimeout time.Duration
 	waitTimeout   time.Duration
@@ -75,12 +76,15 @@ func WithLogger(l *slog.Logger) Option {
 // default is a registry of the handler's own.
 func WithMetrics(r *metrics.Registry) Option { return func(c *config) { c.metrics = r } }
 
-// WithReady sets how Books and Gateway answer /readyz (default: ready).
-// The views take theirs as an argument, because they always have one.
+// WithReady sets how a service answers /readyz (default: ready). The
+// views take as an argument whether they can answer queries (caught up);
+// WithReady may add more to their /readyz, such as the broker answering:
+// a view that lost its broker still answers queries from what it has, but
+// is not ready to be sent traffic.
 func WithReady(f ReadyFunc) Option {
 	return func(c *config) {
 		if f != nil {
-			c.ready = f
+			c.ready, c.readySet = f, true
 		}
 	}
 }

@@ -32,7 +32,7 @@ func LastRead(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, opts ...Opti
 	mux.HandleFunc("GET /books/last-read", h.list)
 	mux.HandleFunc("GET /bookshelf/books/last/read", h.list)
 	mux.HandleFunc("GET /{$}", h.list)
-	Common(mux, h.readyz, c.metrics)
+	Common(mux, h.health(), c.metrics)
 	return wrap(mux, c)
 }
 
@@ -47,7 +47,7 @@ func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option
 	mux.HandleFunc("GET /books", h.list)
 	mux.HandleFunc("GET /bookshelf/books", h.list)
 	mux.HandleFunc("GET /books/{id}", h.get)
-	Common(mux, h.readyz, c.metrics)
+	Common(mux, h.health(), c.metrics)
 	return wrap(mux, c)
 }
 
@@ -58,7 +58,7 @@ func Stats(rep *shelf.Replica[*shelf.Stats], ready ReadyFunc, opts ...Option) ht
 	h := &stats{view: newView(c, ready, rep), rep: rep}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", h.get)
-	Common(mux, h.readyz, c.metrics)
+	Common(mux, h.health(), c.metrics)
 	return wrap(mux, c)
 }
 
@@ -81,6 +81,15 @@ func newView(c *config, ready ReadyFunc, rep positioned) view {
 		ready = alwaysReady
 	}
 	return view{cfg: c, ready: ready, rep: rep}
+}
+
+// health is what /readyz says: WithReady's function when given, else
+// whether the view has caught up.
+func (v view) health() ReadyFunc {
+	if v.cfg.readySet {
+		return v.cfg.ready
+	}
+	return v.readyz
 }
 
 // readyz reports a view not ready with its reason, prefixed so /readyz
