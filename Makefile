@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: run test unit fuzz bench lint build infra infra-down
+.PHONY: run test unit fuzz bench lint build infra infra-down cluster cluster-down cluster-status
 
 ## run: every service in one process, with an embedded broker
 run:
@@ -45,3 +45,13 @@ infra:
 
 infra-down:
 	bash infra/down.sh
+
+## cluster: the whole system as separate processes on `make infra`
+cluster:
+	bash infra/cluster.sh up
+
+cluster-down:
+	bash infra/cluster.sh down
+
+cluster-status:
+	bash infra/cluster.sh status
