@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -134,7 +135,13 @@ func instanceFor(service, id, advertise string, ln net.Listener, tags []string, 
 		}
 	}
 	if id == "" {
-		id = fmt.Sprintf("%s-%s-%d", service, host, addr.Port)
+		// name-host-port: unique across machines and across instances of
+		// one machine.
+		name, err := os.Hostname()
+		if err != nil || name == "" {
+			name = host
+		}
+		id = fmt.Sprintf("%s-%s-%d", service, name, addr.Port)
 	}
 	return registry.Instance{
 		ID: id, Service: service, Address: host, Port: addr.Port, Tags: tags,

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The dependency rule: arrows point inward. The domain imports the
+// standard library only; an adapter imports the domain and the ports it
+// implements, never another adapter; only cmd/bookshelf imports everything.
+// And every package says what it is for.
+var allowed = map[string][]string{
+	"internal/shelf":                 nil,
+	"internal/metrics":               nil,
+	"internal/registry":              nil,
+	"internal/registry/registrytest": {"internal/registry"},
+	"internal/kafka":                 {"internal/shelf"},
+	"internal/httpapi":               {"internal/shelf", "internal/metrics"},
+	"internal/consul":                {"internal/registry"},
+}
+
+func TestDependenciesPointInward(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const module = "github.com/bookshelf/bookshelf/"
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Doc        string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		rel := strings.TrimPrefix(p.ImportPath, module)
+		if p.Doc == "" {
+			t.Errorf("%s has no package doc comment", rel)
+		}
+		if rel == "cmd/bookshelf" {
+			continue
+		}
+		ok, known := allowed[rel]
+		if !known {
+			t.Errorf("%s is not in the dependency table of this test: add it with what it may import", rel)
+			continue
+		}
+		seen++
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module) {
+				if rel == "internal/shelf" && strings.Contains(strings.Split(imp, "/")[0], ".") {
+					t.Errorf("the domain imports %s: standard library only", imp)
+				}
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module)
+			if !slices.Contains(ok, dep) {
+				t.Errorf("%s imports %s: adapters import the domain and their port, never each other", rel, dep)
+			}
+		}
+	}
+	if seen < len(allowed) {
+		t.Errorf("saw %d of the %d packages in the table", seen, len(allowed))
+	}
+}
