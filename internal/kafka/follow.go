@@ -90,14 +90,9 @@ func (f *Follower) CaughtUp() <-chan struct{} { return f.caughtUp }
 
 // Run reads until ctx ends. It returns an error only if it cannot start.
 func (f *Follower) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(f.cfg.readerOpts()...)
+	start, end, err := f.bounds(ctx)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	start, end, err := f.bounds(ctx, cl)
-	if err != nil {
-		return err
+		return nil // ctx ended while waiting for the log
 	}
 	f.mu.Lock()
 	f.start, f.target, f.next = start, end, map[int32]int64{}
@@ -107,11 +102,18 @@ func (f *Follower) Run(ctx context.Context) error {
 	f.mu.Unlock()
 	f.checkCaughtUp()
 
+	// A client made now, with the partitions known: one made before the
+	// topic existed may take minutes to see it.
 	from := map[int32]kgo.Offset{}
 	for p, o := range start {
 		from[p] = kgo.NewOffset().At(o)
 	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.Topics.Events: from})
+	cl, err := kgo.NewClient(append(f.cfg.readerOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.Topics.Events: from}))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
 
 	dlq := f.DeadLetters
 	if dlq == nil {
@@ -143,7 +145,12 @@ func (f *Follower) Run(ctx context.Context) error {
 
 // bounds waits for the event log to exist and returns where each partition
 // starts and ends now. It retries while the broker is away.
-func (f *Follower) bounds(ctx context.Context, cl *kgo.Client) (start, end map[int32]int64, err error) {
+func (f *Follower) bounds(ctx context.Context) (start, end map[int32]int64, err error) {
+	cl, err := kgo.NewClient(f.cfg.baseOpts()...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
 	for attempt := 0; ; attempt++ {
 		start, end, err = offsets(ctx, cl, f.cfg.Topics.Events)
 		if err == nil && len(end) > 0 {

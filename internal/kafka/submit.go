@@ -41,7 +41,7 @@ type Submitter struct {
 
 // NewSubmitter connects a submitter; Run must run for it to hear outcomes.
 func NewSubmitter(cfg Config) (*Submitter, error) {
-	cl, err := kgo.NewClient(append(cfg.readerOpts(),
+	cl, err := kgo.NewClient(append(cfg.baseOpts(),
 		kgo.DefaultProduceTopic(cfg.Topics.Commands),
 		kgo.ProducerLinger(0),
 		// Writes: acknowledged by every in-sync replica, idempotent
@@ -86,11 +86,17 @@ func (s *Submitter) Run(ctx context.Context) error {
 	for p, o := range end {
 		from[p] = kgo.NewOffset().At(o)
 	}
-	s.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Replies: from})
+	// A reader of its own, made with the partitions known (see Follower.Run).
+	rd, err := kgo.NewClient(append(s.cfg.readerOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Replies: from}))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer rd.Close()
 	s.ready.Store(true)
 	close(s.readyCh)
 	for {
-		fetches := s.cl.PollFetches(ctx)
+		fetches := rd.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}

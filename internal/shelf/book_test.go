@@ -15,14 +15,14 @@ var now = time.Date(2024, time.June, 1, 10, 0, 0, 0, time.UTC)
 func ptr[T any](v T) *T { return &v }
 
 func TestBookDraftValidate(t *testing.T) {
-	dune := ptr("Dune")
+	duneTitle := ptr("Dune")
 	tests := []struct {
 		name  string
 		draft BookDraft
 		want  Book   // when field is empty
 		field string // the FieldError's field, when the draft is refused
 	}{
-		{name: "title only", draft: BookDraft{Title: dune},
+		{name: "title only", draft: BookDraft{Title: duneTitle},
 			want: Book{ID: "b1", Title: "Dune"}},
 		{name: "everything", draft: BookDraft{Title: ptr("  Dune "), Authors: []string{" Frank Herbert "}, AuthorsGiven: true, Year: ptr(1965), ISBN: ptr("978-0-441-17271-9")},
 			want: Book{ID: "b1", Title: "Dune", Authors: []string{"Frank Herbert"}, Year: 1965, ISBN: "9780441172719"}},
@@ -49,60 +49,60 @@ func TestBookDraftValidate(t *testing.T) {
 			want: Book{ID: "b1", Title: "V"}},
 
 		// Authors.
-		{name: "authors absent", draft: BookDraft{Title: dune, Authors: nil},
+		{name: "authors absent", draft: BookDraft{Title: duneTitle, Authors: nil},
 			want: Book{ID: "b1", Title: "Dune"}},
-		{name: "authors given as null", draft: BookDraft{Title: dune, AuthorsGiven: true}, field: "authors"},
-		{name: "authors given empty", draft: BookDraft{Title: dune, Authors: []string{}}, field: "authors"},
-		{name: "empty author", draft: BookDraft{Title: dune, Authors: []string{"Frank Herbert", ""}, AuthorsGiven: true}, field: "authors"},
-		{name: "blank author", draft: BookDraft{Title: dune, Authors: []string{"  "}, AuthorsGiven: true}, field: "authors"},
-		{name: "control char in author", draft: BookDraft{Title: dune, Authors: []string{"Frank\x00Herbert"}, AuthorsGiven: true}, field: "authors"},
-		{name: "author too long", draft: BookDraft{Title: dune, Authors: []string{strings.Repeat("a", MaxAuthorLen+1)}, AuthorsGiven: true}, field: "authors"},
-		{name: "too many authors", draft: BookDraft{Title: dune, Authors: slices.Repeat([]string{"A"}, MaxAuthors+1), AuthorsGiven: true}, field: "authors"},
-		{name: "most authors", draft: BookDraft{Title: dune, Authors: slices.Repeat([]string{"A"}, MaxAuthors), AuthorsGiven: true},
+		{name: "authors given as null", draft: BookDraft{Title: duneTitle, AuthorsGiven: true}, field: "authors"},
+		{name: "authors given empty", draft: BookDraft{Title: duneTitle, Authors: []string{}}, field: "authors"},
+		{name: "empty author", draft: BookDraft{Title: duneTitle, Authors: []string{"Frank Herbert", ""}, AuthorsGiven: true}, field: "authors"},
+		{name: "blank author", draft: BookDraft{Title: duneTitle, Authors: []string{"  "}, AuthorsGiven: true}, field: "authors"},
+		{name: "control char in author", draft: BookDraft{Title: duneTitle, Authors: []string{"Frank\x00Herbert"}, AuthorsGiven: true}, field: "authors"},
+		{name: "author too long", draft: BookDraft{Title: duneTitle, Authors: []string{strings.Repeat("a", MaxAuthorLen+1)}, AuthorsGiven: true}, field: "authors"},
+		{name: "too many authors", draft: BookDraft{Title: duneTitle, Authors: slices.Repeat([]string{"A"}, MaxAuthors+1), AuthorsGiven: true}, field: "authors"},
+		{name: "most authors", draft: BookDraft{Title: duneTitle, Authors: slices.Repeat([]string{"A"}, MaxAuthors), AuthorsGiven: true},
 			want: Book{ID: "b1", Title: "Dune", Authors: slices.Repeat([]string{"A"}, MaxAuthors)}},
 		{name: "two authors", draft: BookDraft{Title: ptr("Good Omens"), Authors: []string{"Terry Pratchett", "Neil Gaiman"}, AuthorsGiven: true},
 			want: Book{ID: "b1", Title: "Good Omens", Authors: []string{"Terry Pratchett", "Neil Gaiman"}}},
 
 		// Year.
-		{name: "year 0", draft: BookDraft{Title: dune, Year: ptr(0)}, field: "year"},
-		{name: "year below MinYear", draft: BookDraft{Title: dune, Year: ptr(MinYear - 1)}, field: "year"},
-		{name: "year MinYear", draft: BookDraft{Title: dune, Year: ptr(MinYear)},
+		{name: "year 0", draft: BookDraft{Title: duneTitle, Year: ptr(0)}, field: "year"},
+		{name: "year below MinYear", draft: BookDraft{Title: duneTitle, Year: ptr(MinYear - 1)}, field: "year"},
+		{name: "year MinYear", draft: BookDraft{Title: duneTitle, Year: ptr(MinYear)},
 			want: Book{ID: "b1", Title: "Dune", Year: MinYear}},
 		{name: "year BC", draft: BookDraft{Title: ptr("Odyssey"), Year: ptr(-700)},
 			want: Book{ID: "b1", Title: "Odyssey", Year: -700}},
-		{name: "year this year", draft: BookDraft{Title: dune, Year: ptr(2024)},
+		{name: "year this year", draft: BookDraft{Title: duneTitle, Year: ptr(2024)},
 			want: Book{ID: "b1", Title: "Dune", Year: 2024}},
-		{name: "year next year", draft: BookDraft{Title: dune, Year: ptr(2025)},
+		{name: "year next year", draft: BookDraft{Title: duneTitle, Year: ptr(2025)},
 			want: Book{ID: "b1", Title: "Dune", Year: 2025}},
-		{name: "year in two years", draft: BookDraft{Title: dune, Year: ptr(2026)}, field: "year"},
+		{name: "year in two years", draft: BookDraft{Title: duneTitle, Year: ptr(2026)}, field: "year"},
 
 		// ISBN.
-		{name: "ISBN-10", draft: BookDraft{Title: dune, ISBN: ptr("0441172717")},
+		{name: "ISBN-10", draft: BookDraft{Title: duneTitle, ISBN: ptr("0441172717")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "0441172717"}},
-		{name: "ISBN-10 hyphens", draft: BookDraft{Title: dune, ISBN: ptr("0-441-17271-7")},
+		{name: "ISBN-10 hyphens", draft: BookDraft{Title: duneTitle, ISBN: ptr("0-441-17271-7")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "0441172717"}},
-		{name: "ISBN-10 spaces", draft: BookDraft{Title: dune, ISBN: ptr("0 441 17271 7")},
+		{name: "ISBN-10 spaces", draft: BookDraft{Title: duneTitle, ISBN: ptr("0 441 17271 7")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "0441172717"}},
-		{name: "ISBN-10 with X", draft: BookDraft{Title: dune, ISBN: ptr("0-8044-2957-X")},
+		{name: "ISBN-10 with X", draft: BookDraft{Title: duneTitle, ISBN: ptr("0-8044-2957-X")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "080442957X"}},
-		{name: "ISBN-10 with x", draft: BookDraft{Title: dune, ISBN: ptr("080442957x")},
+		{name: "ISBN-10 with x", draft: BookDraft{Title: duneTitle, ISBN: ptr("080442957x")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "080442957X"}},
-		{name: "ISBN-10 bad check digit", draft: BookDraft{Title: dune, ISBN: ptr("0-441-17271-8")}, field: "isbn"},
-		{name: "ISBN-10 X not last", draft: BookDraft{Title: dune, ISBN: ptr("04411X2717")}, field: "isbn"},
-		{name: "ISBN-13", draft: BookDraft{Title: dune, ISBN: ptr("9780441172719")},
+		{name: "ISBN-10 bad check digit", draft: BookDraft{Title: duneTitle, ISBN: ptr("0-441-17271-8")}, field: "isbn"},
+		{name: "ISBN-10 X not last", draft: BookDraft{Title: duneTitle, ISBN: ptr("04411X2717")}, field: "isbn"},
+		{name: "ISBN-13", draft: BookDraft{Title: duneTitle, ISBN: ptr("9780441172719")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "9780441172719"}},
-		{name: "ISBN-13 hyphens", draft: BookDraft{Title: dune, ISBN: ptr("978-0-441-17271-9")},
+		{name: "ISBN-13 hyphens", draft: BookDraft{Title: duneTitle, ISBN: ptr("978-0-441-17271-9")},
 			want: Book{ID: "b1", Title: "Dune", ISBN: "9780441172719"}},
-		{name: "ISBN-13 bad check digit", draft: BookDraft{Title: dune, ISBN: ptr("978-0-441-17271-8")}, field: "isbn"},
-		{name: "ISBN-13 ending in X", draft: BookDraft{Title: dune, ISBN: ptr("978044117271X")}, field: "isbn"},
+		{name: "ISBN-13 bad check digit", draft: BookDraft{Title: duneTitle, ISBN: ptr("978-0-441-17271-8")}, field: "isbn"},
+		{name: "ISBN-13 ending in X", draft: BookDraft{Title: duneTitle, ISBN: ptr("978044117271X")}, field: "isbn"},
 		// An X weighs 40 in the ISBN-13 sum, which here comes out right:
 		// only the rule that an ISBN-13 has no X refuses it.
-		{name: "ISBN-13 with X inside", draft: BookDraft{Title: dune, ISBN: ptr("978000000X002")}, field: "isbn"},
-		{name: "ISBN with letters", draft: BookDraft{Title: dune, ISBN: ptr("ISBN 0441172717")}, field: "isbn"},
-		{name: "ISBN of 12 digits", draft: BookDraft{Title: dune, ISBN: ptr("978044117271")}, field: "isbn"},
-		{name: "ISBN of hyphens", draft: BookDraft{Title: dune, ISBN: ptr("----")}, field: "isbn"},
-		{name: "ISBN far too long", draft: BookDraft{Title: dune, ISBN: ptr(strings.Repeat("-", 100) + "0441172717")}, field: "isbn"},
-		{name: "ISBN blank is absent", draft: BookDraft{Title: dune, ISBN: ptr("  ")},
+		{name: "ISBN-13 with X inside", draft: BookDraft{Title: duneTitle, ISBN: ptr("978000000X002")}, field: "isbn"},
+		{name: "ISBN with letters", draft: BookDraft{Title: duneTitle, ISBN: ptr("ISBN 0441172717")}, field: "isbn"},
+		{name: "ISBN of 12 digits", draft: BookDraft{Title: duneTitle, ISBN: ptr("978044117271")}, field: "isbn"},
+		{name: "ISBN of hyphens", draft: BookDraft{Title: duneTitle, ISBN: ptr("----")}, field: "isbn"},
+		{name: "ISBN far too long", draft: BookDraft{Title: duneTitle, ISBN: ptr(strings.Repeat("-", 100) + "0441172717")}, field: "isbn"},
+		{name: "ISBN blank is absent", draft: BookDraft{Title: duneTitle, ISBN: ptr("  ")},
 			want: Book{ID: "b1", Title: "Dune"}},
 	}
 	for _, tt := range tests {

@@ -110,6 +110,11 @@ func DecodeRecordInto(e *Event, value []byte, ts time.Time) error {
 		return fmt.Errorf("%w: empty record", ErrMalformed)
 	}
 	if trimmed[0] != '{' {
+		// A JSON array or string is a writer's mistake, not a title; a
+		// number is left to be a title ("1984").
+		if (trimmed[0] == '[' || trimmed[0] == '"') && json.Valid(trimmed) {
+			return fmt.Errorf("%w: a JSON value that is not an object", ErrMalformed)
+		}
 		return decodeLine(e, string(trimmed), ts)
 	}
 	var w ceWire

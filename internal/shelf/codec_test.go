@@ -334,9 +334,12 @@ func TestDecodeRecord(t *testing.T) {
 		{name: "XML content", value: ce(`,"type":"book-removed","subject":"b1","datacontenttype":"application/xml"`), err: ErrMalformed},
 		{name: "data not an object", value: ce(`,"type":"book-added","subject":"b1","data":"{\"title\":\"Dune\"}"`), err: ErrMalformed},
 		{name: "bad time", value: ce(`,"type":"book-removed","subject":"b1","time":"yesterday"`), err: ErrMalformed},
-		// Only an object is read as JSON; anything else is a line, however
-		// it looks.
-		{name: "JSON array", value: `[1,2,3]`, want: &Event{Type: TypeBookRead, Title: "[1,2,3]", Time: recordTime, ReadAt: recordTime}},
+		// A JSON array or string is a mistake, not a title; a number and
+		// anything that is not JSON is a line.
+		{name: "JSON array", value: `[1,2,3]`, err: ErrMalformed},
+		{name: "JSON string", value: `"Dune"`, err: ErrMalformed},
+		{name: "a number is a title", value: `1984`, want: &Event{Type: TypeBookRead, Title: "1984", Time: recordTime, ReadAt: recordTime}},
+		{name: "bracketed title", value: `[Untitled]`, want: &Event{Type: TypeBookRead, Title: "[Untitled]", Time: recordTime, ReadAt: recordTime}},
 		{name: "trailing garbage", value: ce(`,"type":"book-removed","subject":"b1"`) + `}`, err: ErrMalformed},
 		{name: "whitespace only", value: " \n\t", err: ErrMalformed},
 		{name: "text line too long", value: strings.Repeat("a", MaxTitleLen+1), err: ErrMalformed},
@@ -486,4 +489,64 @@ func commandDiff(got, want *Command) string {
 		d = append(d, fmt.Sprintf("Book %+v, want %+v", *got.Book, *want.Book))
 	}
 	return strings.Join(d, "; ")
+}
+
+// The fast path reads what EncodeEvent writes; were it to give up on it,
+// decoding would still be right, only slow, and no other test would say.
+func TestScanTakesWhatEncodeEventWrites(t *testing.T) {
+	records := newStream(4).records(t, 200)
+	for _, g := range goldenEvents {
+		b, err := EncodeEvent(&g.event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, b)
+	}
+	for _, r := range records {
+		var w ceWire
+		if !w.scan(r) {
+			t.Errorf("scan gave up on %s", r)
+		}
+	}
+}
+
+// What the fast path gives up on, encoding/json reads as before.
+func TestScanGivesUp(t *testing.T) {
+	for _, tt := range []struct{ value, title string }{
+		{`{"specversion":"1.0","id":"e","source":"s","type":"book-read","subject":"b","data":{"title":"Pride \u0026 Prejudice"}}`, "Pride & Prejudice"},
+		{`{"specversion":"1.0","id":"e","source":"s","type":"book-read","subject":"b","data":{"title":"Say \"yes\""}}`, `Say "yes"`},
+		{`{"SpecVersion":"1.0","ID":"e","Source":"s","Type":"book-read","Subject":"b","Data":{"Title":"Dune"}}`, "Dune"},
+		{`{"specversion":"1.0","id":"e","source":"s","type":"book-read","subject":"b","traceparent":"00-ab-cd-01","data":{"title":"Dune"}}`, "Dune"},
+		{`{"specversion":"1.0","id":"e","source":"s","type":"book-read","subject":"b","data":{"title":"Dune"},"data":{"isbn":""}}`, "Dune"},
+		{`{"specversion":"1.0","id":"e","source":"s","type":"book-read","subject":"b","time":null,"data":{"title":"Dune"}}`, "Dune"},
+	} {
+		var w ceWire
+		if w.scan([]byte(tt.value)) {
+			t.Errorf("scan read %s", tt.value)
+		}
+		e, err := DecodeRecord([]byte(tt.value), recordTime)
+		if err != nil || e.Title != tt.title {
+			t.Errorf("DecodeRecord(%s) = title %q, %v; want %q", tt.value, e.Title, err, tt.title)
+		}
+	}
+}
+
+// A consumer reuses its record buffers: the event must not point into one.
+func TestDecodeRecordCopies(t *testing.T) {
+	for _, g := range goldenEvents {
+		b, err := EncodeEvent(&g.event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Event
+		if err := DecodeRecordInto(&e, b, recordTime); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 'x'
+		}
+		if d := eventDiff(&e, &g.event); d != "" {
+			t.Errorf("%s after the buffer was overwritten: %s", g.file, d)
+		}
+	}
 }

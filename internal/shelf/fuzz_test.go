@@ -1,7 +1,9 @@
 package shelf
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // addFiles seeds f with every file matching the patterns under testdata.
@@ -192,4 +195,65 @@ func FuzzParsePosition(f *testing.F) {
 			t.Fatalf("%v.Reached(%v) = %v, want %v", p, next, !want, want)
 		}
 	})
+}
+
+// FuzzScanWire holds the fast path to its promise: whatever scan reads,
+// encoding/json reads the same, without error.
+func FuzzScanWire(f *testing.F) {
+	addFiles(f, "golden/*", "records/*")
+	for _, r := range newStream(3).records(f, 20) {
+		f.Add(r)
+	}
+	f.Add([]byte(`{"specversion":"1.0","id":"e","source":"s","type":"book-added","subject":"b","bookseq":-9223372036854775808,"data":{"title":"T","authors":[],"year":-0}}`))
+	f.Add([]byte(` { "id" : "e" , "data" : { "authors" : [ "a" , "b" ] , "read_at" : "2024-01-01T00:00:00+23:59" } } `))
+	f.Add([]byte(`{"specversion":"1.0","specversion":"1.0"}`))
+	f.Add([]byte(`{"bookseq":1e3}`))
+	f.Add([]byte(`{"ID":"e"}`))
+
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return // DecodeRecordInto refuses it before scan sees it
+		}
+		var fast ceWire
+		if !fast.scan(b) {
+			return
+		}
+		var slow ceWire
+		if err := json.Unmarshal(b, &slow); err != nil {
+			t.Fatalf("scan read %q, encoding/json refuses it: %v", b, err)
+		}
+		if d := wireDiff(&fast, &slow); d != "" {
+			t.Fatalf("scan and encoding/json differ on %q: %s", b, d)
+		}
+	})
+}
+
+func wireDiff(a, b *ceWire) string {
+	var d []string
+	for _, f := range []struct {
+		name string
+		a, b any
+	}{
+		{"specversion", a.SpecVersion, b.SpecVersion}, {"id", a.ID, b.ID}, {"source", a.Source, b.Source},
+		{"type", a.Type, b.Type}, {"subject", a.Subject, b.Subject}, {"datacontenttype", a.DataContentType, b.DataContentType},
+		{"bookseq", a.BookSeq, b.BookSeq}, {"commandid", a.CommandID, b.CommandID}, {"requesthash", a.RequestHash, b.RequestHash},
+		{"title", a.Data.Title, b.Data.Title}, {"year", a.Data.Year, b.Data.Year}, {"isbn", a.Data.ISBN, b.Data.ISBN},
+		{"name", a.Name, b.Name}, {"created", a.Created, b.Created}, {"payload", string(a.Payload), string(b.Payload)},
+		{"authors nil", a.Data.Authors == nil, b.Data.Authors == nil},
+	} {
+		if f.a != f.b {
+			d = append(d, fmt.Sprintf("%s: %#v, %#v", f.name, f.a, f.b))
+		}
+	}
+	if !slices.Equal(a.Data.Authors, b.Data.Authors) {
+		d = append(d, fmt.Sprintf("authors: %q, %q", a.Data.Authors, b.Data.Authors))
+	}
+	for _, tm := range [][2]time.Time{{a.Time, b.Time}, {a.Data.ReadAt, b.Data.ReadAt}} {
+		_, oa := tm[0].Zone()
+		_, ob := tm[1].Zone()
+		if !tm[0].Equal(tm[1]) || oa != ob {
+			d = append(d, fmt.Sprintf("time: %v, %v", tm[0], tm[1]))
+		}
+	}
+	return strings.Join(d, "; ")
 }

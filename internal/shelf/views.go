@@ -78,6 +78,8 @@ type lastReadBook struct {
 	authors []string
 	read    bool
 	readAt  time.Time
+	key     readKey // readAt, as readOrder sorts it
+	ref     int32   // the book's index in readOrder.books, once read
 	removed bool
 }
 
@@ -119,9 +121,12 @@ func (v *LastRead) Apply(e *Event) {
 		}
 		if b.read {
 			v.reads.stale++
+		} else {
+			b.ref = int32(len(v.reads.books))
+			v.reads.books = append(v.reads.books, b)
 		}
-		b.read, b.readAt = true, e.ReadAt
-		v.reads.insert(readRef{at: e.ReadAt, book: b})
+		b.read, b.readAt, b.key = true, e.ReadAt, keyOf(e.ReadAt)
+		v.reads.insert(readRef{b.key, b.ref})
 	}
 }
 
@@ -144,22 +149,35 @@ func (v *LastRead) Latest(limit int) []ReadEntry {
 // readOrder keeps reads sorted by time, oldest first, in blocks of at most
 // 2*orderBlock entries. Reads mostly arrive in time order and are
 // appended; one with an older read_at finds its place by binary search and
-// moves at most a block. A linked list walked to the place instead made
-// catching up on a log of backdated reads quadratic.
+// moves at most a block. (A linked list walked to the place made catching
+// up on a log of backdated reads quadratic.) Entries hold no pointers, so
+// moving them is a plain copy and the collector skips the blocks.
 type readOrder struct {
 	blocks [][]readRef // none empty
-	n      int         // entries, stale ones included
+	books  []*lastReadBook
+	n      int // entries, stale ones included
 	stale  int
 }
 
-type readRef struct {
-	at   time.Time
-	book *lastReadBook
+// readKey is a time as two integers: comparing them is cheaper than
+// comparing time.Time values, and they hold no pointer.
+type readKey struct {
+	sec  int64
+	nsec int32
 }
 
-// live tells whether r is the book's latest read: readAt only grows, so a
-// superseded entry never matches again.
-func (r readRef) live() bool { return r.at.Equal(r.book.readAt) }
+func keyOf(t time.Time) readKey { return readKey{sec: t.Unix(), nsec: int32(t.Nanosecond())} }
+
+func (k readKey) after(o readKey) bool { return k.sec > o.sec || k.sec == o.sec && k.nsec > o.nsec }
+
+type readRef struct {
+	readKey
+	book int32 // index in readOrder.books
+}
+
+// live tells whether r is its book's latest read: a book's read time only
+// grows, so a superseded entry never matches again.
+func (o *readOrder) live(r readRef) bool { return o.books[r.book].key == r.readKey }
 
 const orderBlock = 512
 
@@ -172,22 +190,21 @@ func (o *readOrder) insert(r readRef) {
 	// Among equal times the read applied last goes after the others: it
 	// shows first.
 	bi := len(o.blocks) - 1
-	if last := o.blocks[bi]; last[len(last)-1].at.After(r.at) {
+	if last := o.blocks[bi]; last[len(last)-1].after(r.readKey) {
 		bi = sort.Search(len(o.blocks), func(i int) bool {
 			b := o.blocks[i]
-			return b[len(b)-1].at.After(r.at)
+			return b[len(b)-1].after(r.readKey)
 		})
 	}
 	b := o.blocks[bi]
 	j := len(b)
-	if j > 0 && b[j-1].at.After(r.at) {
-		j = sort.Search(len(b), func(i int) bool { return b[i].at.After(r.at) })
+	if j > 0 && b[j-1].after(r.readKey) {
+		j = sort.Search(len(b), func(i int) bool { return b[i].after(r.readKey) })
 	}
 	b = slices.Insert(b, j, r)
 	o.blocks[bi] = b
 	if len(b) >= 2*orderBlock {
 		tail := slices.Clone(b[orderBlock:])
-		clear(b[orderBlock:])
 		o.blocks[bi] = b[:orderBlock:orderBlock]
 		o.blocks = slices.Insert(o.blocks, bi+1, tail)
 	}
@@ -203,7 +220,7 @@ func (o *readOrder) compact() {
 	var cur []readRef
 	for _, b := range o.blocks {
 		for _, r := range b {
-			if !r.live() {
+			if !o.live(r) {
 				continue
 			}
 			if cur == nil {
@@ -228,7 +245,7 @@ func (o *readOrder) newestFirst(fn func(*lastReadBook) bool) {
 	for bi := len(o.blocks) - 1; bi >= 0; bi-- {
 		b := o.blocks[bi]
 		for j := len(b) - 1; j >= 0; j-- {
-			if b[j].live() && !fn(b[j].book) {
+			if o.live(b[j]) && !fn(o.books[b[j].book]) {
 				return
 			}
 		}
