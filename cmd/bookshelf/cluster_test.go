@@ -208,13 +208,11 @@ func TestGatewayFailoverOnRealKafkaAndConsul(t *testing.T) {
 	gwPort := freePort(t)
 	gw := startProc(t, gwPort, "gateway", "--port", fmt.Sprint(gwPort), "--id", "gateway-failover", "--consul", in.consul)
 	gw.waitReady()
+	var lastBody string
 	get := func() int {
-		resp, err := http.Get(gw.url("/books/last-read"))
-		if err != nil {
-			t.Fatalf("gateway: %v", err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		r := do(t, "GET", gw.url("/books/last-read"), "", nil)
+		lastBody = string(r.body)
+		return r.status
 	}
 	a := lastread("failover-a") // creates the topics
 	kcatProduce(t, in.kafka, topic, "Solaris")
@@ -235,8 +233,9 @@ func TestGatewayFailoverOnRealKafkaAndConsul(t *testing.T) {
 					return
 				default:
 				}
-				if get() != 200 {
+				if code := get(); code != 200 {
 					bad++
+					t.Logf("%s: %d %s", what, code, lastBody)
 				}
 				time.Sleep(5 * time.Millisecond)
 			}

@@ -114,6 +114,9 @@ func (p *Processor) session(ctx context.Context) error {
 			}
 			p.assigned.Add(int32(n))
 			p.log.Info("partitions assigned", "partitions", added)
+			// Joining the group took a working broker: whatever failed
+			// before is behind us (a poll that finds nothing never says so).
+			p.setHealthy(true, nil)
 		}),
 		kgo.OnPartitionsRevoked(forget),
 		kgo.OnPartitionsLost(forget),
