@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/bookshelf/bookshelf/internal/metrics"
@@ -44,6 +45,9 @@ func NewServer(addr string, h http.Handler, opts ...Option) *http.Server {
 func Common(mux *http.ServeMux, ready ReadyFunc, reg *metrics.Registry) {
 	if ready == nil {
 		ready = alwaysReady
+	}
+	if reg == nil {
+		reg = metrics.NewRegistry()
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok\n")
@@ -94,9 +98,15 @@ type middleware struct {
 	reqs *metrics.HTTPRequests
 }
 
+// writers recycles statusWriters: one per request is most of what the
+// middleware would allocate. A writer goes back only once its handler has
+// returned, and no handler here keeps its writer past that.
+var writers = sync.Pool{New: func() any { return new(statusWriter) }}
+
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, r: r}
+	sw := writers.Get().(*statusWriter)
+	*sw = statusWriter{ResponseWriter: w, r: r}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -114,6 +124,8 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(sw, r, problemFor(statusError(http.StatusInternalServerError, "the server failed on this request; it has been logged"), ""))
 		}
 		m.done(sw, r, start)
+		*sw = statusWriter{}
+		writers.Put(sw)
 	}()
 	m.next.ServeHTTP(sw, r)
 }

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -26,14 +28,21 @@ const (
 // ready says whether the replica has caught up with the log; until it
 // has, queries are answered 503 with its reason.
 func LastRead(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, opts ...Option) http.Handler {
-	c := newConfig(opts)
+	_, handler := newLastReadHandler(rep, ready, newConfig(opts))
+	return handler
+}
+
+func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c *config) (*lastRead, http.Handler) {
 	h := &lastRead{view: newView(c, ready, rep), rep: rep}
+	if vr, ok := any(rep).(versioned); ok {
+		h.version = vr.Version
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /books/last-read", h.list)
 	mux.HandleFunc("GET /bookshelf/books/last/read", h.list)
 	mux.HandleFunc("GET /{$}", h.list)
 	Common(mux, h.health(), c.metrics)
-	return wrap(mux, c)
+	return h, wrap(mux, c)
 }
 
 // Catalog is the HTTP handler of the catalog service: GET /books (and the
@@ -111,7 +120,12 @@ func (v view) begin(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, r, notReady(reason), "")
 		return false
 	}
-	hv := r.Header.Get(PositionHeader)
+	// The server has canonicalised the header names: index the map
+	// directly, as Header.Get would after canonicalising again.
+	var hv string
+	if vs := r.Header[PositionHeader]; len(vs) > 0 {
+		hv = vs[0]
+	}
 	if hv == "" {
 		return true
 	}
@@ -139,60 +153,94 @@ type listQuery struct {
 	author        string
 }
 
-// parseQuery reads ?limit=, ?offset= and, when withAuthor, ?author=.
-// Other parameters are ignored.
+// parseQuery reads ?limit=, ?offset= and, when withAuthor, ?author=; the
+// first of each counts. Other parameters are ignored. It walks the raw
+// query itself rather than building url.Values: a view's GET is a hot
+// path and this one allocates nothing for plain values.
 func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, error) {
 	q := listQuery{limit: defLimit}
-	if r.URL.RawQuery == "" {
-		return q, nil
-	}
-	vals, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return q, badRequest("malformed-query", "", "the query string cannot be read: %v", err)
-	}
-	if s, ok := first(vals, "limit"); ok {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > shelf.MaxLimit {
-			return q, invalidField("limit", "limit must be an integer from 1 to %d, not %q", shelf.MaxLimit, s)
+	var seenLimit, seenOffset, seenAuthor bool
+	for rest := r.URL.RawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if strings.Contains(pair, ";") {
+			return q, badRequest("malformed-query", "", "the query string cannot be read: it contains a semicolon; separate parameters with &")
 		}
-		q.limit = n
-	}
-	if s, ok := first(vals, "offset"); ok {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > maxOffset {
-			return q, invalidField("offset", "offset must be an integer from 0 to %d, not %q", maxOffset, s)
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := unescapeQuery(k)
+		if err != nil {
+			return q, err
 		}
-		q.offset = n
-	}
-	if s, ok := first(vals, "author"); ok && withAuthor {
-		if n := utf8.RuneCountInString(s); n > MaxAuthorQuery {
-			return q, invalidField("author", "author is %d characters long, at most %d allowed", n, MaxAuthorQuery)
+		switch {
+		case k == "limit" && !seenLimit:
+			seenLimit = true
+			s, err := unescapeQuery(v)
+			if err != nil {
+				return q, err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > shelf.MaxLimit {
+				return q, invalidField("limit", "limit must be an integer from 1 to %d, not %q", shelf.MaxLimit, s)
+			}
+			q.limit = n
+		case k == "offset" && !seenOffset:
+			seenOffset = true
+			s, err := unescapeQuery(v)
+			if err != nil {
+				return q, err
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || n > maxOffset {
+				return q, invalidField("offset", "offset must be an integer from 0 to %d, not %q", maxOffset, s)
+			}
+			q.offset = n
+		case k == "author" && withAuthor && !seenAuthor:
+			seenAuthor = true
+			s, err := unescapeQuery(v)
+			if err != nil {
+				return q, err
+			}
+			if n := utf8.RuneCountInString(s); n > MaxAuthorQuery {
+				return q, invalidField("author", "author is %d characters long, at most %d allowed", n, MaxAuthorQuery)
+			}
+			q.author = s
 		}
-		q.author = s
 	}
 	return q, nil
 }
 
-func first(vals url.Values, key string) (string, bool) {
-	vs, ok := vals[key]
-	if !ok || len(vs) == 0 {
-		return "", false
+// unescapeQuery decodes one key or value of a query string.
+func unescapeQuery(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
 	}
-	return vs[0], true
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		return "", badRequest("malformed-query", "", "the query string cannot be read: %v", err)
+	}
+	return u, nil
 }
 
 type lastRead struct {
 	view
 	rep *shelf.Replica[*shelf.LastRead]
+	// version, when the replica has one, is a counter that moves whenever
+	// the replica does: a cheaper page key than its position (a map copy).
+	version func() uint64
 	// pages caches the encoded first page per limit. Most requests are the
-	// same few (the UI's GET /books/last-read), and encoding is most of
-	// their cost; the cache is checked against the entries themselves, so
-	// it is never stale.
+	// same few (the UI's GET /books/last-read), and reading the view and
+	// encoding is most of their cost. A page is keyed on the replica's
+	// version or position: the replica moves past every event it applies,
+	// so an unchanged key means an unchanged view.
 	pages [shelf.MaxLimit + 1]atomic.Pointer[lastReadPage]
 }
 
+// versioned is a replica that counts its moves.
+type versioned interface{ Version() uint64 }
+
 type lastReadPage struct {
-	entries []shelf.ReadEntry
+	version uint64          // the key, with version
+	next    map[int32]int64 // the key, without
 	body    []byte
 }
 
@@ -210,17 +258,31 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err, "")
 		return
 	}
-	var entries []shelf.ReadEntry
-	h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.offset + q.limit) })
 	if q.offset > 0 {
+		var entries []shelf.ReadEntry
+		h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.offset + q.limit) })
 		writeJSON(w, r, http.StatusOK, lastReadList{Books: entries[min(q.offset, len(entries)):]})
 		return
 	}
+	// The key is taken before the view is read: if the view moves in
+	// between, the page holds a newer state than its key says, and no later
+	// request can see that key again, since keys only grow.
+	var (
+		version uint64
+		next    map[int32]int64
+	)
+	if h.version != nil {
+		version = h.version()
+	} else {
+		next = h.rep.Next()
+	}
 	slot := &h.pages[q.limit]
-	if p := slot.Load(); p != nil && sameEntries(p.entries, entries) {
+	if p := slot.Load(); p != nil && p.version == version && maps.Equal(p.next, next) {
 		writeJSONBytes(w, http.StatusOK, p.body)
 		return
 	}
+	var entries []shelf.ReadEntry
+	h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.limit) })
 	buf, err := encodeJSON(lastReadList{Books: entries})
 	if err != nil {
 		writeError(w, r, statusError(http.StatusInternalServerError, "the answer could not be encoded"), "")
@@ -228,25 +290,10 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 	}
 	// The page keeps its own copy of the bytes: the buffer goes back to
 	// the pool, and readers of the page must never see it change.
-	p := &lastReadPage{entries: entries, body: slices.Clone(buf.Bytes())}
+	p := &lastReadPage{version: version, next: next, body: slices.Clone(buf.Bytes())}
 	putBuf(buf)
 	slot.Store(p)
 	writeJSONBytes(w, http.StatusOK, p.body)
-}
-
-// sameEntries tells whether a and b encode the same. Times compare with ==
-// (location included), since that is what the encoding shows.
-func sameEntries(a, b []shelf.ReadEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := &a[i], &b[i]
-		if x.ID != y.ID || x.Title != y.Title || x.ReadAt != y.ReadAt || !slices.Equal(x.Authors, y.Authors) {
-			return false
-		}
-	}
-	return true
 }
 
 type catalog struct {

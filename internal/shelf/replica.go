@@ -3,6 +3,7 @@ package shelf
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Projection is a read model folded from events.
@@ -20,6 +21,9 @@ type Replica[P Projection] struct {
 	// moved is closed and replaced when the replica advances, but only
 	// when someone waits, so applying costs nothing extra otherwise.
 	moved chan struct{}
+	// version counts the changes, so readers can cache what they built
+	// from one state of the projection.
+	version atomic.Uint64
 }
 
 // NewReplica wraps p, which must not be used directly afterwards.
@@ -45,6 +49,7 @@ func (r *Replica[P]) Advance(partition int32, next int64) {
 }
 
 func (r *Replica[P]) advance(partition int32, next int64) {
+	r.version.Add(1)
 	if next > r.next[partition] {
 		r.next[partition] = next
 	}
@@ -53,6 +58,10 @@ func (r *Replica[P]) advance(partition int32, next int64) {
 		r.moved = nil
 	}
 }
+
+// Version changes whenever the projection or the position may have: a
+// cache keyed on it is never stale.
+func (r *Replica[P]) Version() uint64 { return r.version.Load() }
 
 // Read calls fn with the projection, which must not be kept past fn.
 func (r *Replica[P]) Read(fn func(p P)) {
