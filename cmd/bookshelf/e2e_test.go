@@ -56,9 +56,32 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// target is where the system's Kafka is: the embedded broker of `up`, or
+// a real broker (BOOKSHELF_TEST_KAFKA), then with topics of the test's own.
+type target struct {
+	name   string
+	broker string // empty: embedded
+	topic  string
+}
+
+// eachTarget runs fn on the embedded broker, and on the real one too when
+// BOOKSHELF_TEST_KAFKA names it.
+func eachTarget(t *testing.T, fn func(t *testing.T, tg target)) {
+	targets := []target{{name: "embedded", topic: "bookshelf"}}
+	if addr := os.Getenv("BOOKSHELF_TEST_KAFKA"); addr != "" {
+		targets = append(targets, target{name: "real", broker: addr, topic: fmt.Sprintf("e2e-%d", time.Now().UnixNano())})
+	} else if os.Getenv("BOOKSHELF_REQUIRE_INFRA") != "" {
+		t.Error("BOOKSHELF_REQUIRE_INFRA is set but BOOKSHELF_TEST_KAFKA is not")
+	}
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) { fn(t, tg) })
+	}
+}
+
 // system is one `bookshelf up` process.
 type system struct {
 	t       *testing.T
+	tg      target
 	dir     string
 	ports   map[string]int
 	cmd     *exec.Cmd
@@ -76,13 +99,16 @@ func newPorts(t *testing.T) map[string]int {
 	return ports
 }
 
-func startUp(t *testing.T, dir string, ports map[string]int) *system {
+func startUp(t *testing.T, dir string, ports map[string]int, tg target) *system {
 	t.Helper()
-	args := []string{"up", "--data-dir", filepath.Join(dir, "data")}
+	args := []string{"up", "--data-dir", filepath.Join(dir, "data"), "--topic", tg.topic}
+	if tg.broker != "" {
+		args = append(args, "--broker", tg.broker)
+	}
 	for name, p := range ports {
 		args = append(args, fmt.Sprintf("--%s-port=%d", name, p))
 	}
-	s := &system{t: t, dir: dir, ports: ports, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1),
+	s := &system{t: t, tg: tg, dir: dir, ports: ports, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1),
 		gateway: fmt.Sprintf("http://127.0.0.1:%d", ports["gateway"])}
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Dir = dir
@@ -101,6 +127,14 @@ func startUp(t *testing.T, dir string, ports map[string]int) *system {
 	})
 	s.waitReady()
 	return s
+}
+
+// broker is where the system's Kafka listens.
+func (s *system) broker() string {
+	if s.tg.broker != "" {
+		return s.tg.broker
+	}
+	return fmt.Sprintf("127.0.0.1:%d", s.ports["broker"])
 }
 
 func (s *system) url(service, path string) string {

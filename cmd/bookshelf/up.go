@@ -43,6 +43,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.int(&o.partitions, "partitions", 3, "partitions of each topic when created")
 	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic")
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
 	portFlag("gateway", 8080, "the gateway (public API)")
 	portFlag("books", 8081, "the books aggregate")
 	portFlag("catalog", 8084, "the catalog view")
@@ -71,13 +72,19 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		lns[name] = ln
 	}
-	broker, err := startBroker(o.addr, *ports["broker"], "broker-port", dataDir, log.With("service", "broker"))
-	if err != nil {
-		return err
+	closeBroker := func() {}
+	if o.brokers == "" {
+		broker, err := startBroker(o.addr, *ports["broker"], "broker-port", dataDir, log.With("service", "broker"))
+		if err != nil {
+			return err
+		}
+		closeBroker = sync.OnceFunc(broker.Close)
+		defer closeBroker()
+		o.brokers = broker.Addr()
+		fmt.Fprintf(stdout, "embedded broker, data in %s\n", dataDir)
+	} else {
+		fmt.Fprintf(stdout, "brokers %s\n", o.brokers)
 	}
-	closeBroker := sync.OnceFunc(broker.Close)
-	defer closeBroker()
-	o.brokers = broker.Addr()
 	cfg := o.kafkaConfig(log)
 	if err := ensureTopics(ctx, cfg, log); err != nil {
 		return nil
@@ -122,8 +129,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}))
 	clear(lns) // the components own their listeners now
 
-	fmt.Fprintf(stdout, "bookshelf is up; data in %s\n", dataDir)
-	fmt.Fprintf(stdout, "  %-9s %s  (push lines: kcat -b %s -P -t %s)\n", "broker", broker.Addr(), broker.Addr(), cfg.Topics.Events)
+	fmt.Fprintln(stdout, "bookshelf is up:")
+	fmt.Fprintf(stdout, "  %-9s %s  (push lines: kcat -b %s -P -t %s)\n", "broker", o.brokers, o.brokers, cfg.Topics.Events)
 	for _, c := range comps {
 		fmt.Fprintf(stdout, "  %-9s http://%s/\n", c.kind, c.ln.Addr())
 	}

@@ -10,251 +10,260 @@ import (
 )
 
 func TestUpAddReadAndReadYourWrites(t *testing.T) {
-	s := startUp(t, t.TempDir(), newPorts(t))
+	eachTarget(t, func(t *testing.T, tg target) {
+		s := startUp(t, t.TempDir(), newPorts(t), tg)
 
-	add := postJSON(t, s.gateway+"/books", `{"title":"The Left Hand of Darkness","authors":["Ursula K. Le Guin"],"year":1969,"isbn":"978-0-441-47812-5"}`)
-	if add.status != 201 || add.header.Get("Location") == "" || add.header.Get("Bookshelf-Position") == "" {
-		t.Fatalf("add: %d %v %s", add.status, add.header, add.body)
-	}
-	var book bookJSON
-	add.json(t, &book)
+		add := postJSON(t, s.gateway+"/books", `{"title":"The Left Hand of Darkness","authors":["Ursula K. Le Guin"],"year":1969,"isbn":"978-0-441-47812-5"}`)
+		if add.status != 201 || add.header.Get("Location") == "" || add.header.Get("Bookshelf-Position") == "" {
+			t.Fatalf("add: %d %v %s", add.status, add.header, add.body)
+		}
+		var book bookJSON
+		add.json(t, &book)
 
-	read := do(t, "POST", s.gateway+"/books/"+book.ID+"/read", "", nil)
-	if read.status != 200 {
-		t.Fatalf("read: %d %s", read.status, read.body)
-	}
-	// With the position it got back, the view answers with the write at once.
-	var last lastReadJSON
-	do(t, "GET", s.gateway+"/books/last-read", "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &last)
-	if len(last.Books) != 1 || last.Books[0].ID != book.ID || last.Books[0].Authors[0] != "Ursula K. Le Guin" {
-		t.Fatalf("last read right after the write: %+v", last)
-	}
-	var one bookJSON
-	do(t, "GET", s.gateway+"/books/"+book.ID, "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &one)
-	if one.Reads != 1 || one.Year != 1969 {
-		t.Fatalf("catalog: %+v", one)
-	}
-	var stats struct {
-		BooksRead int            `json:"books_read"`
-		PerAuthor map[string]int `json:"per_author"`
-	}
-	do(t, "GET", s.gateway+"/stats", "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &stats)
-	if stats.BooksRead != 1 || stats.PerAuthor["Ursula K. Le Guin"] != 1 {
-		t.Fatalf("stats: %+v", stats)
-	}
+		read := do(t, "POST", s.gateway+"/books/"+book.ID+"/read", "", nil)
+		if read.status != 200 {
+			t.Fatalf("read: %d %s", read.status, read.body)
+		}
+		// With the position it got back, the view answers with the write at once.
+		var last lastReadJSON
+		do(t, "GET", s.gateway+"/books/last-read", "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &last)
+		if len(last.Books) != 1 || last.Books[0].ID != book.ID || last.Books[0].Authors[0] != "Ursula K. Le Guin" {
+			t.Fatalf("last read right after the write: %+v", last)
+		}
+		var one bookJSON
+		do(t, "GET", s.gateway+"/books/"+book.ID, "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &one)
+		if one.Reads != 1 || one.Year != 1969 {
+			t.Fatalf("catalog: %+v", one)
+		}
+		var stats struct {
+			BooksRead int            `json:"books_read"`
+			PerAuthor map[string]int `json:"per_author"`
+		}
+		do(t, "GET", s.gateway+"/stats", "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &stats)
+		if stats.BooksRead != 1 || stats.PerAuthor["Ursula K. Le Guin"] != 1 {
+			t.Fatalf("stats: %+v", stats)
+		}
 
-	// The original gateway's paths.
-	orig := postJSON(t, s.gateway+"/bookshelf/books", `{"title":"Kindred","authors":["Octavia E. Butler"]}`)
-	if orig.status != 201 {
-		t.Fatalf("POST /bookshelf/books: %d %s", orig.status, orig.body)
-	}
-	var kindred bookJSON
-	orig.json(t, &kindred)
-	fin := do(t, "POST", s.gateway+"/bookshelf/books/"+kindred.ID+"/finished", "", nil)
-	if fin.status != 200 {
-		t.Fatalf("finished: %d %s", fin.status, fin.body)
-	}
-	do(t, "GET", s.gateway+"/bookshelf/books/last/read", "", nil, "Bookshelf-Position", fin.header.Get("Bookshelf-Position")).json(t, &last)
-	if got := titles(last); len(got) != 2 || got[0] != "Kindred" {
-		t.Fatalf("original last-read path: %v", got)
-	}
+		// The original gateway's paths.
+		orig := postJSON(t, s.gateway+"/bookshelf/books", `{"title":"Kindred","authors":["Octavia E. Butler"]}`)
+		if orig.status != 201 {
+			t.Fatalf("POST /bookshelf/books: %d %s", orig.status, orig.body)
+		}
+		var kindred bookJSON
+		orig.json(t, &kindred)
+		fin := do(t, "POST", s.gateway+"/bookshelf/books/"+kindred.ID+"/finished", "", nil)
+		if fin.status != 200 {
+			t.Fatalf("finished: %d %s", fin.status, fin.body)
+		}
+		do(t, "GET", s.gateway+"/bookshelf/books/last/read", "", nil, "Bookshelf-Position", fin.header.Get("Bookshelf-Position")).json(t, &last)
+		if got := titles(last); len(got) != 2 || got[0] != "Kindred" {
+			t.Fatalf("original last-read path: %v", got)
+		}
 
-	// Removing a book: gone from the catalog and the last-read list.
-	del := do(t, "DELETE", s.gateway+"/books/"+kindred.ID, "", nil)
-	if del.status != 204 {
-		t.Fatalf("delete: %d %s", del.status, del.body)
-	}
-	pos := del.header.Get("Bookshelf-Position")
-	if r := do(t, "GET", s.gateway+"/books/"+kindred.ID, "", nil, "Bookshelf-Position", pos); r.status != 404 {
-		t.Fatalf("removed book: %d %s", r.status, r.body)
-	}
-	if r := do(t, "POST", s.gateway+"/books/"+kindred.ID+"/read", "", nil); r.status != 404 {
-		t.Fatalf("reading a removed book: %d %s", r.status, r.body)
-	}
-	do(t, "GET", s.gateway+"/books/last-read", "", nil, "Bookshelf-Position", pos).json(t, &last)
-	if got := titles(last); len(got) != 1 {
-		t.Fatalf("last read after removal: %v", got)
-	}
+		// Removing a book: gone from the catalog and the last-read list.
+		del := do(t, "DELETE", s.gateway+"/books/"+kindred.ID, "", nil)
+		if del.status != 204 {
+			t.Fatalf("delete: %d %s", del.status, del.body)
+		}
+		pos := del.header.Get("Bookshelf-Position")
+		if r := do(t, "GET", s.gateway+"/books/"+kindred.ID, "", nil, "Bookshelf-Position", pos); r.status != 404 {
+			t.Fatalf("removed book: %d %s", r.status, r.body)
+		}
+		if r := do(t, "POST", s.gateway+"/books/"+kindred.ID+"/read", "", nil); r.status != 404 {
+			t.Fatalf("reading a removed book: %d %s", r.status, r.body)
+		}
+		do(t, "GET", s.gateway+"/books/last-read", "", nil, "Bookshelf-Position", pos).json(t, &last)
+		if got := titles(last); len(got) != 1 {
+			t.Fatalf("last read after removal: %v", got)
+		}
+	})
 }
 
 func TestUpBadInput(t *testing.T) {
-	s := startUp(t, t.TempDir(), newPorts(t))
-	add := postJSON(t, s.gateway+"/books", `{"title":"Dune"}`)
-	var dune bookJSON
-	add.json(t, &dune)
+	eachTarget(t, func(t *testing.T, tg target) {
+		s := startUp(t, t.TempDir(), newPorts(t), tg)
+		add := postJSON(t, s.gateway+"/books", `{"title":"Dune"}`)
+		var dune bookJSON
+		add.json(t, &dune)
 
-	cases := []struct {
-		name, method, path, ctype, body string
-		headers                         []string
-		status                          int
-		detail                          string // a word the problem's detail must hold
-	}{
-		{"broken JSON", "POST", "/books", "application/json", `{"title":`, nil, 400, ""},
-		{"missing title", "POST", "/books", "application/json", `{"authors":["A"]}`, nil, 400, "title"},
-		{"empty authors", "POST", "/books", "application/json", `{"title":"T","authors":[]}`, nil, 400, "authors"},
-		{"year not a number", "POST", "/books", "application/json", `{"title":"T","year":"soon"}`, nil, 400, "year"},
-		{"implausible year", "POST", "/books", "application/json", `{"title":"T","year":99999}`, nil, 400, "year"},
-		{"bad ISBN", "POST", "/books", "application/json", `{"title":"T","isbn":"978-0-441-47812-6"}`, nil, 400, "isbn"},
-		{"title too long", "POST", "/books", "application/json", `{"title":"` + strings.Repeat("x", 513) + `"}`, nil, 400, "title"},
-		{"body over 64 KiB", "POST", "/books", "application/json", `{"title":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, ""},
-		{"not JSON", "POST", "/books", "text/plain", `Dune`, nil, 415, ""},
-		{"unknown book read", "POST", "/books/no-such-book/read", "", "", nil, 404, ""},
-		{"unknown book delete", "DELETE", "/books/no-such-book", "", "", nil, 404, ""},
-		{"unknown book get", "GET", "/books/no-such-book", "", "", nil, 404, ""},
-		{"bad read_at", "POST", "/books/" + dune.ID + "/read", "application/json", `{"read_at":"yesterday"}`, nil, 400, "read_at"},
-		{"bad limit", "GET", "/books/last-read?limit=1000", "", "", nil, 400, "limit"},
-		{"bad position", "GET", "/books/last-read", "", "", []string{"Bookshelf-Position", "nonsense"}, 400, "Position"},
-		{"position never reached", "GET", "/books/last-read", "", "", []string{"Bookshelf-Position", "0:999999"}, 503, ""},
-		{"unknown path", "GET", "/nowhere", "", "", nil, 404, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var body *strings.Reader
-			if c.body != "" {
-				body = strings.NewReader(c.body)
-			} else {
-				body = strings.NewReader("")
-			}
-			r := do(t, c.method, s.gateway+c.path, c.ctype, body, c.headers...)
-			if r.status != c.status {
-				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
-			}
-			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
-				t.Fatalf("content type %q, want problem+json", ct)
-			}
-			if c.status == 503 && r.header.Get("Retry-After") == "" {
-				t.Fatal("503 without Retry-After")
-			}
-			var p struct {
-				Detail string `json:"detail"`
-				Status int    `json:"status"`
-			}
-			r.json(t, &p)
-			if p.Status != c.status || !strings.Contains(strings.ToLower(string(r.body)), strings.ToLower(c.detail)) {
-				t.Fatalf("problem %s does not name %q", r.body, c.detail)
-			}
-		})
-	}
+		cases := []struct {
+			name, method, path, ctype, body string
+			headers                         []string
+			status                          int
+			detail                          string // a word the problem's detail must hold
+		}{
+			{"broken JSON", "POST", "/books", "application/json", `{"title":`, nil, 400, ""},
+			{"missing title", "POST", "/books", "application/json", `{"authors":["A"]}`, nil, 400, "title"},
+			{"empty authors", "POST", "/books", "application/json", `{"title":"T","authors":[]}`, nil, 400, "authors"},
+			{"year not a number", "POST", "/books", "application/json", `{"title":"T","year":"soon"}`, nil, 400, "year"},
+			{"implausible year", "POST", "/books", "application/json", `{"title":"T","year":99999}`, nil, 400, "year"},
+			{"bad ISBN", "POST", "/books", "application/json", `{"title":"T","isbn":"978-0-441-47812-6"}`, nil, 400, "isbn"},
+			{"title too long", "POST", "/books", "application/json", `{"title":"` + strings.Repeat("x", 513) + `"}`, nil, 400, "title"},
+			{"body over 64 KiB", "POST", "/books", "application/json", `{"title":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, ""},
+			{"not JSON", "POST", "/books", "text/plain", `Dune`, nil, 415, ""},
+			{"unknown book read", "POST", "/books/no-such-book/read", "", "", nil, 404, ""},
+			{"unknown book delete", "DELETE", "/books/no-such-book", "", "", nil, 404, ""},
+			{"unknown book get", "GET", "/books/no-such-book", "", "", nil, 404, ""},
+			{"bad read_at", "POST", "/books/" + dune.ID + "/read", "application/json", `{"read_at":"yesterday"}`, nil, 400, "read_at"},
+			{"bad limit", "GET", "/books/last-read?limit=1000", "", "", nil, 400, "limit"},
+			{"bad position", "GET", "/books/last-read", "", "", []string{"Bookshelf-Position", "nonsense"}, 400, "Position"},
+			{"position never reached", "GET", "/books/last-read", "", "", []string{"Bookshelf-Position", "0:999999"}, 503, ""},
+			{"unknown path", "GET", "/nowhere", "", "", nil, 404, ""},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var body *strings.Reader
+				if c.body != "" {
+					body = strings.NewReader(c.body)
+				} else {
+					body = strings.NewReader("")
+				}
+				r := do(t, c.method, s.gateway+c.path, c.ctype, body, c.headers...)
+				if r.status != c.status {
+					t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+				}
+				if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+					t.Fatalf("content type %q, want problem+json", ct)
+				}
+				if c.status == 503 && r.header.Get("Retry-After") == "" {
+					t.Fatal("503 without Retry-After")
+				}
+				var p struct {
+					Detail string `json:"detail"`
+					Status int    `json:"status"`
+				}
+				r.json(t, &p)
+				if p.Status != c.status || !strings.Contains(strings.ToLower(string(r.body)), strings.ToLower(c.detail)) {
+					t.Fatalf("problem %s does not name %q", r.body, c.detail)
+				}
+			})
+		}
+	})
 }
 
 func TestUpIdempotencyKey(t *testing.T) {
-	s := startUp(t, t.TempDir(), newPorts(t))
-	body := `{"title":"Solaris","authors":["Stanisław Lem"]}`
-	first := postJSON(t, s.gateway+"/books", body, "Idempotency-Key", "order-42")
-	again := postJSON(t, s.gateway+"/books", body, "Idempotency-Key", "order-42")
-	if first.status != 201 || again.status != 201 || !bytes.Equal(first.body, again.body) ||
-		first.header.Get("Bookshelf-Position") != again.header.Get("Bookshelf-Position") {
-		t.Fatalf("same key, same body: %d %s / %d %s", first.status, first.body, again.status, again.body)
-	}
-	other := postJSON(t, s.gateway+"/books", `{"title":"Fiasco"}`, "Idempotency-Key", "order-42")
-	if other.status != 409 {
-		t.Fatalf("same key, other body: %d %s", other.status, other.body)
-	}
-	var list struct {
-		Total int `json:"total"`
-	}
-	do(t, "GET", s.gateway+"/books", "", nil, "Bookshelf-Position", first.header.Get("Bookshelf-Position")).json(t, &list)
-	if list.Total != 1 {
-		t.Fatalf("catalog holds %d books, want 1", list.Total)
-	}
-	// A read with a key is counted once however often it is retried.
-	var b bookJSON
-	first.json(t, &b)
-	r1 := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "read-1")
-	r2 := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "read-1")
-	if r1.status != 200 || r2.status != 200 || !bytes.Equal(r1.body, r2.body) {
-		t.Fatalf("keyed read twice: %d %s / %d %s", r1.status, r1.body, r2.status, r2.body)
-	}
-	var one bookJSON
-	do(t, "GET", s.gateway+"/books/"+b.ID, "", nil, "Bookshelf-Position", r2.header.Get("Bookshelf-Position")).json(t, &one)
-	if one.Reads != 1 {
-		t.Fatalf("reads = %d, want 1", one.Reads)
-	}
+	eachTarget(t, func(t *testing.T, tg target) {
+		s := startUp(t, t.TempDir(), newPorts(t), tg)
+		body := `{"title":"Solaris","authors":["Stanisław Lem"]}`
+		first := postJSON(t, s.gateway+"/books", body, "Idempotency-Key", "order-42")
+		again := postJSON(t, s.gateway+"/books", body, "Idempotency-Key", "order-42")
+		if first.status != 201 || again.status != 201 || !bytes.Equal(first.body, again.body) ||
+			first.header.Get("Bookshelf-Position") != again.header.Get("Bookshelf-Position") {
+			t.Fatalf("same key, same body: %d %s / %d %s", first.status, first.body, again.status, again.body)
+		}
+		other := postJSON(t, s.gateway+"/books", `{"title":"Fiasco"}`, "Idempotency-Key", "order-42")
+		if other.status != 409 {
+			t.Fatalf("same key, other body: %d %s", other.status, other.body)
+		}
+		var list struct {
+			Total int `json:"total"`
+		}
+		do(t, "GET", s.gateway+"/books", "", nil, "Bookshelf-Position", first.header.Get("Bookshelf-Position")).json(t, &list)
+		if list.Total != 1 {
+			t.Fatalf("catalog holds %d books, want 1", list.Total)
+		}
+		// A read with a key is counted once however often it is retried.
+		var b bookJSON
+		first.json(t, &b)
+		r1 := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "read-1")
+		r2 := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "read-1")
+		if r1.status != 200 || r2.status != 200 || !bytes.Equal(r1.body, r2.body) {
+			t.Fatalf("keyed read twice: %d %s / %d %s", r1.status, r1.body, r2.status, r2.body)
+		}
+		var one bookJSON
+		do(t, "GET", s.gateway+"/books/"+b.ID, "", nil, "Bookshelf-Position", r2.header.Get("Bookshelf-Position")).json(t, &one)
+		if one.Reads != 1 {
+			t.Fatalf("reads = %d, want 1", one.Reads)
+		}
+	})
 }
 
 func TestUpKcatLinesEnvelopeAndPoison(t *testing.T) {
 	needKcat(t)
-	ports := newPorts(t)
-	s := startUp(t, t.TempDir(), ports)
-	broker := fmt.Sprintf("127.0.0.1:%d", ports["broker"])
+	eachTarget(t, func(t *testing.T, tg target) {
+		s := startUp(t, t.TempDir(), newPorts(t), tg)
+		broker, topic := s.broker(), tg.topic
 
-	// The original README's step: each line a book read.
-	kcatProduce(t, broker, "bookshelf", "Dune", "Neuromancer", "Dune")
-	// The original Python envelope, payload as a JSON string, zone-less time.
-	kcatProduce(t, broker, "bookshelf",
-		`{"id":"e1","name":"book-added","created":"2016-05-10T12:34:56.789012","payload":"{\"id\": \"py1\", \"title\": \"Hyperion\", \"authors\": [\"Dan Simmons\"]}"}`,
-		`{"id":"e2","name":"book-read","created":"2016-05-11T08:00:00","payload":{"id":"py1"}}`)
-	// Poison, between good records: broken JSON, a CloudEvent of another
-	// spec version, a known type with bad data.
-	kcatProduce(t, broker, "bookshelf",
-		`{"specversion":"1.0","id":`,
-		`{"specversion":"0.3","id":"x","source":"s","type":"book-read"}`,
-		`{"specversion":"1.0","id":"y","source":"s","type":"book-added","subject":"b","data":{"title":""}}`,
-		"Foundation")
+		// The original README's step: each line a book read.
+		kcatProduce(t, broker, topic, "Dune", "Neuromancer", "Dune")
+		// The original Python envelope, payload as a JSON string, zone-less time.
+		kcatProduce(t, broker, topic,
+			`{"id":"e1","name":"book-added","created":"2016-05-10T12:34:56.789012","payload":"{\"id\": \"py1\", \"title\": \"Hyperion\", \"authors\": [\"Dan Simmons\"]}"}`,
+			`{"id":"e2","name":"book-read","created":"2016-05-11T08:00:00","payload":{"id":"py1"}}`)
+		// Poison, between good records: broken JSON, a CloudEvent of another
+		// spec version, a known type with bad data.
+		kcatProduce(t, broker, topic,
+			`{"specversion":"1.0","id":`,
+			`{"specversion":"0.3","id":"x","source":"s","type":"book-read"}`,
+			`{"specversion":"1.0","id":"y","source":"s","type":"book-added","subject":"b","data":{"title":""}}`,
+			"Foundation")
 
-	var last lastReadJSON
-	eventually(t, "lines shown on the lastread service's / (the original port 8087 page)", func() bool {
-		do(t, "GET", s.url("lastread", "/?limit=10"), "", nil).json(t, &last)
+		var last lastReadJSON
+		eventually(t, "lines shown on the lastread service's / (the original port 8087 page)", func() bool {
+			do(t, "GET", s.url("lastread", "/?limit=10"), "", nil).json(t, &last)
+			got := titles(last)
+			return len(got) == 4 && got[0] == "Foundation"
+		})
 		got := titles(last)
-		return len(got) == 4 && got[0] == "Foundation"
+		want := map[string]bool{"Foundation": true, "Dune": true, "Neuromancer": true, "Hyperion": true}
+		for _, title := range got {
+			if !want[title] {
+				t.Fatalf("last read = %v", got)
+			}
+		}
+		for _, b := range last.Books {
+			if b.Title == "Hyperion" && (b.ID != "py1" || len(b.Authors) != 1 || b.ReadAt.Year() != 2016) {
+				t.Fatalf("envelope read = %+v", b)
+			}
+		}
+		eventually(t, "three poison records in bookshelf.dlq", func() bool {
+			return len(kcatConsume(t, broker, topic+".dlq")) == 3
+		})
+		for _, line := range kcatConsume(t, broker, topic+".dlq") {
+			if !strings.Contains(line, "bookshelf-origin-topic="+topic) || !strings.Contains(line, "bookshelf-error=") {
+				t.Fatalf("dead letter without its origin and error: %s", line)
+			}
+		}
+		m := do(t, "GET", s.url("lastread", "/metrics"), "", nil)
+		if !strings.Contains(string(m.body), "bookshelf_records_dead_lettered_total 3") {
+			t.Fatalf("metrics do not count the dead letters:\n%s", m.body)
+		}
 	})
-	got := titles(last)
-	want := map[string]bool{"Foundation": true, "Dune": true, "Neuromancer": true, "Hyperion": true}
-	for _, title := range got {
-		if !want[title] {
-			t.Fatalf("last read = %v", got)
-		}
-	}
-	for _, b := range last.Books {
-		if b.Title == "Hyperion" && (b.ID != "py1" || len(b.Authors) != 1 || b.ReadAt.Year() != 2016) {
-			t.Fatalf("envelope read = %+v", b)
-		}
-	}
-	eventually(t, "three poison records in bookshelf.dlq", func() bool {
-		return len(kcatConsume(t, broker, "bookshelf.dlq")) == 3
-	})
-	for _, line := range kcatConsume(t, broker, "bookshelf.dlq") {
-		if !strings.Contains(line, "bookshelf-origin-topic=bookshelf") || !strings.Contains(line, "bookshelf-error=") {
-			t.Fatalf("dead letter without its origin and error: %s", line)
-		}
-	}
-	m := do(t, "GET", s.url("lastread", "/metrics"), "", nil)
-	if !strings.Contains(string(m.body), "bookshelf_records_dead_lettered_total 3") {
-		t.Fatalf("metrics do not count the dead letters:\n%s", m.body)
-	}
 }
 
 func TestUpSurvivesRestart(t *testing.T) {
-	dir, ports := t.TempDir(), newPorts(t)
-	s := startUp(t, dir, ports)
-	add := postJSON(t, s.gateway+"/books", `{"title":"Piranesi","authors":["Susanna Clarke"]}`)
-	var b bookJSON
-	add.json(t, &b)
-	read := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "k1")
-	if read.status != 200 {
-		t.Fatalf("read: %d %s", read.status, read.body)
-	}
-	if !strings.Contains(s.stdout.String(), "http://127.0.0.1:") {
-		t.Fatalf("up did not print where it listens:\n%s", s.stdout.String())
-	}
-	s.stop()
+	eachTarget(t, func(t *testing.T, tg target) {
+		dir, ports := t.TempDir(), newPorts(t)
+		s := startUp(t, dir, ports, tg)
+		add := postJSON(t, s.gateway+"/books", `{"title":"Piranesi","authors":["Susanna Clarke"]}`)
+		var b bookJSON
+		add.json(t, &b)
+		read := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "k1")
+		if read.status != 200 {
+			t.Fatalf("read: %d %s", read.status, read.body)
+		}
+		if !strings.Contains(s.stdout.String(), "http://127.0.0.1:") {
+			t.Fatalf("up did not print where it listens:\n%s", s.stdout.String())
+		}
+		s.stop()
 
-	s = startUp(t, dir, ports)
-	var one bookJSON
-	r := do(t, "GET", s.gateway+"/books/"+b.ID, "", nil)
-	r.json(t, &one)
-	if r.status != 200 || one.Title != "Piranesi" || one.Reads != 1 {
-		t.Fatalf("after restart: %d %s", r.status, r.body)
-	}
-	// The aggregate rebuilt its state: the keyed read is recognised, the
-	// book is known.
-	again := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "k1")
-	if again.status != 200 || !bytes.Equal(again.body, read.body) {
-		t.Fatalf("keyed read after restart: %d %s, want %s", again.status, again.body, read.body)
-	}
-	if dup := postJSON(t, s.gateway+"/books/"+b.ID+"/read", ``); dup.status != 200 {
-		t.Fatalf("read after restart: %d %s", dup.status, dup.body)
-	}
+		s = startUp(t, dir, ports, tg)
+		var one bookJSON
+		r := do(t, "GET", s.gateway+"/books/"+b.ID, "", nil)
+		r.json(t, &one)
+		if r.status != 200 || one.Title != "Piranesi" || one.Reads != 1 {
+			t.Fatalf("after restart: %d %s", r.status, r.body)
+		}
+		// The aggregate rebuilt its state: the keyed read is recognised, the
+		// book is known.
+		again := do(t, "POST", s.gateway+"/books/"+b.ID+"/read", "", nil, "Idempotency-Key", "k1")
+		if again.status != 200 || !bytes.Equal(again.body, read.body) {
+			t.Fatalf("keyed read after restart: %d %s, want %s", again.status, again.body, read.body)
+		}
+		if dup := postJSON(t, s.gateway+"/books/"+b.ID+"/read", ``); dup.status != 200 {
+			t.Fatalf("read after restart: %d %s", dup.status, dup.body)
+		}
+	})
 }
 
 func TestUpTakenPortIsOneClearLine(t *testing.T) {
