@@ -49,11 +49,28 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	putBuf(buf)
 }
 
+// jsonContentType is the Content-Type value of a JSON answer, built once.
+// Assigning a value to the header map directly skips Header.Set's
+// canonicalising (the names here are canonical) and its allocation. Sharing
+// one slice is safe because header values are replaced, never changed in
+// place: Set and Del replace the slice, and Add appends past its capacity
+// into a new one.
+var jsonContentType = []string{JSONContentType}
+
+// contentLength is the Content-Length value of a body of n bytes.
+func contentLength(n int) []string { return []string{strconv.Itoa(n)} }
+
 // writeJSONBytes answers body, JSON already encoded.
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
+	writeJSONBody(w, status, body, contentLength(len(body)))
+}
+
+// writeJSONBody answers body, JSON already encoded, whose Content-Length
+// value is length: a cached answer builds its own once.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte, length []string) {
 	h := w.Header()
-	h.Set("Content-Type", JSONContentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = length
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -88,6 +88,8 @@ func Middleware(next http.Handler, opts ...Option) http.Handler {
 	return wrap(next, c)
 }
 
+// wrap is Middleware with its config built. next is a ServeMux or the
+// routes of a view: each sets r.Pattern before the handler runs.
 func wrap(next http.Handler, c *config) http.Handler {
 	return &middleware{next: next, log: c.log, reqs: metrics.NewHTTPRequests(c.metrics)}
 }

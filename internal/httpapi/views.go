@@ -37,12 +37,12 @@ func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c 
 	if vr, ok := any(rep).(versioned); ok {
 		h.version = vr.Version
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /books/last-read", h.list)
-	mux.HandleFunc("GET /bookshelf/books/last/read", h.list)
-	mux.HandleFunc("GET /{$}", h.list)
-	Common(mux, h.health(), c.metrics)
-	return h, wrap(mux, c)
+	rs := newRoutes()
+	rs.get("/books/last-read", h.list)
+	rs.get("/bookshelf/books/last/read", h.list)
+	rs.get("/", h.list)
+	Common(rs.mux, h.health(), c.metrics)
+	return h, wrap(rs, c)
 }
 
 // Catalog is the HTTP handler of the catalog service: GET /books (and the
@@ -52,12 +52,12 @@ func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c 
 func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option) http.Handler {
 	c := newConfig(opts)
 	h := &catalog{view: newView(c, ready, rep), rep: rep}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /books", h.list)
-	mux.HandleFunc("GET /bookshelf/books", h.list)
-	mux.HandleFunc("GET /books/{id}", h.get)
-	Common(mux, h.health(), c.metrics)
-	return wrap(mux, c)
+	rs := newRoutes()
+	rs.get("/books", h.list)
+	rs.get("/bookshelf/books", h.list)
+	rs.mux.HandleFunc("GET /books/{id}", h.get)
+	Common(rs.mux, h.health(), c.metrics)
+	return wrap(rs, c)
 }
 
 // Stats is the HTTP handler of the stats service: GET /stats; plus
@@ -65,10 +65,10 @@ func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option
 func Stats(rep *shelf.Replica[*shelf.Stats], ready ReadyFunc, opts ...Option) http.Handler {
 	c := newConfig(opts)
 	h := &stats{view: newView(c, ready, rep), rep: rep}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /stats", h.get)
-	Common(mux, h.health(), c.metrics)
-	return wrap(mux, c)
+	rs := newRoutes()
+	rs.get("/stats", h.get)
+	Common(rs.mux, h.health(), c.metrics)
+	return wrap(rs, c)
 }
 
 // positioned is what a view needs of its replica to read a client's own
@@ -242,6 +242,7 @@ type lastReadPage struct {
 	version uint64          // the key, with version
 	next    map[int32]int64 // the key, without
 	body    []byte
+	length  []string // the Content-Length value, shared like jsonContentType
 }
 
 // lastReadList is the answer of the last-read view.
@@ -278,7 +279,7 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 	}
 	slot := &h.pages[q.limit]
 	if p := slot.Load(); p != nil && p.version == version && maps.Equal(p.next, next) {
-		writeJSONBytes(w, http.StatusOK, p.body)
+		writeJSONBody(w, http.StatusOK, p.body, p.length)
 		return
 	}
 	var entries []shelf.ReadEntry
@@ -290,10 +291,10 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 	}
 	// The page keeps its own copy of the bytes: the buffer goes back to
 	// the pool, and readers of the page must never see it change.
-	p := &lastReadPage{version: version, next: next, body: slices.Clone(buf.Bytes())}
+	p := &lastReadPage{version: version, next: next, body: slices.Clone(buf.Bytes()), length: contentLength(buf.Len())}
 	putBuf(buf)
 	slot.Store(p)
-	writeJSONBytes(w, http.StatusOK, p.body)
+	writeJSONBody(w, http.StatusOK, p.body, p.length)
 }
 
 type catalog struct {
