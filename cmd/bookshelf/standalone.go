@@ -28,8 +28,11 @@ func ensureTopics(ctx context.Context, cfg kafka.Config, log *slog.Logger) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if attempt == 0 {
-			log.Warn("waiting for the broker", "brokers", cfg.Brokers, "err", err)
+		if errors.Is(err, kafka.ErrPermanent) {
+			return err
+		}
+		if attempt%20 == 0 {
+			log.Warn("waiting for the broker", "brokers", cfg.Brokers, "attempt", attempt+1, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -37,6 +40,15 @@ func ensureTopics(ctx context.Context, cfg kafka.Config, log *slog.Logger) error
 		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
 		}
 	}
+}
+
+// stoppedOr returns nil when ctx ended (a stop asked for while waiting),
+// else err.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // standalone runs one service as its own process: it registers in Consul
@@ -68,7 +80,7 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	}
 	cfg := o.kafkaConfig(log)
 	if err := ensureTopics(ctx, cfg, log); err != nil {
-		return nil // stopped while waiting
+		return stoppedOr(ctx, err)
 	}
 	c, err := build(cfg, o, log)
 	if err != nil {
@@ -228,7 +240,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.TopicsFor(topic), Partitions: int32(partitions), Logger: log}
 	if err := ensureTopics(ctx, cfg, log); err != nil {
 		b.Close()
-		return nil
+		return stoppedOr(ctx, err)
 	}
 	fmt.Fprintf(stdout, "broker listening on %s, data in %s (kcat -b %s -P -t %s)\n", b.Addr(), dataDir, b.Addr(), topic)
 	return b.Run(ctx)

@@ -87,7 +87,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := o.kafkaConfig(log)
 	if err := ensureTopics(ctx, cfg, log); err != nil {
-		return nil
+		return stoppedOr(ctx, err)
 	}
 
 	reg := registry.NewMemory()
@@ -107,7 +107,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer dlq.Close()
+	closeDLQ := sync.OnceFunc(dlq.Close)
+	defer closeDLQ()
 	for _, v := range []struct{ kind, service string }{
 		{"lastread", registry.LastRead}, {"catalog", registry.Catalog}, {"stats", registry.Stats},
 	} {
@@ -172,6 +173,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	wg.Wait()
+	closeDLQ() // flushes what the views dead-lettered, while the broker is still up
 	closeBroker()
 	fmt.Fprintln(stdout, "stopped.")
 	return errors.Join(errs...)

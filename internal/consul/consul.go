@@ -19,9 +19,13 @@ import (
 	"github.com/bookshelf/bookshelf/internal/registry"
 )
 
-// Check settings of every registration. Consul reaps an instance whose
-// check stays critical for DeregisterAfter (its minimum is one minute),
-// which covers an instance killed without deregistering.
+// Check settings of every registration. An instance has two HTTP checks:
+// /readyz says whether to send it traffic, and may fail for a long while
+// (the broker away) without the instance leaving; /healthz says whether it
+// lives at all, and Consul reaps an instance whose /healthz stays critical
+// for DeregisterAfter (its minimum is one minute), which covers one killed
+// without deregistering. One check doing both would have a service whose
+// broker is away for a minute deregistered for good.
 const (
 	CheckInterval   = 2 * time.Second
 	CheckTimeout    = time.Second
@@ -78,7 +82,7 @@ func (r *Registry) Close() {
 }
 
 // Register implements registry.Registry: the instance with its tags and
-// meta, and an HTTP check on its /readyz.
+// meta, and HTTP checks on its /readyz and /healthz.
 func (r *Registry) Register(ctx context.Context, in registry.Instance) error {
 	if err := in.Check(); err != nil {
 		return err
@@ -90,16 +94,26 @@ func (r *Registry) Register(ctx context.Context, in registry.Instance) error {
 		Address: in.Address,
 		Port:    in.Port,
 		Meta:    in.Meta,
-		Check: &api.AgentServiceCheck{
-			CheckID:                        "service:" + in.ID + ":readyz",
-			Name:                           "ready (" + in.URL() + "/readyz)",
-			HTTP:                           in.URL() + "/readyz",
-			Interval:                       CheckInterval.String(),
-			Timeout:                        CheckTimeout.String(),
-			DeregisterCriticalServiceAfter: DeregisterAfter.String(),
-			// It registers once ready: start passing, so it is found at
-			// once rather than after the first interval.
-			Status: api.HealthPassing,
+		// It registers once ready: the checks start passing, so it is
+		// found at once rather than after the first interval.
+		Checks: api.AgentServiceChecks{
+			{
+				CheckID:  "service:" + in.ID + ":readyz",
+				Name:     "ready (" + in.URL() + "/readyz)",
+				HTTP:     in.URL() + "/readyz",
+				Interval: CheckInterval.String(),
+				Timeout:  CheckTimeout.String(),
+				Status:   api.HealthPassing,
+			},
+			{
+				CheckID:                        "service:" + in.ID + ":healthz",
+				Name:                           "alive (" + in.URL() + "/healthz)",
+				HTTP:                           in.URL() + "/healthz",
+				Interval:                       CheckInterval.String(),
+				Timeout:                        CheckTimeout.String(),
+				DeregisterCriticalServiceAfter: DeregisterAfter.String(),
+				Status:                         api.HealthPassing,
+			},
 		},
 	}
 	if err := r.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {

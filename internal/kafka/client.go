@@ -61,13 +61,20 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	k.l.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
 }
 
+// ErrPermanent marks an error that waiting will not mend: the broker
+// refused a request for good, or the topics are laid out wrongly.
+var ErrPermanent = errors.New("will not succeed by retrying")
+
 // EnsureTopics creates the bookshelf's topics if they do not exist, each
 // with cfg.Partitions partitions and the broker's default replication. A
-// topic that exists is left as it is.
+// topic that exists is left as it is, but the event log, the commands and
+// the replies must have as many partitions as each other: partition p of
+// one maps to partition p of the others. Errors that retrying cannot mend
+// wrap ErrPermanent.
 func EnsureTopics(ctx context.Context, cfg Config) error {
 	cl, err := kgo.NewClient(cfg.baseOpts()...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return fmt.Errorf("%w: kafka client: %w", ErrPermanent, err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
@@ -82,10 +89,37 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 	var errs []error
 	for _, r := range resp {
 		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("create topic %s: %w", r.Topic, r.Err))
+			err := fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+			if !kerr.IsRetriable(r.Err) {
+				err = fmt.Errorf("%w: %w", ErrPermanent, err)
+			}
+			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return checkLayout(ctx, cl, cfg.Topics)
+}
+
+// checkLayout checks the event log, the commands and the replies have the
+// same number of partitions.
+func checkLayout(ctx context.Context, cl *kgo.Client, t Topics) error {
+	want, err := partitionsOf(ctx, cl, t.Commands)
+	if err != nil {
+		return err
+	}
+	for _, topic := range []string{t.Events, t.Replies} {
+		n, err := partitionsOf(ctx, cl, topic)
+		if err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("%w: %s has %d partitions and %s %d; they must be equal, as partition p of the commands maps to partition p of the others (recreate or add partitions)",
+				ErrPermanent, topic, n, t.Commands, want)
+		}
+	}
+	return nil
 }
 
 // partitionsOf returns how many partitions topic has.
@@ -106,8 +140,18 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) (int32, err
 }
 
 // offsets lists per-partition offsets of one topic: its start offsets and
-// its last stable offsets (the end a read-committed reader can reach).
+// its last stable offsets (the end a read-committed reader can reach now).
 func offsets(ctx context.Context, cl *kgo.Client, topic string) (start, end map[int32]int64, err error) {
+	return listOffsets(ctx, cl, topic, true)
+}
+
+// highWatermarks lists per-partition start offsets and high watermarks
+// (the end of the log, open transactions included).
+func highWatermarks(ctx context.Context, cl *kgo.Client, topic string) (start, end map[int32]int64, err error) {
+	return listOffsets(ctx, cl, topic, false)
+}
+
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, stable bool) (start, end map[int32]int64, err error) {
 	adm := kadm.NewClient(cl)
 	so, err := adm.ListStartOffsets(ctx, topic)
 	if err == nil {
@@ -116,7 +160,11 @@ func offsets(ctx context.Context, cl *kgo.Client, topic string) (start, end map[
 	if err != nil {
 		return nil, nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
 	}
-	eo, err := adm.ListCommittedOffsets(ctx, topic)
+	list := adm.ListEndOffsets
+	if stable {
+		list = adm.ListCommittedOffsets
+	}
+	eo, err := list(ctx, topic)
 	if err == nil {
 		err = eo.Error()
 	}

@@ -79,10 +79,15 @@ func (d *DeadLetters) Send(r *kgo.Record, cause error) {
 		return
 	}
 	d.log.Warn("dead-lettered a record", "partition", r.Partition, "offset", r.Offset, "err", cause)
-	// Not ctx: a record handed over just before the reader stops must
-	// still be written; Close flushes it, bounded by the delivery timeout.
-	d.cl.Produce(context.Background(), deadLetter(r, cause, d.name, d.topic), func(_ *kgo.Record, err error) {
+	// TryProduce: when the buffer is full (the broker is away) the record
+	// is dropped and logged rather than stalling the reader; it stays in
+	// the log it came from. Not ctx: a record handed over just before the
+	// reader stops must still be written; Close flushes it.
+	d.cl.TryProduce(context.Background(), deadLetter(r, cause, d.name, d.topic), func(_ *kgo.Record, err error) {
 		if err != nil {
+			d.mu.Lock()
+			delete(d.seen, key) // a later reader may try again
+			d.mu.Unlock()
 			d.log.Error("could not write to the dead-letter topic", "topic", d.topic, "origin", key, "err", err)
 		}
 	})

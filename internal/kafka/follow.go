@@ -92,7 +92,10 @@ func (f *Follower) CaughtUp() <-chan struct{} { return f.caughtUp }
 func (f *Follower) Run(ctx context.Context) error {
 	start, end, err := f.bounds(ctx)
 	if err != nil {
-		return nil // ctx ended while waiting for the log
+		if ctx.Err() != nil {
+			return nil // stopped while waiting for the log
+		}
+		return err
 	}
 	f.mu.Lock()
 	f.start, f.target, f.next = start, end, map[int32]int64{}

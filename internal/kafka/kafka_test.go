@@ -95,9 +95,9 @@ func startBooks(t *testing.T, g *group, cfg Config, instance string) (*Submitter
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sub.Close)
 	proc := NewProcessor(cfg, instance)
-	g.run(t, "submitter", sub.Run)
+	// Closed once Run has returned, as its contract asks.
+	g.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
 	g.run(t, "processor", proc.Run)
 	return sub, proc
 }
@@ -292,8 +292,7 @@ func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(sub.Close)
-		gs.run(t, "submitter", sub.Run)
+		gs.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
 		ga, gb := newGroup(t), newGroup(t)
 		a, b := NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
 		ga.run(t, "processor a", a.Run)

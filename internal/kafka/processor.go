@@ -135,14 +135,20 @@ func (p *Processor) session(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := fetchError(fetches); err != nil {
-			p.setHealthy(false, err)
-			failures++
-			sleep(ctx, backoff(failures))
-			continue
+		// A fetch may carry records of some partitions and an error for
+		// another: the records are good and the session has moved past
+		// them, so they are decided all the same.
+		ferr := fetchError(fetches)
+		if ferr != nil {
+			p.setHealthy(false, ferr)
 		}
-		if fetches.Empty() {
-			p.setHealthy(true, nil)
+		if fetches.NumRecords() == 0 {
+			if ferr != nil {
+				failures++
+				sleep(ctx, backoff(failures))
+			} else {
+				p.setHealthy(true, nil)
+			}
 			continue
 		}
 		if err := p.batch(ctx, sess, fetches); err != nil {
@@ -159,7 +165,9 @@ func (p *Processor) session(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		p.setHealthy(true, nil)
+		if ferr == nil {
+			p.setHealthy(true, nil)
+		}
 	}
 }
 
@@ -204,9 +212,26 @@ type pending struct {
 // dropped to be rebuilt from the log: nothing half-done survives.
 func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (err error) {
 	p.dropStale()
-	if err := sess.Begin(); err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+	var recs []*kgo.Record
+	fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+
+	// Rebuild the partitions this instance has not got before the
+	// transaction begins: a long rebuild inside it could outlast the
+	// transaction timeout.
+	for _, r := range recs {
+		if _, err := p.state(ctx, r.Partition); err != nil {
+			return p.rewind(ctx, sess, err)
+		}
 	}
+
+	if err := sess.Begin(); err != nil {
+		return &endError{fmt.Errorf("begin transaction: %w", err)}
+	}
+	// Once begun, the transaction is ended whatever happens to ctx: one
+	// left open would hold back every reader of its partitions until the
+	// broker times it out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnWorkTimeout)
+	defer cancel()
 	touched := map[int32]bool{}
 	defer func() {
 		if err != nil {
@@ -224,14 +249,9 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	}
 
 	var work []*pending
-	var recs []*kgo.Record
-	fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
 	for _, r := range recs {
 		touched[r.Partition] = true
-		st, err := p.state(ctx, r.Partition)
-		if err != nil {
-			return abort(err)
-		}
+		st := p.owned[r.Partition]
 		w := &pending{rec: r}
 		work = append(work, w)
 		cmd, err := shelf.DecodeCommand(r.Value)
@@ -239,8 +259,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			p.DeadLettered.Add(1)
 			p.log.Warn("dead-lettered a command", "partition", r.Partition, "offset", r.Offset, "err", err)
 			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), nil)
-			w.outcome = shelf.Outcome{} // no one to answer: the command id is unknown
-			continue
+			continue // no one to answer: the command id is unknown
 		}
 		w.cmd = cmd
 		dec, err := st.Decide(cmd, p.now())
@@ -294,9 +313,27 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	}
 	if !committed {
 		p.Aborted.Add(1)
-		return errors.New("transaction aborted (the group rebalanced); the commands will be decided again")
+		return errors.New("transaction aborted (the group rebalanced or the broker refused); the commands will be decided again")
 	}
 	return nil
+}
+
+// txnWorkTimeout bounds the work of one transaction once begun; it is
+// below the transaction timeout, so the processor gives up first.
+const txnWorkTimeout = 15 * time.Second
+
+// rewind puts the session back at the last committed offsets, so the
+// polled records are fetched again, and returns cause.
+func (p *Processor) rewind(ctx context.Context, sess *kgo.GroupTransactSession, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnWorkTimeout)
+	defer cancel()
+	if err := sess.Begin(); err != nil {
+		return &endError{errors.Join(cause, fmt.Errorf("begin transaction: %w", err))}
+	}
+	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+		return &endError{errors.Join(cause, fmt.Errorf("abort: %w", err))}
+	}
+	return cause
 }
 
 // accepted builds the outcome of a command decided into events (or
@@ -318,6 +355,11 @@ func (p *Processor) accepted(w *pending) shelf.Outcome {
 	}
 	if w.dec.Replay {
 		o.Status = shelf.StatusReplayed
+		// Ask the shelf, not the decision: the first try may have been
+		// decided in this very batch and placed only now.
+		if pos, ok := p.owned[w.rec.Partition].KeyedAt(w.cmd.BookID, w.cmd.ID); ok {
+			w.dec.At = pos
+		}
 		at = append(at, w.dec.At)
 		if !w.dec.ReadAt.IsZero() {
 			t := w.dec.ReadAt
@@ -341,6 +383,9 @@ func (p *Processor) dropStale() {
 	clear(p.stale)
 }
 
+// rebuildTimeout bounds the rebuild of one partition.
+const rebuildTimeout = 2 * time.Minute
+
 // state returns the shelf of a partition, rebuilding it from the event
 // log first if this instance has not got it. The group fetched this
 // partition's commands with stable offsets (KIP-447), so any transaction of
@@ -355,11 +400,17 @@ func (p *Processor) state(ctx context.Context, part int32) (*shelf.Shelf, error)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	start, end, err := offsets(ctx, cl, p.cfg.Topics.Events)
+	// Up to the high watermark, not the last stable offset: a read-
+	// committed reader then waits out any transaction still open on the
+	// partition, such as the previous owner's whose markers are not all
+	// written yet.
+	start, end, err := highWatermarks(ctx, cl, p.cfg.Topics.Events)
 	cl.Close()
 	if err != nil {
 		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
+	defer cancel()
 	var e shelf.Event
 	n := 0
 	err = readRange(ctx, p.cfg, p.cfg.Topics.Events,

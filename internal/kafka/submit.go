@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,7 @@ type Submitter struct {
 	cl  *kgo.Client
 
 	mu      sync.Mutex
-	waiting map[string]chan shelf.Outcome
+	waiting map[string][]chan shelf.Outcome // by command id; a retry may wait beside the first try
 
 	ready atomic.Bool
 	// readyCh is closed once the replies are being read from their end.
@@ -54,7 +55,7 @@ func NewSubmitter(cfg Config) (*Submitter, error) {
 	}
 	return &Submitter{
 		cfg: cfg, cl: cl, log: cfg.logger().With("topic", cfg.Topics.Commands),
-		waiting: map[string]chan shelf.Outcome{}, readyCh: make(chan struct{}),
+		waiting: map[string][]chan shelf.Outcome{}, readyCh: make(chan struct{}),
 	}, nil
 }
 
@@ -110,11 +111,11 @@ func (s *Submitter) Run(ctx context.Context) error {
 				return
 			}
 			s.mu.Lock()
-			ch := s.waiting[o.CommandID]
+			chs := s.waiting[o.CommandID]
 			delete(s.waiting, o.CommandID)
 			s.mu.Unlock()
-			if ch != nil {
-				ch <- o // buffered: never blocks
+			for _, ch := range chs {
+				ch <- o // buffered, one outcome each: never blocks
 			}
 		})
 	}
@@ -127,11 +128,11 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	select {
 	case <-s.readyCh:
 	case <-ctx.Done():
-		return shelf.Outcome{}, fmt.Errorf("%w: not reading outcomes yet", ErrUnavailable)
+		return shelf.Outcome{}, fmt.Errorf("%w: not reading outcomes yet: %w", ErrUnavailable, ctx.Err())
 	}
 	if s.Probe != nil {
 		if err := s.Probe.Err(); err != nil {
-			return shelf.Outcome{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return shelf.Outcome{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
 	value, err := shelf.EncodeCommand(&c)
@@ -140,42 +141,32 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	}
 	ch := make(chan shelf.Outcome, 1)
 	s.mu.Lock()
-	if prev, ok := s.waiting[c.ID]; ok {
-		// The same command submitted twice at once (an idempotent retry
-		// racing the first try): share the first's outcome.
-		s.mu.Unlock()
-		return s.wait(ctx, c.ID, prev)
-	}
-	s.waiting[c.ID] = ch
+	// The same command submitted twice at once (an idempotent retry racing
+	// the first try) waits for the same outcome; appending it again is
+	// harmless, as the aggregate recognises a keyed command it decided.
+	s.waiting[c.ID] = append(s.waiting[c.ID], ch)
 	s.mu.Unlock()
 	if err := s.cl.ProduceSync(ctx, &kgo.Record{Key: []byte(c.BookID), Value: value}).FirstErr(); err != nil {
 		s.forget(c.ID, ch)
-		return shelf.Outcome{}, fmt.Errorf("%w: append command: %v", ErrUnavailable, err)
+		return shelf.Outcome{}, fmt.Errorf("%w: append command: %w", ErrUnavailable, err)
 	}
-	return s.wait(ctx, c.ID, ch)
-}
-
-func (s *Submitter) wait(ctx context.Context, id string, ch chan shelf.Outcome) (shelf.Outcome, error) {
 	select {
 	case o := <-ch:
-		if cap(ch) > 0 {
-			// Pass it on to anyone else waiting on the same channel.
-			select {
-			case ch <- o:
-			default:
-			}
-		}
 		return o, nil
 	case <-ctx.Done():
-		s.forget(id, ch)
-		return shelf.Outcome{}, fmt.Errorf("%w: no outcome for command %s yet: %v", ErrUnavailable, id, ctx.Err())
+		s.forget(c.ID, ch)
+		return shelf.Outcome{}, fmt.Errorf("%w: no outcome for command %s yet: %w", ErrUnavailable, c.ID, ctx.Err())
 	}
 }
 
+// forget stops waiting on ch, leaving any other waiter of id in place.
 func (s *Submitter) forget(id string, ch chan shelf.Outcome) {
 	s.mu.Lock()
-	if s.waiting[id] == ch {
+	defer s.mu.Unlock()
+	chs := slices.DeleteFunc(s.waiting[id], func(c chan shelf.Outcome) bool { return c == ch })
+	if len(chs) == 0 {
 		delete(s.waiting, id)
+	} else {
+		s.waiting[id] = chs
 	}
-	s.mu.Unlock()
 }

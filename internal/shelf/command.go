@@ -204,6 +204,16 @@ func (s *Shelf) Place(e *Event) {
 	}
 }
 
+// KeyedAt says where the event of a keyed command landed, once placed.
+func (s *Shelf) KeyedAt(bookID, commandID string) (LogPos, bool) {
+	st := s.books[bookID]
+	if st == nil {
+		return LogPos{}, false
+	}
+	k, ok := st.keyed[commandID]
+	return k.at, ok
+}
+
 // Outcome is the answer to a command, sent back to whoever issued it.
 type Outcome struct {
 	CommandID string `json:"command_id"`
