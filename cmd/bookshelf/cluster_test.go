@@ -298,3 +298,30 @@ func TestGatewayFailoverOnRealKafkaAndConsul(t *testing.T) {
 	lastread("failover-d")
 	eventually(t, "the gateway recovers with a new instance", func() bool { return status() == 200 })
 }
+
+// Without --broker, a service waits for a healthy kafka in Consul and uses
+// it; the embedded broker registers itself the same way (under another
+// name here, not to stand beside the real one).
+func TestDiscoveryAtStartOnRealConsul(t *testing.T) {
+	in := needInfra(t)
+	needDig(t)
+	port := freePort(t)
+	lr := startProc(t, port, "lastread", "--topic", fmt.Sprintf("discover-%d", time.Now().UnixNano()),
+		"--port", fmt.Sprint(port), "--id", "discover-1", "--consul", in.consul)
+	lr.waitReady()
+	if !strings.Contains(lr.out.String(), "found the broker in the registry") {
+		t.Fatalf("the service did not say where it found the broker:\n%s", lr.out.String())
+	}
+	lr.term()
+
+	kport, name := freePort(t), fmt.Sprintf("kafka-test-%d", time.Now().UnixNano())
+	b := startProc(t, kport, "broker", "--port", fmt.Sprint(kport), "--data-dir", t.TempDir(),
+		"--consul", in.consul, "--name", name)
+	eventually(t, "the broker in Consul's DNS", func() bool {
+		return slices.Contains(srvPorts(t, in.dns, name), fmt.Sprint(kport))
+	})
+	b.term()
+	if ports := srvPorts(t, in.dns, name); len(ports) != 0 {
+		t.Fatalf("after SIGTERM dig still answers %v", ports)
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -217,31 +220,64 @@ func staticRoutes(spec string) (*registry.Memory, error) {
 }
 
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("broker", "The embedded Kafka-protocol broker (franz-go kfake), persisted on disk.", stderr)
-	var addr, dataDir, topic, level string
-	var port, partitions int
-	f.str(&addr, "addr", "127.0.0.1", "address to listen on")
-	f.int(&port, "port", 9092, "Kafka port to listen on")
+	f := newFlags("broker", "The embedded Kafka-protocol broker (franz-go kfake), persisted on disk;\nwith --consul it registers as the service kafka, with a TCP check.", stderr)
+	var o serviceFlags
+	var dataDir string
+	f.str(&o.addr, "addr", "127.0.0.1", "address to listen on")
+	f.str(&o.advertise, "advertise-addr", "", "address clients reach the broker at, when it differs from --addr")
+	f.int(&o.port, "port", 9092, "Kafka port to listen on")
 	f.str(&dataDir, "data-dir", ".bookshelf", "where the log is kept across restarts")
-	f.str(&topic, "topic", kafka.DefaultTopic, "the event log's topic, created with the others at start")
-	f.int(&partitions, "partitions", 3, "partitions of each topic created")
-	f.str(&level, "log-level", "info", "debug, info, warn or error")
+	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic, created with the others at start")
+	f.int(&o.partitions, "partitions", 3, "partitions of each topic created")
+	f.str(&o.consul, "consul", os.Getenv("CONSUL_HTTP_ADDR"), "Consul agent's HTTP address, to register in (default $CONSUL_HTTP_ADDR)")
+	f.str(&o.name, "name", registry.Kafka, "service name to register under")
+	f.str(&o.id, "id", "", "instance id (default name-host-port)")
+	f.str(&o.tags, "tags", "", "tags to register with")
+	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, level)
+	log, err := serviceLogger(stderr, o.logLevel)
 	if err != nil {
 		return err
 	}
-	b, err := startBroker(addr, port, "port", dataDir, log)
+	b, err := startBroker(o.addr, o.port, "port", dataDir, o.advertise, log)
 	if err != nil {
 		return err
 	}
-	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.TopicsFor(topic), Partitions: int32(partitions), Logger: log}
+	defer b.Close()
+	o.brokers = b.Addr()
+	cfg := o.kafkaConfig(log)
 	if err := ensureTopics(ctx, cfg, log); err != nil {
-		b.Close()
 		return stoppedOr(ctx, err)
 	}
-	fmt.Fprintf(stdout, "broker listening on %s, data in %s (kcat -b %s -P -t %s)\n", b.Addr(), dataDir, b.Addr(), topic)
-	return b.Run(ctx)
+	fmt.Fprintf(stdout, "broker listening on %s, data in %s (kcat -b %s -P -t %s)\n", b.Addr(), dataDir, b.Addr(), o.topic)
+	if o.consul == "" {
+		<-ctx.Done()
+		return nil
+	}
+	reg, closeReg, err := o.registry(log)
+	if err != nil {
+		return err
+	}
+	defer closeReg()
+	host, portStr, _ := net.SplitHostPort(b.Addr())
+	port, _ := strconv.Atoi(portStr)
+	in := registry.Instance{ID: o.id, Service: o.name, Address: host, Port: port, Tags: tagList(o.tags),
+		Meta: map[string]string{"version": version, "role": "broker"}, Check: registry.CheckTCP}
+	if in.ID == "" {
+		hn, _ := os.Hostname()
+		in.ID = fmt.Sprintf("%s-%s-%d", o.name, hn, port)
+	}
+	c := &component{kind: "broker", instance: in, log: log.With("service", in.Service, "id", in.ID),
+		ready: func() (bool, string) { return true, "" }}
+	if c.register(ctx, reg) {
+		<-ctx.Done()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := reg.Deregister(dctx, in.ID); err != nil {
+			c.log.Warn("deregister failed", "err", err)
+		}
+	}
+	return nil
 }

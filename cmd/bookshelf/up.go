@@ -17,11 +17,12 @@ import (
 
 // startBroker starts the embedded broker, naming the flag to change when
 // the port is taken.
-func startBroker(addr string, port int, flagName, dataDir string, log *slog.Logger) (*kafka.Broker, error) {
+func startBroker(addr string, port int, flagName, dataDir, advertise string, log *slog.Logger) (*kafka.Broker, error) {
 	b, err := kafka.StartBroker(kafka.BrokerConfig{
-		Addr:    net.JoinHostPort(addr, fmt.Sprint(port)),
-		DataDir: filepath.Join(dataDir, "broker"),
-		Logger:  log,
+		Addr:      net.JoinHostPort(addr, fmt.Sprint(port)),
+		Advertise: advertise,
+		DataDir:   filepath.Join(dataDir, "broker"),
+		Logger:    log,
 	})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("port %d on %s is taken; choose another with --%s", port, addr, flagName)
@@ -74,7 +75,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	closeBroker := func() {}
 	if o.brokers == "" {
-		broker, err := startBroker(o.addr, *ports["broker"], "broker-port", dataDir, log.With("service", "broker"))
+		broker, err := startBroker(o.addr, *ports["broker"], "broker-port", dataDir, "", log.With("service", "broker"))
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ func (r *Registry) Close() {
 // Register implements registry.Registry: the instance with its tags and
 // meta, and HTTP checks on its /readyz and /healthz.
 func (r *Registry) Register(ctx context.Context, in registry.Instance) error {
-	if err := in.Check(); err != nil {
+	if err := in.Validate(); err != nil {
 		return err
 	}
 	reg := &api.AgentServiceRegistration{
@@ -115,6 +115,17 @@ func (r *Registry) Register(ctx context.Context, in registry.Instance) error {
 				Status:                         api.HealthPassing,
 			},
 		},
+	}
+	if in.Check == registry.CheckTCP {
+		reg.Checks = api.AgentServiceChecks{{
+			CheckID:                        "service:" + in.ID + ":tcp",
+			Name:                           "accepts connections (" + in.HostPort() + ")",
+			TCP:                            in.HostPort(),
+			Interval:                       CheckInterval.String(),
+			Timeout:                        CheckTimeout.String(),
+			DeregisterCriticalServiceAfter: DeregisterAfter.String(),
+			Status:                         api.HealthPassing,
+		}}
 	}
 	if err := r.client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
 		return fmt.Errorf("consul register %s: %w", in.ID, err)

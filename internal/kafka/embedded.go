@@ -23,6 +23,9 @@ type Broker struct {
 type BrokerConfig struct {
 	// Addr is the host:port to listen on, 127.0.0.1:9092 by default.
 	Addr string
+	// Advertise is the host clients are told to reach the broker at, when
+	// it differs from Addr's (a wildcard address, say).
+	Advertise string
 	// DataDir keeps the log across restarts; empty keeps it in memory.
 	DataDir string
 	Logger  *slog.Logger
@@ -43,10 +46,15 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker port %q: %w", portStr, err)
 	}
-	// kfake binds 127.0.0.1; listen where we were asked instead. It
-	// advertises the port only, on the host it was asked for.
+	// kfake binds 127.0.0.1 and advertises its listener's address; listen
+	// where we were asked instead, and advertise what we were told to.
 	listen := func(network, _ string) (net.Listener, error) {
-		return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		ln, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil || cfg.Advertise == "" {
+			return ln, err
+		}
+		bound := ln.Addr().(*net.TCPAddr)
+		return advertised{ln, &net.TCPAddr{IP: net.ParseIP(cfg.Advertise), Port: bound.Port}, cfg.Advertise}, nil
 	}
 	opts := []kfake.Opt{
 		kfake.Ports(port),
@@ -66,7 +74,28 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 	return &Broker{cluster: c, addr: c.ListenAddrs()[0]}, nil
 }
 
-// Addr is where the broker listens, host:port.
+// advertised is a listener that reports the address clients should use.
+type advertised struct {
+	net.Listener
+	addr *net.TCPAddr
+	host string
+}
+
+func (a advertised) Addr() net.Addr {
+	if a.addr.IP == nil {
+		// A host name: kfake only needs its String.
+		return hostAddr(net.JoinHostPort(a.host, strconv.Itoa(a.addr.Port)))
+	}
+	return a.addr
+}
+
+// hostAddr is a net.Addr that is a host name and a port.
+type hostAddr string
+
+func (h hostAddr) Network() string { return "tcp" }
+func (h hostAddr) String() string  { return string(h) }
+
+// Addr is where clients reach the broker, host:port.
 func (b *Broker) Addr() string { return b.addr }
 
 // Close stops the broker, flushing its log to disk.

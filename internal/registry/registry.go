@@ -35,7 +35,18 @@ type Instance struct {
 	Port    int
 	Tags    []string
 	Meta    map[string]string
+	// Check is how a registry with health checks probes the instance:
+	// CheckHTTP (its /readyz and /healthz) unless it says CheckTCP (a
+	// connection to its port, for a service that speaks no HTTP, such as
+	// the broker).
+	Check string
 }
+
+// Ways to check an instance.
+const (
+	CheckHTTP = ""
+	CheckTCP  = "tcp"
+)
 
 // HostPort is "address:port".
 func (i Instance) HostPort() string { return net.JoinHostPort(i.Address, strconv.Itoa(i.Port)) }
@@ -57,8 +68,8 @@ type Registry interface {
 // ErrInvalid is returned for an instance that cannot be registered.
 var ErrInvalid = errors.New("invalid instance")
 
-// Check validates an instance before registration.
-func (i Instance) Check() error {
+// Validate checks an instance before registration.
+func (i Instance) Validate() error {
 	switch {
 	case i.ID == "":
 		return fmt.Errorf("%w: no id", ErrInvalid)
@@ -85,7 +96,7 @@ func NewMemory() *Memory { return &Memory{instances: map[string]Instance{}} }
 
 // Register implements Registry.
 func (m *Memory) Register(_ context.Context, in Instance) error {
-	if err := in.Check(); err != nil {
+	if err := in.Validate(); err != nil {
 		return err
 	}
 	in.Tags = slices.Clone(in.Tags)
