@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bookshelf/bookshelf/internal/httpapi"
+	"github.com/bookshelf/bookshelf/internal/registry"
 )
 
 // The dependency rule: arrows point inward. The domain imports the
@@ -72,5 +75,31 @@ func TestDependenciesPointInward(t *testing.T) {
 	}
 	if seen < len(allowed) {
 		t.Errorf("saw %d of the %d packages in the table", seen, len(allowed))
+	}
+}
+
+// The gateway routes by registry name and the services register by it: the
+// two packages may not import each other, so this keeps their names one.
+func TestServiceNamesAgree(t *testing.T) {
+	pairs := map[string][2]string{
+		"books":    {httpapi.ServiceBooks, registry.Books},
+		"lastread": {httpapi.ServiceLastRead, registry.LastRead},
+		"catalog":  {httpapi.ServiceCatalog, registry.Catalog},
+		"stats":    {httpapi.ServiceStats, registry.Stats},
+	}
+	for what, p := range pairs {
+		if p[0] != p[1] {
+			t.Errorf("%s: the gateway routes to %q, the service registers as %q", what, p[0], p[1])
+		}
+	}
+	for _, pair := range splitList(defaultRoutes) {
+		name, _, _ := strings.Cut(pair, "=")
+		found := false
+		for _, p := range pairs {
+			found = found || p[1] == name
+		}
+		if !found {
+			t.Errorf("--routes default names %q, which no service registers as", name)
+		}
 	}
 }

@@ -99,10 +99,10 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	probe := kafka.NewProbe(cfg)
 	sub.Probe = probe
 	reg := metrics.NewRegistry()
-	reg.GaugeFunc("bookshelf_commands_decided_total", "Commands decided into events.", func() float64 { return float64(proc.Decided.Load()) })
-	reg.GaugeFunc("bookshelf_commands_rejected_total", "Commands refused by the domain.", func() float64 { return float64(proc.Rejected.Load()) })
-	reg.GaugeFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
-	reg.GaugeFunc("bookshelf_transactions_aborted_total", "Transactions aborted (rebalance or broker trouble).", func() float64 { return float64(proc.Aborted.Load()) })
+	reg.CounterFunc("bookshelf_commands_decided_total", "Commands decided into events.", func() float64 { return float64(proc.Decided.Load()) })
+	reg.CounterFunc("bookshelf_commands_rejected_total", "Commands refused by the domain.", func() float64 { return float64(proc.Rejected.Load()) })
+	reg.CounterFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
+	reg.CounterFunc("bookshelf_transactions_aborted_total", "Transactions aborted (rebalance or broker trouble).", func() float64 { return float64(proc.Aborted.Load()) })
 	reg.GaugeFunc("bookshelf_partitions_owned", "Command partitions this instance owns.", func() float64 { return float64(proc.Assigned()) })
 	ready := func() (bool, string) {
 		if err := probe.Err(); err != nil {
@@ -179,9 +179,9 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	}
 	follower.DeadLetters = dlq
 	counts := &follower.Counts
-	reg.GaugeFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
-	reg.GaugeFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
-	reg.GaugeFunc("bookshelf_records_dead_lettered_total", "Records sent to the dead-letter topic.", func() float64 { return float64(counts.DeadLettered.Load()) })
+	reg.CounterFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
+	reg.CounterFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
+	reg.CounterFunc("bookshelf_records_dead_lettered_total", "Poison records met since start (the dead-letter topic holds each once).", func() float64 { return float64(counts.DeadLettered.Load()) })
 	reg.GaugeFunc("bookshelf_view_catching_up_records", "Records left to read before the view is caught up.", func() float64 {
 		p := follower.Progress()
 		return float64(p.Total - p.Done)

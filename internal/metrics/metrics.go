@@ -160,6 +160,13 @@ func (r *Registry) GaugeFunc(name, help string, fn func() float64) {
 	f.fn.Store(&fn)
 }
 
+// CounterFunc registers a counter whose value fn reads at scrape time,
+// from a count kept elsewhere (it must only grow).
+func (r *Registry) CounterFunc(name, help string, fn func() float64) {
+	f := r.register(name, help, kindCounter, nil)
+	f.fn.Store(&fn)
+}
+
 // CounterVec is a counter family with labels.
 type CounterVec struct{ f *family }
 

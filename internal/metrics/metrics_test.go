@@ -164,3 +164,19 @@ func BenchmarkHTTPObserve(b *testing.B) {
 		h.Observe("GET /books/last-read", 200, time.Millisecond)
 	}
 }
+
+func TestCounterFunc(t *testing.T) {
+	r := NewRegistry()
+	n := 0.0
+	r.CounterFunc("bookshelf_things_total", "Things counted elsewhere.", func() float64 { return n })
+	n = 3
+	var b strings.Builder
+	if _, err := r.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# TYPE bookshelf_things_total counter", "bookshelf_things_total 3"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("exposition lacks %q:\n%s", want, b.String())
+		}
+	}
+}
