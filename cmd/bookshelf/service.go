@@ -131,7 +131,10 @@ func instanceFor(service, id, advertise string, ln net.Listener, tags []string, 
 	if host == "" {
 		host = addr.IP.String()
 		if addr.IP.IsUnspecified() {
-			host = "127.0.0.1"
+			// Listening everywhere: others reach it at this host's own
+			// address, not at the wildcard (nor at a loopback they would
+			// take for their own).
+			host = hostIP()
 		}
 	}
 	if id == "" {
@@ -147,6 +150,20 @@ func instanceFor(service, id, advertise string, ln net.Listener, tags []string, 
 		ID: id, Service: service, Address: host, Port: addr.Port, Tags: tags,
 		Meta: map[string]string{"version": version, "role": role},
 	}
+}
+
+// hostIP is this host's first non-loopback IPv4 address, or 127.0.0.1 if
+// it has none.
+func hostIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
