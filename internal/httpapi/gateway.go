@@ -84,7 +84,9 @@ var (
 // found by res. It spreads requests over the instances (round robin per
 // service) and tries another instance when one cannot be reached, or, for
 // an idempotent request (GET, HEAD, DELETE, or a POST carrying an
-// Idempotency-Key), when it fails or answers 502 or 503. With no instance
+// Idempotency-Key), when it fails or answers 502 or 503. A command the
+// client sent without an Idempotency-Key gets one from the gateway, echoed
+// in the answer, so commands are always retried safely. With no instance
 // left it answers 503 with Retry-After.
 //
 // GET / is a page listing the API (the web UI will take its place), GET
@@ -199,6 +201,19 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, service string, 
 		return
 	}
 
+	// A command without an Idempotency-Key gets one of the gateway's own:
+	// then a try that timed out waiting for its outcome (its partition's
+	// owner died, say) can be made again on another instance, and the
+	// aggregate answers the second try with the first one's outcome
+	// instead of deciding twice.
+	// The answer carries the key, so a client told 503 can retry with it
+	// and still not decide twice.
+	if service == ServiceBooks && r.Header.Get(IdempotencyKeyHeader) == "" &&
+		(r.Method == http.MethodPost || r.Method == http.MethodDelete) {
+		key := "gateway-" + randomID()
+		r.Header.Set(IdempotencyKeyHeader, key)
+		w.Header().Set(IdempotencyKeyHeader, key)
+	}
 	retryable := idempotent(r)
 	perAttempt := g.cfg.queryTry
 	if service == ServiceBooks {

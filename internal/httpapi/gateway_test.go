@@ -219,11 +219,11 @@ func TestGatewayRetries(t *testing.T) {
 		{"GET retried after a 503", "GET", "", [2]int{503, 200}, 0, 200, 2, ""},
 		{"GET retried after a 502", "GET", "", [2]int{502, 200}, 0, 200, 2, ""},
 		{"GET, both 503: the instance's answer", "GET", "", [2]int{503, 503}, 0, 503, 2, ""},
-		{"POST without key not retried", "POST", "", [2]int{503, 200}, 0, 503, 1, ""},
+		{"POST without key: the gateway's own key, retried", "POST", "", [2]int{503, 200}, 0, 200, 2, ""},
 		{"POST with key retried", "POST", "k", [2]int{503, 200}, 0, 200, 2, ""},
 		{"DELETE retried", "DELETE", "", [2]int{503, 200}, 0, 200, 2, ""},
 		{"POST 4xx not retried", "POST", "k", [2]int{409, 200}, 0, 409, 1, ""},
-		{"POST without key timing out: not retried", "POST", "", [2]int{200, 200}, time.Second, 503, 1, "may or may not have taken effect"},
+		{"POST without key timing out: retried with the gateway's key", "POST", "", [2]int{200, 200}, time.Second, 503, 2, "no healthy instance"},
 		{"POST with key timing out: retried", "POST", "k", [2]int{200, 200}, time.Second, 503, 2, "no healthy instance"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,6 +246,14 @@ func TestGatewayRetries(t *testing.T) {
 			}
 			if hits := a.hits.Load() + b.hits.Load(); hits != tc.wantHits {
 				t.Errorf("%d attempts, want %d", hits, tc.wantHits)
+			}
+			// Every try of one command carries the same key: the client's,
+			// or the one the gateway made for it.
+			if tc.method != "GET" && tc.wantHits == 2 {
+				ka, kb := a.seen().Header.Get(IdempotencyKeyHeader), b.seen().Header.Get(IdempotencyKeyHeader)
+				if ka == "" || ka != kb || (tc.key != "" && ka != tc.key) {
+					t.Errorf("keys of the two tries: %q and %q", ka, kb)
+				}
 			}
 			if tc.wantStatus == 503 {
 				if rec.Header().Get("Retry-After") == "" {

@@ -99,7 +99,7 @@ func (p *Processor) session(ctx context.Context) error {
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
-		kgo.TransactionTimeout(20*time.Second),
+		kgo.TransactionTimeout(txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.SessionTimeout(10*time.Second),
@@ -318,9 +318,13 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	return nil
 }
 
+// txnTimeout is how long the broker lets a transaction stay open before it
+// aborts it: the longest a killed instance can hold back its partitions.
+const txnTimeout = 10 * time.Second
+
 // txnWorkTimeout bounds the work of one transaction once begun; it is
 // below the transaction timeout, so the processor gives up first.
-const txnWorkTimeout = 15 * time.Second
+const txnWorkTimeout = 8 * time.Second
 
 // rewind puts the session back at the last committed offsets, so the
 // polled records are fetched again, and returns cause.

@@ -1,0 +1,502 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// The tests here break the broker on purpose, in the middle of the
+// aggregate's transactions, and check its exactly-once promise: every
+// command submitted is answered, and the event log holds its effect once.
+// Faults need the cluster's handle, so they run against the embedded
+// broker only (kfake's control functions); a real broker has no such knob.
+//
+// Commands that read a book are the probe for duplicates: the aggregate
+// does not deduplicate a plain command (no idempotency key), so if a
+// command record were delivered again after its transaction committed,
+// the log would hold a second book-read for its command id. Only the
+// transaction (events, outcomes and the command's offset, together or
+// not at all) keeps that from happening.
+
+// faultCluster starts an embedded broker of the test's own, with the
+// bookshelf's topics on it. StartBroker keeps the cluster to itself; the
+// tests need it to inject faults.
+func faultCluster(t *testing.T) (*kfake.Cluster, Config) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("embedded broker: %v", err)
+	}
+	t.Cleanup(c.Close)
+	cfg := Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("f-" + randHex(4)), Partitions: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		t.Fatalf("ensure topics: %v", err)
+	}
+	return c, cfg
+}
+
+// topicID returns the id of topic: produce v13 and TxnOffsetCommit v6 name
+// topics by id only.
+func topicID(t *testing.T, cfg Config, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil || td[topic].Err != nil {
+		t.Fatalf("describe %s: %v %v", topic, err, td[topic].Err)
+	}
+	return td[topic].ID
+}
+
+// txnID is the transactional id of a books instance (see Processor.session).
+func txnID(cfg Config, instance string) string { return cfg.Topics.BooksGroup + "." + instance }
+
+// ofTxn matches the requests of transaction txn that a fault or a stop
+// aims at: its commit, the commit of its offsets, or the append of its
+// events (topic events, whose id is eventsID).
+func ofTxn(key kmsg.Key, txn, events string, eventsID [16]byte) func(kmsg.Request) bool {
+	switch key {
+	case kmsg.EndTxn:
+		return func(r kmsg.Request) bool {
+			req := r.(*kmsg.EndTxnRequest)
+			return req.Commit && req.TransactionalID == txn
+		}
+	case kmsg.TxnOffsetCommit:
+		return func(r kmsg.Request) bool { return r.(*kmsg.TxnOffsetCommitRequest).TransactionalID == txn }
+	case kmsg.Produce:
+		return func(r kmsg.Request) bool {
+			req := r.(*kmsg.ProduceRequest)
+			if req.TransactionID == nil || *req.TransactionID != txn {
+				return false
+			}
+			for _, rt := range req.Topics {
+				if rt.Topic == events || rt.TopicID == eventsID {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	panic(fmt.Sprintf("no transaction request %v", key))
+}
+
+// A fault answers the first request that match accepts, once, in place of
+// the broker: with a response, or with an error, which closes the
+// connection. Requests it does not take go to the broker as usual.
+type fault struct {
+	name   string
+	key    kmsg.Key
+	match  func(kmsg.Request) bool
+	answer func(kmsg.Request) (kmsg.Response, error)
+	// abort is whether the fault must end in an aborted transaction.
+	// Faults that franz-go heals by retrying the request (a dropped
+	// connection, a coordinator moving) need not.
+	abort bool
+}
+
+// install adds f to the cluster and returns how many requests it answered.
+func (f fault) install(c *kfake.Cluster) *atomic.Int32 {
+	var hits atomic.Int32
+	c.ControlKey(int16(f.key), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		// An unanswered request keeps the control function installed;
+		// an answered one removes it, so this answers one request.
+		if hits.Load() > 0 || !f.match(r) {
+			return nil, nil, false
+		}
+		hits.Add(1)
+		resp, err := f.answer(r)
+		return resp, err, true
+	})
+	return &hits
+}
+
+// errDropped closes the connection a request came on, unanswered.
+var errDropped = errors.New("connection dropped by the test")
+
+func dropConnection(kmsg.Request) (kmsg.Response, error) { return nil, errDropped }
+
+func endTxnError(code *kerr.Error) func(kmsg.Request) (kmsg.Response, error) {
+	return func(r kmsg.Request) (kmsg.Response, error) {
+		resp := r.(*kmsg.EndTxnRequest).ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = code.Code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return resp, nil
+	}
+}
+
+func txnOffsetCommitError(code *kerr.Error) func(kmsg.Request) (kmsg.Response, error) {
+	return func(r kmsg.Request) (kmsg.Response, error) {
+		req := r.(*kmsg.TxnOffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil
+	}
+}
+
+func produceError(code *kerr.Error) func(kmsg.Request) (kmsg.Response, error) {
+	return func(r kmsg.Request) (kmsg.Response, error) {
+		req := r.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode, sp.BaseOffset = rp.Partition, code.Code, -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil
+	}
+}
+
+// commitLost lets the broker commit the transaction, then loses the answer:
+// the request is passed on, on a connection of its own, while the control
+// function sleeps, and the processor's connection is closed once the
+// broker has committed. The processor cannot know the commit happened.
+func commitLost(c *kfake.Cluster, brokers []string, forwarded *atomic.Int32) func(kmsg.Request) (kmsg.Response, error) {
+	return func(r kmsg.Request) (kmsg.Response, error) {
+		req := *r.(*kmsg.EndTxnRequest)
+		c.SleepControl(func() {
+			// The same request version, so the broker treats the
+			// processor's retry as a retry of this one.
+			vs := kversion.Stable()
+			vs.SetMaxKeyVersion(int16(kmsg.EndTxn), req.Version)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MaxVersions(vs))
+			if err != nil {
+				return
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp, err := req.RequestWith(ctx, cl)
+			if err == nil && resp.ErrorCode == 0 {
+				forwarded.Add(1)
+			}
+		})
+		return nil, errDropped
+	}
+}
+
+// tally is the event log, counted: book-added per book id, book-read per
+// command id.
+type tally struct {
+	added, read map[string]int
+	total       int
+}
+
+func tallyEvents(t *testing.T, cfg Config) tally {
+	t.Helper()
+	tl := tally{added: map[string]int{}, read: map[string]int{}}
+	for _, r := range readAll(t, cfg, cfg.Topics.Events) {
+		e, err := shelf.DecodeRecord(r.Value, r.Timestamp)
+		if err != nil {
+			t.Fatalf("event at %d:%d: %v", r.Partition, r.Offset, err)
+		}
+		tl.total++
+		switch e.Type {
+		case shelf.TypeBookAdded:
+			tl.added[e.BookID]++
+		case shelf.TypeBookRead:
+			tl.read[e.CommandID]++
+		}
+	}
+	return tl
+}
+
+// exactlyOnce checks that the log holds one book-added per book, one
+// book-read per read command, and nothing else.
+func (tl tally) exactlyOnce(t *testing.T, books, reads []string) {
+	t.Helper()
+	for _, b := range books {
+		if n := tl.added[b]; n != 1 {
+			t.Errorf("book %s: %d book-added events, want 1", b, n)
+		}
+	}
+	for _, c := range reads {
+		if n := tl.read[c]; n != 1 {
+			t.Errorf("command %s: %d book-read events, want 1", c, n)
+		}
+	}
+	if want := len(books) + len(reads); tl.total != want {
+		t.Errorf("event log holds %d events, want %d (%d books, %d reads)", tl.total, want, len(books), len(reads))
+	}
+}
+
+func readCmd(bookID string) shelf.Command {
+	return shelf.Command{ID: "c-" + randHex(8), Type: shelf.CmdMarkRead, BookID: bookID, IssuedAt: time.Now()}
+}
+
+// submitAll submits the commands at once, one goroutine each, and returns
+// their outcomes in order. A Submit that fails is retried with the same
+// command while retry allows, until the deadline; without retry, a failure
+// fails the test: the processor must get over the fault on its own.
+func submitAll(t *testing.T, sub *Submitter, cmds []shelf.Command, retry bool, deadline time.Time) ([]shelf.Outcome, int) {
+	t.Helper()
+	outs := make([]shelf.Outcome, len(cmds))
+	var retries atomic.Int32
+	var wg sync.WaitGroup
+	for i, c := range cmds {
+		wg.Go(func() {
+			for {
+				until := time.Now().Add(20 * time.Second)
+				if deadline.Before(until) {
+					until = deadline
+				}
+				ctx, cancel := context.WithDeadline(context.Background(), until)
+				o, err := sub.Submit(ctx, c)
+				cancel()
+				if err == nil {
+					outs[i] = o
+					return
+				}
+				if !retry || time.Now().After(deadline) {
+					t.Errorf("submit %s %s: %v", c.Type, c.BookID, err)
+					return
+				}
+				retries.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return outs, int(retries.Load())
+}
+
+func TestFaultInTransactionLeavesEachCommandOnce(t *testing.T) {
+	t.Parallel()
+	faults := []struct {
+		fault
+		// setup completes a fault that needs the cluster itself.
+		setup func(t *testing.T, f *fault, c *kfake.Cluster, cfg Config)
+	}{
+		// 1. The commit itself fails.
+		{fault: fault{name: "EndTxn/unknown-server-error", key: kmsg.EndTxn,
+			answer: endTxnError(kerr.UnknownServerError), abort: true}},
+		{fault: fault{name: "EndTxn/coordinator-not-available", key: kmsg.EndTxn,
+			answer: endTxnError(kerr.CoordinatorNotAvailable)}},
+		{fault: fault{name: "EndTxn/connection-dropped", key: kmsg.EndTxn,
+			answer: dropConnection}},
+		{fault: fault{name: "EndTxn/committed-answer-lost", key: kmsg.EndTxn},
+			setup: func(t *testing.T, f *fault, c *kfake.Cluster, cfg Config) {
+				var forwarded atomic.Int32
+				f.answer = commitLost(c, cfg.Brokers, &forwarded)
+				t.Cleanup(func() {
+					if forwarded.Load() != 1 {
+						t.Errorf("the broker committed %d forwarded transactions, want 1", forwarded.Load())
+					}
+				})
+			}},
+		// 2. The offsets of the commands fail to join the transaction.
+		{fault: fault{name: "TxnOffsetCommit/unknown-server-error", key: kmsg.TxnOffsetCommit,
+			answer: txnOffsetCommitError(kerr.UnknownServerError), abort: true}},
+		{fault: fault{name: "TxnOffsetCommit/illegal-generation", key: kmsg.TxnOffsetCommit,
+			answer: txnOffsetCommitError(kerr.IllegalGeneration), abort: true}},
+		{fault: fault{name: "TxnOffsetCommit/coordinator-not-available", key: kmsg.TxnOffsetCommit,
+			answer: txnOffsetCommitError(kerr.CoordinatorNotAvailable)}},
+		{fault: fault{name: "TxnOffsetCommit/connection-dropped", key: kmsg.TxnOffsetCommit,
+			answer: dropConnection}},
+		// 3. Appending the events fails.
+		{fault: fault{name: "Produce/invalid-producer-epoch", key: kmsg.Produce,
+			answer: produceError(kerr.InvalidProducerEpoch), abort: true}},
+		{fault: fault{name: "Produce/invalid-record", key: kmsg.Produce,
+			answer: produceError(kerr.InvalidRecord), abort: true}},
+		{fault: fault{name: "Produce/not-leader", key: kmsg.Produce,
+			answer: produceError(kerr.NotLeaderForPartition)}},
+		{fault: fault{name: "Produce/connection-dropped", key: kmsg.Produce,
+			answer: dropConnection}},
+	}
+	for _, tc := range faults {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			began := time.Now()
+			c, cfg := faultCluster(t)
+			g := newGroup(t)
+			sub, proc := startBooks(t, g, cfg, "a")
+
+			// Books first, with no fault: the group has formed and the
+			// processor holds its partitions' state when the fault hits.
+			var books []string
+			for i := range 6 {
+				id := fmt.Sprintf("book-%d-%s", i, randHex(3))
+				books = append(books, id)
+				if o := submit(t, sub, addCmd(id, "Title "+id)); o.Status != shelf.StatusAccepted {
+					t.Fatalf("add %s: %+v", id, o)
+				}
+			}
+
+			f := tc.fault
+			f.match = ofTxn(f.key, txnID(cfg, "a"), cfg.Topics.Events, topicID(t, cfg, cfg.Topics.Events))
+			if tc.setup != nil {
+				tc.setup(t, &f, c, cfg)
+			}
+			aborted := proc.Aborted.Load()
+			hits := f.install(c)
+
+			// Then reads of every book and more books, all at once, so
+			// the faulted transaction carries several commands.
+			var cmds []shelf.Command
+			var reads []string
+			for _, b := range books {
+				cmd := readCmd(b)
+				cmds, reads = append(cmds, cmd), append(reads, cmd.ID)
+			}
+			for i := range 3 {
+				id := fmt.Sprintf("book-late-%d-%s", i, randHex(3))
+				books = append(books, id)
+				cmds = append(cmds, addCmd(id, "Title "+id))
+			}
+			faulted := time.Now()
+			outs, _ := submitAll(t, sub, cmds, false, time.Now().Add(40*time.Second))
+			for i, o := range outs {
+				if o.CommandID != cmds[i].ID || o.Status != shelf.StatusAccepted || o.Position == "" {
+					t.Errorf("%s %s: outcome %+v, want accepted with a position", cmds[i].Type, cmds[i].BookID, o)
+				}
+			}
+			if hits.Load() != 1 {
+				t.Fatalf("the fault answered %d requests, want 1: it never happened", hits.Load())
+			}
+			if n := proc.Aborted.Load() - aborted; f.abort && n == 0 {
+				t.Errorf("no transaction aborted: the fault went unnoticed")
+			}
+			tallyEvents(t, cfg).exactlyOnce(t, books, reads)
+			if t.Failed() {
+				for i, o := range outs {
+					t.Logf("%s %s (command %s) was answered %s at %q", cmds[i].Type, cmds[i].BookID, cmds[i].ID, o.Status, o.Position)
+				}
+			}
+			t.Logf("%d commands answered %v after the fault, %d aborted, %v in all",
+				len(cmds), time.Since(faulted).Round(time.Millisecond), proc.Aborted.Load()-aborted,
+				time.Since(began).Round(time.Millisecond))
+		})
+	}
+}
+
+func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
+	t.Parallel()
+	// Where in a transaction the instance stops: appending its events,
+	// committing the commands' offsets, or committing the transaction.
+	stops := []struct {
+		name string
+		key  kmsg.Key
+	}{
+		{"appending-events", kmsg.Produce},
+		{"committing-offsets", kmsg.TxnOffsetCommit},
+		{"ending-transaction", kmsg.EndTxn},
+	}
+	for _, stop := range stops {
+		t.Run(stop.name, func(t *testing.T) {
+			t.Parallel()
+			began := time.Now()
+			c, cfg := faultCluster(t)
+			gs := newGroup(t)
+			sub, err := NewSubmitter(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(sub.Close)
+			gs.run(t, "submitter", sub.Run)
+			ga, gb := newGroup(t), newGroup(t)
+			a, b := NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
+			ga.run(t, "processor a", a.Run)
+			gb.run(t, "processor b", b.Run)
+			for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {
+				if time.Now().After(deadline) {
+					t.Fatalf("partitions never spread: a %d, b %d", a.Assigned(), b.Assigned())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+
+			// a stops in the middle of a transaction, once a third of
+			// the commands are answered: its context ends while the
+			// broker handles the request, which goes through.
+			const n = 30
+			var answered atomic.Int32
+			var stopped atomic.Bool
+			at := ofTxn(stop.key, txnID(cfg, "a"), cfg.Topics.Events, topicID(t, cfg, cfg.Topics.Events))
+			c.ControlKey(int16(stop.key), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				if answered.Load() >= n/3 && at(r) {
+					stopped.Store(true)
+					ga.cancel()
+					c.DropControl()
+				}
+				return nil, nil, false
+			})
+
+			// The commands carry an idempotency key: a Submit that
+			// failed is retried with the same command, and a retry of
+			// a command already decided is answered as a replay, not
+			// decided again.
+			var cmds []shelf.Command
+			var books []string
+			for i := range n {
+				id := fmt.Sprintf("book-%02d-%s", i, randHex(3))
+				cmd := addCmd(id, "Title "+id)
+				cmd.ID, cmd.RequestHash = "k-"+id, "h-"+id
+				cmds, books = append(cmds, cmd), append(books, id)
+			}
+			outs := make([]shelf.Outcome, n)
+			var retries atomic.Int32
+			deadline := time.Now().Add(90 * time.Second)
+			var wg sync.WaitGroup
+			const workers = 5
+			for w := range workers {
+				wg.Go(func() {
+					for i := w; i < n; i += workers {
+						o, r := submitAll(t, sub, cmds[i:i+1], true, deadline)
+						outs[i] = o[0]
+						retries.Add(int32(r))
+						answered.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			ga.stop()
+
+			if !stopped.Load() {
+				t.Fatal("a was not stopped in a transaction: it took no command after a third were answered")
+			}
+			for i, o := range outs {
+				if o.CommandID != cmds[i].ID || (o.Status != shelf.StatusAccepted && o.Status != shelf.StatusReplayed) || o.Position == "" {
+					t.Errorf("add %s: outcome %+v, want accepted with a position", cmds[i].BookID, o)
+				}
+			}
+			if b.Assigned() != int(cfg.Partitions) {
+				t.Errorf("b owns %d partitions, want all %d", b.Assigned(), cfg.Partitions)
+			}
+			tallyEvents(t, cfg).exactlyOnce(t, books, nil)
+			t.Logf("%d commands answered, %d Submits retried, aborted: a %d, b %d; %v in all",
+				n, retries.Load(), a.Aborted.Load(), b.Aborted.Load(), time.Since(began).Round(time.Millisecond))
+		})
+	}
+}
