@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,4 +72,75 @@ func TestBrokerGoesAwayAndComesBack(t *testing.T) {
 	}
 	books.term()
 	lr.term()
+}
+
+// kill -9 of an aggregate instance under a stream of commands: every
+// command ends up decided exactly once. The survivor takes the dead one's
+// partitions over; a command caught in between is retried by the gateway
+// or, told 503, by the client with the key the gateway gave it.
+func TestKillAggregateInstanceLosesAndDuplicatesNothing(t *testing.T) {
+	needKcat(t)
+	dir := t.TempDir()
+	kport := freePort(t)
+	broker := fmt.Sprintf("127.0.0.1:%d", kport)
+	b := startProc(t, kport, "broker", "--port", fmt.Sprint(kport), "--data-dir", filepath.Join(dir, "data"))
+	eventually(t, "broker listening", func() bool { return b.out.String() != "" })
+
+	p1, p2, cport, gport := freePort(t), freePort(t), freePort(t), freePort(t)
+	books1 := startProc(t, p1, "books", "--broker", broker, "--port", fmt.Sprint(p1), "--id", "books-1")
+	books2 := startProc(t, p2, "books", "--broker", broker, "--port", fmt.Sprint(p2), "--id", "books-2")
+	catalog := startProc(t, cport, "catalog", "--broker", broker, "--port", fmt.Sprint(cport))
+	routes := fmt.Sprintf("books=http://127.0.0.1:%d,books=http://127.0.0.1:%d,booklist=http://127.0.0.1:%d", p1, p2, cport)
+	gw := startProc(t, gport, "gateway", "--port", fmt.Sprint(gport), "--routes", routes)
+	for _, p := range []*proc{books1, books2, catalog, gw} {
+		p.waitReady()
+	}
+
+	const n = 30
+	var last string // the position of the last command, for the catalog
+	retried := 0
+	for i := range n {
+		if i == n/3 {
+			books1.kill()
+		}
+		body := fmt.Sprintf(`{"title":"Book %d"}`, i)
+		r := postJSON(t, gw.url("/books"), body)
+		key := r.header.Get("Idempotency-Key")
+		for deadline := time.Now().Add(60 * time.Second); r.status == 503; {
+			if key == "" || time.Now().After(deadline) {
+				t.Fatalf("command %d: %d %s (key %q)", i, r.status, r.body, key)
+			}
+			retried++
+			time.Sleep(500 * time.Millisecond)
+			r = postJSON(t, gw.url("/books"), body, "Idempotency-Key", key)
+		}
+		if r.status != 201 {
+			t.Fatalf("command %d: %d %s", i, r.status, r.body)
+		}
+		last = r.header.Get("Bookshelf-Position")
+	}
+	var list struct {
+		Total int `json:"total"`
+	}
+	eventually(t, "the catalog has caught up", func() bool {
+		r := do(t, "GET", catalog.url("/books?limit=100"), "", nil, "Bookshelf-Position", last)
+		return r.status == 200
+	})
+	// Each partition's last write must be in too, not just the last one's.
+	eventually(t, "every book in the catalog", func() bool {
+		do(t, "GET", catalog.url("/books?limit=100"), "", nil).json(t, &list)
+		return list.Total >= n
+	})
+	// The catalog folds a second book-added of one id into the first: count
+	// the events in the log itself, with kcat.
+	added := 0
+	for _, line := range kcatConsume(t, broker, "bookshelf") {
+		if strings.Contains(line, `"type":"book-added"`) {
+			added++
+		}
+	}
+	if added != n || list.Total != n {
+		t.Fatalf("the log holds %d book-added events and the catalog %d books, want exactly %d", added, list.Total, n)
+	}
+	t.Logf("%d commands, books-1 killed after %d, %d client retries with the gateway's key", n, n/3, retried)
 }

@@ -240,6 +240,26 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			}
 		}
 	}()
+	// Every record of the transaction must land: franz-go fails a record
+	// the broker refuses for good without failing the transaction, so a
+	// commit would otherwise go through without it.
+	var failedMu sync.Mutex
+	var failed error
+	landed := func(r *kgo.Record, err error) {
+		if err != nil {
+			failedMu.Lock()
+			failed = errors.Join(failed, fmt.Errorf("append to %s/%d: %w", r.Topic, r.Partition, err))
+			failedMu.Unlock()
+		}
+	}
+	flush := func(what string) error {
+		if err := sess.Client().Flush(ctx); err != nil {
+			return fmt.Errorf("flush %s: %w", what, err)
+		}
+		failedMu.Lock()
+		defer failedMu.Unlock()
+		return failed
+	}
 	abort := func(cause error) error {
 		p.Aborted.Add(1)
 		if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
@@ -258,7 +278,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		if err != nil {
 			p.DeadLettered.Add(1)
 			p.log.Warn("dead-lettered a command", "partition", r.Partition, "offset", r.Offset, "err", err)
-			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), nil)
+			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed)
 			continue // no one to answer: the command id is unknown
 		}
 		w.cmd = cmd
@@ -283,12 +303,12 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
 			}
 			w.events = append(w.events, rec)
-			sess.Produce(ctx, rec, nil)
+			sess.Produce(ctx, rec, landed)
 		}
 	}
 	// The outcomes carry the events' positions, known once produced.
-	if err := sess.Client().Flush(ctx); err != nil {
-		return abort(fmt.Errorf("flush events: %w", err))
+	if err := flush("events"); err != nil {
+		return abort(err)
 	}
 	for _, w := range work {
 		if w.cmd.ID == "" {
@@ -304,7 +324,10 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		sess.Produce(ctx, &kgo.Record{
 			Topic: p.cfg.Topics.Replies, Partition: w.rec.Partition,
 			Key: []byte(w.cmd.ID), Value: value,
-		}, nil)
+		}, landed)
+	}
+	if err := flush("outcomes"); err != nil {
+		return abort(err)
 	}
 	committed, err := sess.End(ctx, kgo.TryCommit)
 	if err != nil {
