@@ -184,7 +184,7 @@ func (p *Processor) countOff(parts map[string][]int32) {
 		n += len(ps)
 	}
 	p.assigned.Add(-int32(n))
-	p.log.Info("partitions revoked", "partitions", parts)
+	p.log.Info("partitions revoked or lost", "partitions", parts)
 }
 
 func (p *Processor) setHealthy(ok bool, err error) {
