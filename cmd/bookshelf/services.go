@@ -41,7 +41,7 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	f.str(&o.advertise, "advertise-addr", "", "address others reach this service at, when it differs from --addr")
 	f.int(&o.port, "port", port, "HTTP port to listen on")
 	f.str(&o.name, "name", service, "service name to register under")
-	f.str(&o.id, "id", "", "instance id, unique among instances (default name-host-port)")
+	f.str(&o.id, "id", "", "instance id, unique per process: it names the registration and the aggregate's transactional id (default name-host-port)")
 	f.str(&o.tags, "tags", "", "tags to register with, comma- or space-separated")
 	if withPartitions {
 		f.int(&o.partitions, "partitions", 3, "partitions of each topic when this service creates them")
