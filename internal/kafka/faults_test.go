@@ -419,23 +419,7 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 			t.Parallel()
 			began := time.Now()
 			c, cfg := faultCluster(t)
-			gs := newGroup(t)
-			sub, err := NewSubmitter(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(sub.Close)
-			gs.run(t, "submitter", sub.Run)
-			ga, gb := newGroup(t), newGroup(t)
-			a, b := NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
-			ga.run(t, "processor a", a.Run)
-			gb.run(t, "processor b", b.Run)
-			for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {
-				if time.Now().After(deadline) {
-					t.Fatalf("partitions never spread: a %d, b %d", a.Assigned(), b.Assigned())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			sub, a, b, ga, _ := twoInstances(t, cfg)
 
 			// a stops in the middle of a transaction, once a third of
 			// the commands are answered: its context ends while the

@@ -287,24 +287,7 @@ func readAll(t *testing.T, cfg Config, topic string) []*kgo.Record {
 
 func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 	each(t, func(t *testing.T, cfg Config) {
-		gs := newGroup(t)
-		sub, err := NewSubmitter(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
-		ga, gb := newGroup(t), newGroup(t)
-		a, b := NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
-		ga.run(t, "processor a", a.Run)
-		gb.run(t, "processor b", b.Run)
-
-		// Both own some partitions before the first command.
-		for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {
-			if time.Now().After(deadline) {
-				t.Fatalf("partitions never spread: a %d, b %d", a.Assigned(), b.Assigned())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		sub, _, b, ga, _ := twoInstances(t, cfg)
 		const n = 24
 		ids := map[string]bool{}
 		for i := range n {
@@ -334,4 +317,28 @@ func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 			t.Fatalf("b owns %d partitions, want all %d", b.Assigned(), cfg.Partitions)
 		}
 	})
+}
+
+// twoInstances starts a submitter and two processors, a and b, each in a
+// group of its own so a test can stop one, and waits until both own some
+// partitions.
+func twoInstances(t *testing.T, cfg Config) (sub *Submitter, a, b *Processor, ga, gb *group) {
+	t.Helper()
+	gs := newGroup(t)
+	sub, err := NewSubmitter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
+	ga, gb = newGroup(t), newGroup(t)
+	a, b = NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
+	ga.run(t, "processor a", a.Run)
+	gb.run(t, "processor b", b.Run)
+	for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions never spread: a %d, b %d", a.Assigned(), b.Assigned())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return sub, a, b, ga, gb
 }
