@@ -325,3 +325,27 @@ func TestDiscoveryAtStartOnRealConsul(t *testing.T) {
 		t.Fatalf("after SIGTERM dig still answers %v", ports)
 	}
 }
+
+// An agent that forgets a service (restarted, or told so) gets it back.
+func TestRegistrationSurvivesTheAgentForgetting(t *testing.T) {
+	in := needInfra(t)
+	port := freePort(t)
+	lr := startProc(t, port, "lastread", "--topic", fmt.Sprintf("forget-%d", time.Now().UnixNano()),
+		"--broker", in.kafka, "--port", fmt.Sprint(port), "--id", "forget-1", "--consul", in.consul)
+	lr.waitReady()
+	eventually(t, "registered", func() bool { return slices.Contains(passing(t, in.consul, "lastreadbooks"), "forget-1") })
+	req, err := http.NewRequest("PUT", "http://"+in.consul+"/v1/agent/service/deregister/forget-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	eventuallyWithin(t, 20*time.Second, "registered again", func() bool {
+		return strings.Contains(lr.out.String(), "registering again") &&
+			slices.Contains(passing(t, in.consul, "lastreadbooks"), "forget-1")
+	})
+	lr.term()
+}

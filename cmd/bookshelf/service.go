@@ -53,7 +53,13 @@ func (c *component) run(ctx context.Context, reg registry.Registry) error {
 
 	regCtx, stopRegistering := context.WithCancel(ctx)
 	registered := make(chan bool, 1)
-	go func() { registered <- c.register(regCtx, reg) }()
+	go func() {
+		ok := c.register(regCtx, reg)
+		if ok {
+			c.keepRegistered(regCtx, reg)
+		}
+		registered <- ok
+	}()
 
 	var err error
 	select {
@@ -123,6 +129,42 @@ func (c *component) register(ctx context.Context, reg registry.Registry) bool {
 		}
 	}
 }
+
+// registrationChecker is a registry that can say whether it still holds an
+// instance (Consul: an agent that restarted has forgotten it).
+type registrationChecker interface {
+	Registered(ctx context.Context, id string) (bool, error)
+}
+
+// keepRegistered registers the component again whenever the registry has
+// forgotten it, until ctx ends.
+func (c *component) keepRegistered(ctx context.Context, reg registry.Registry) {
+	rc, ok := reg.(registrationChecker)
+	if !ok {
+		return
+	}
+	tick := time.NewTicker(registrationCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		known, err := rc.Registered(ctx, c.instance.ID)
+		if err != nil || known {
+			continue // the registry is away, or all is well
+		}
+		c.log.Warn("the registry has forgotten this instance; registering again")
+		if err := reg.Register(ctx, c.instance); err != nil {
+			c.log.Warn("register again failed; will retry", "err", err)
+		}
+	}
+}
+
+// registrationCheckEvery is how often a component checks the registry still
+// holds it.
+var registrationCheckEvery = 5 * time.Second
 
 // instanceFor builds the registry entry of a component listening on ln.
 func instanceFor(service, id, advertise string, ln net.Listener, tags []string, role string) registry.Instance {

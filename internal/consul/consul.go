@@ -146,6 +146,21 @@ func (r *Registry) Deregister(ctx context.Context, id string) error {
 	return nil
 }
 
+// Registered tells whether the agent knows the instance id now. An agent
+// that restarted (a dev agent keeps nothing) or an operator may have
+// dropped it; the service then registers again.
+func (r *Registry) Registered(ctx context.Context, id string) (bool, error) {
+	svc, _, err := r.client.Agent().Service(id, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		var se api.StatusError
+		if errors.As(err, &se) && se.Code == 404 {
+			return false, nil
+		}
+		return false, fmt.Errorf("consul service %s: %w", id, err)
+	}
+	return svc != nil, nil
+}
+
 // Healthy implements registry.Registry: the instances whose checks pass.
 // The first call for a service asks Consul directly and starts following
 // it with blocking queries; later calls answer from what that learnt, so a
