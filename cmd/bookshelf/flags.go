@@ -54,18 +54,6 @@ func (f *flags) int(p *int, name string, def int, usage string) {
 	f.IntVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
-func (f *flags) bool(p *bool, name string, def bool, usage string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not a boolean", envName(name), v))
-		} else {
-			def = b
-		}
-	}
-	f.BoolVar(p, name, def, usage+" ($"+envName(name)+")")
-}
-
 // parse parses args; --help prints usage and returns errHelp's nil twin.
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {

@@ -100,8 +100,9 @@ func (p *Processor) session(ctx context.Context) error {
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
 		kgo.TransactionTimeout(txnTimeout),
+		// Group offsets are fetched stable (KIP-447, always on in franz-go):
+		// a new owner waits out the previous owner's open transaction.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.SessionTimeout(10*time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.RebalanceTimeout(30*time.Second),
