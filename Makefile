@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: run test unit fuzz bench lint build infra infra-down cluster cluster-down cluster-status
+.PHONY: run test unit fuzz bench lint build infra infra-down cluster cluster-down cluster-status demo
 
 ## run: every service in one process, with an embedded broker
 run:
@@ -57,3 +57,7 @@ cluster-down:
 
 cluster-status:
 	bash infra/cluster.sh status
+
+## demo: kill -9 an aggregate instance under load on the cluster, and count
+demo:
+	bash infra/demo.sh
