@@ -223,7 +223,14 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, service string, 
 	n := len(instances)
 	start := int(g.next[service].Add(1) % uint64(n))
 	var kept *keptAnswer // a 502/503 of an instance, relayed if no other does better
-	for i := range min(n, maxAttempts) {
+	attempts := min(n, maxAttempts)
+	if service == ServiceBooks && retryable {
+		// A command that timed out waiting for its outcome may succeed on
+		// the same instance a moment later, once its partition has a new
+		// owner: go round the instances again, within the budget.
+		attempts = maxAttempts
+	}
+	for i := range attempts {
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			break

@@ -223,8 +223,8 @@ func TestGatewayRetries(t *testing.T) {
 		{"POST with key retried", "POST", "k", [2]int{503, 200}, 0, 200, 2, ""},
 		{"DELETE retried", "DELETE", "", [2]int{503, 200}, 0, 200, 2, ""},
 		{"POST 4xx not retried", "POST", "k", [2]int{409, 200}, 0, 409, 1, ""},
-		{"POST without key timing out: retried with the gateway's key", "POST", "", [2]int{200, 200}, time.Second, 503, 2, "no healthy instance"},
-		{"POST with key timing out: retried", "POST", "k", [2]int{200, 200}, time.Second, 503, 2, "no healthy instance"},
+		{"POST without key timing out: retried round the instances with the gateway's key", "POST", "", [2]int{200, 200}, time.Second, 503, 4, "no healthy instance"},
+		{"POST with key timing out: retried round the instances", "POST", "k", [2]int{200, 200}, time.Second, 503, 4, "no healthy instance"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := newBackend(t, "a", tc.statuses[0]), newBackend(t, "b", tc.statuses[1])
@@ -249,7 +249,7 @@ func TestGatewayRetries(t *testing.T) {
 			}
 			// Every try of one command carries the same key: the client's,
 			// or the one the gateway made for it.
-			if tc.method != "GET" && tc.wantHits == 2 {
+			if tc.method != "GET" && tc.wantHits >= 2 {
 				ka, kb := a.seen().Header.Get(IdempotencyKeyHeader), b.seen().Header.Get(IdempotencyKeyHeader)
 				if ka == "" || ka != kb || (tc.key != "" && ka != tc.key) {
 					t.Errorf("keys of the two tries: %q and %q", ka, kb)
