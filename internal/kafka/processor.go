@@ -44,7 +44,9 @@ type Processor struct {
 	DeadLettered atomic.Int64
 	Aborted      atomic.Int64
 
-	assigned atomic.Int32
+	// ownedParts is the partitions the group gave this instance, by the
+	// callbacks; guarded by staleMu.
+	ownedParts map[int32]bool
 	healthy  atomic.Bool
 }
 
@@ -54,13 +56,18 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		cfg: cfg, instance: instance,
 		log:   cfg.logger().With("topic", cfg.Topics.Commands),
 		now:   time.Now,
-		owned: map[int32]*shelf.Shelf{},
-		stale: map[int32]bool{},
+		owned:      map[int32]*shelf.Shelf{},
+		stale:      map[int32]bool{},
+		ownedParts: map[int32]bool{},
 	}
 }
 
 // Assigned is how many command partitions this instance owns now.
-func (p *Processor) Assigned() int { return int(p.assigned.Load()) }
+func (p *Processor) Assigned() int {
+	p.staleMu.Lock()
+	defer p.staleMu.Unlock()
+	return len(p.ownedParts)
+}
 
 // Healthy is false while the broker cannot be reached or a transaction
 // fails.
@@ -69,9 +76,13 @@ func (p *Processor) Healthy() bool { return p.healthy.Load() }
 // Run processes commands until ctx ends.
 func (p *Processor) Run(ctx context.Context) error {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
+		began := time.Now()
 		err := p.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if time.Since(began) > time.Minute {
+			attempt = 0 // a session that ran a while: back off from the start
 		}
 		// A session ends on an error the transactional producer cannot
 		// carry on from (fenced, or failed past its retries): start a
@@ -86,14 +97,15 @@ func (p *Processor) Run(ctx context.Context) error {
 // session runs one transactional session until ctx ends or it fails.
 func (p *Processor) session(ctx context.Context) error {
 	forget := func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-		p.countOff(lost)
 		p.staleMu.Lock()
 		for _, parts := range lost {
 			for _, part := range parts {
 				p.stale[part] = true
+				delete(p.ownedParts, part)
 			}
 		}
 		p.staleMu.Unlock()
+		p.log.Info("partitions revoked or lost", "partitions", lost)
 	}
 	sess, err := kgo.NewGroupTransactSession(append(p.cfg.baseOpts(),
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
@@ -109,11 +121,19 @@ func (p *Processor) session(ctx context.Context) error {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, added map[string][]int32) {
-			n := 0
+			// Whatever this instance holds of a partition it is given now
+			// is from an earlier turn of owning it: drop it, to be rebuilt.
+			// The revoke callback cannot be relied on for this: the
+			// transact session passes on only the first revoke between
+			// two ends of a transaction.
+			p.staleMu.Lock()
 			for _, parts := range added {
-				n += len(parts)
+				for _, part := range parts {
+					p.stale[part] = true
+					p.ownedParts[part] = true
+				}
 			}
-			p.assigned.Add(int32(n))
+			p.staleMu.Unlock()
 			p.log.Info("partitions assigned", "partitions", added)
 			// Joining the group took a working broker: whatever failed
 			// before is behind us (a poll that finds nothing never says so).
@@ -127,7 +147,9 @@ func (p *Processor) session(ctx context.Context) error {
 	}
 	defer func() {
 		sess.Close()
-		p.assigned.Store(0)
+		p.staleMu.Lock()
+		clear(p.ownedParts)
+		p.staleMu.Unlock()
 	}()
 	p.setHealthy(true, nil)
 
@@ -178,15 +200,6 @@ type endError struct{ err error }
 
 func (e *endError) Error() string { return e.err.Error() }
 func (e *endError) Unwrap() error { return e.err }
-
-func (p *Processor) countOff(parts map[string][]int32) {
-	n := 0
-	for _, ps := range parts {
-		n += len(ps)
-	}
-	p.assigned.Add(-int32(n))
-	p.log.Info("partitions revoked or lost", "partitions", parts)
-}
 
 func (p *Processor) setHealthy(ok bool, err error) {
 	if p.healthy.Swap(ok) != ok {
