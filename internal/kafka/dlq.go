@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
 )
 
 // DeadLetters sends records a reader cannot use to the dead-letter topic,
@@ -93,10 +95,22 @@ func (d *DeadLetters) Send(r *kgo.Record, cause error) {
 	})
 }
 
-// deadLetter builds the dead-letter record for r.
+// HeaderOriginalSize names the size of a value cut to MaxRecordSize.
+const HeaderOriginalSize = "bookshelf-original-size"
+
+// deadLetter builds the dead-letter record for r. A value over
+// shelf.MaxRecordSize is cut to it: the whole of a record near the
+// broker's limit, plus headers, may not fit a batch, and a dead letter
+// that cannot be written would stop its consumer for good. The original
+// stays in its topic.
 func deadLetter(r *kgo.Record, cause error, by, topic string) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
 	hs = append(hs, r.Headers...)
+	value := r.Value
+	if len(value) > shelf.MaxRecordSize {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(strconv.Itoa(len(value)))})
+		value = value[:shelf.MaxRecordSize]
+	}
 	hs = append(hs,
 		kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
@@ -107,7 +121,7 @@ func deadLetter(r *kgo.Record, cause error, by, topic string) *kgo.Record {
 	return &kgo.Record{
 		Topic:     topic,
 		Key:       []byte(dlqKey(r)),
-		Value:     r.Value,
+		Value:     value,
 		Headers:   hs,
 		Timestamp: r.Timestamp,
 	}

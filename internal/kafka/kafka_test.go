@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -403,6 +404,42 @@ func TestIdleInstanceRebuildsPartitionsGivenBack(t *testing.T) {
 		}
 		if n := countEvents(t, cfg); n != 3+len(books) {
 			t.Fatalf("event log holds %d events, want %d", n, 3+len(books))
+		}
+	})
+}
+
+// A command near the broker's record limit is dead-lettered cut to size,
+// and the commands after it are decided: one oversize record must not
+// stop the aggregate.
+func TestOversizeCommandDoesNotStopTheAggregate(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		g := newGroup(t)
+		sub, _ := startBooks(t, g, cfg, "a")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.DefaultProduceTopic(cfg.Topics.Commands))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		big := bytes.Repeat([]byte("x"), 900_000)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("b"), Value: big}).FirstErr(); err != nil {
+			t.Fatalf("produce the oversize command: %v", err)
+		}
+		for i := range 3 {
+			if o := submit(t, sub, addCmd(fmt.Sprintf("after-%d", i), "After")); o.Status != shelf.StatusAccepted {
+				t.Fatalf("command after the oversize one: %+v", o)
+			}
+		}
+		var dl []*kgo.Record
+		for deadline := time.Now().Add(10 * time.Second); len(dl) == 0 && time.Now().Before(deadline); {
+			dl = readAll(t, cfg, cfg.Topics.DLQ)
+		}
+		if len(dl) != 1 {
+			t.Fatalf("%d dead letters, want 1", len(dl))
+		}
+		if len(dl[0].Value) != shelf.MaxRecordSize {
+			t.Fatalf("dead letter of %d bytes, want it cut to %d", len(dl[0].Value), shelf.MaxRecordSize)
 		}
 	})
 }
