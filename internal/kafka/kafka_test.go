@@ -443,3 +443,35 @@ func TestOversizeCommandDoesNotStopTheAggregate(t *testing.T) {
 		}
 	})
 }
+
+// Two requests with one idempotency key and different bodies, at once:
+// one is decided, the other gets the conflict, each its own answer.
+func TestSameKeyOtherBodyAtOnceGetsItsOwnAnswer(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		g := newGroup(t)
+		sub, _ := startBooks(t, g, cfg, "a")
+		x, y := addCmd("b-same-key", "X"), addCmd("b-same-key", "Y")
+		x.ID, y.ID = "k-same", "k-same"
+		x.RequestHash, y.RequestHash = "hash-x", "hash-y"
+		outcomes := make(chan shelf.Outcome, 2)
+		for _, c := range []shelf.Command{x, y} {
+			go func() { outcomes <- submit(t, sub, c) }()
+		}
+		got := map[string]shelf.Outcome{}
+		for range 2 {
+			o := <-outcomes
+			got[o.RequestHash] = o
+		}
+		ox, oy := got["hash-x"], got["hash-y"]
+		accepted, conflict := ox, oy
+		if oy.Status == shelf.StatusAccepted {
+			accepted, conflict = oy, ox
+		}
+		if accepted.Status != shelf.StatusAccepted || !errors.Is(conflict.Err(), shelf.ErrConflict) {
+			t.Fatalf("outcomes: x %+v, y %+v; want one accepted and one conflict", ox, oy)
+		}
+		if want := map[string]string{"hash-x": "X", "hash-y": "Y"}[accepted.RequestHash]; accepted.Book.Title != want {
+			t.Fatalf("the accepted answer shows %q, its request said %q", accepted.Book.Title, want)
+		}
+	})
+}

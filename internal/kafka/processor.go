@@ -331,6 +331,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		if w.outcome.Status == "" {
 			w.outcome = p.accepted(w)
 		}
+		w.outcome.RequestHash = w.cmd.RequestHash
 		value, err := shelf.EncodeOutcome(&w.outcome)
 		if err != nil {
 			return abort(fmt.Errorf("encode outcome: %w", err))

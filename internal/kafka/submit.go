@@ -29,7 +29,7 @@ type Submitter struct {
 	cl  *kgo.Client
 
 	mu      sync.Mutex
-	waiting map[string][]chan shelf.Outcome // by command id; a retry may wait beside the first try
+	waiting map[string][]waiter // by command id; a retry may wait beside the first try
 
 	ready atomic.Bool
 	// readyCh is closed once the replies are being read from their end.
@@ -55,7 +55,7 @@ func NewSubmitter(cfg Config) (*Submitter, error) {
 	}
 	return &Submitter{
 		cfg: cfg, cl: cl, log: cfg.logger().With("topic", cfg.Topics.Commands),
-		waiting: map[string][]chan shelf.Outcome{}, readyCh: make(chan struct{}),
+		waiting: map[string][]waiter{}, readyCh: make(chan struct{}),
 	}, nil
 }
 
@@ -110,13 +110,7 @@ func (s *Submitter) Run(ctx context.Context) error {
 				s.log.Warn("unreadable outcome", "partition", r.Partition, "offset", r.Offset, "err", err)
 				return
 			}
-			s.mu.Lock()
-			chs := s.waiting[o.CommandID]
-			delete(s.waiting, o.CommandID)
-			s.mu.Unlock()
-			for _, ch := range chs {
-				ch <- o // buffered, one outcome each: never blocks
-			}
+			s.deliver(o)
 		})
 	}
 }
@@ -144,7 +138,7 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	// The same command submitted twice at once (an idempotent retry racing
 	// the first try) waits for the same outcome; appending it again is
 	// harmless, as the aggregate recognises a keyed command it decided.
-	s.waiting[c.ID] = append(s.waiting[c.ID], ch)
+	s.waiting[c.ID] = append(s.waiting[c.ID], waiter{ch, c.RequestHash})
 	s.mu.Unlock()
 	if err := s.cl.ProduceSync(ctx, &kgo.Record{Key: []byte(c.BookID), Value: value}).FirstErr(); err != nil {
 		s.forget(c.ID, ch)
@@ -159,14 +153,40 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	}
 }
 
+// waiter is one Submit waiting for the outcome of its command.
+type waiter struct {
+	ch          chan shelf.Outcome // buffered, one outcome: never blocks
+	requestHash string
+}
+
+// deliver hands o to the waiters of its command that sent the same
+// request; a waiter with another body under the same key waits on for the
+// outcome of its own (a conflict).
+func (s *Submitter) deliver(o shelf.Outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := slices.DeleteFunc(s.waiting[o.CommandID], func(w waiter) bool {
+		if w.requestHash != o.RequestHash {
+			return false
+		}
+		w.ch <- o
+		return true
+	})
+	if len(ws) == 0 {
+		delete(s.waiting, o.CommandID)
+	} else {
+		s.waiting[o.CommandID] = ws
+	}
+}
+
 // forget stops waiting on ch, leaving any other waiter of id in place.
 func (s *Submitter) forget(id string, ch chan shelf.Outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	chs := slices.DeleteFunc(s.waiting[id], func(c chan shelf.Outcome) bool { return c == ch })
-	if len(chs) == 0 {
+	ws := slices.DeleteFunc(s.waiting[id], func(w waiter) bool { return w.ch == ch })
+	if len(ws) == 0 {
 		delete(s.waiting, id)
 	} else {
-		s.waiting[id] = chs
+		s.waiting[id] = ws
 	}
 }

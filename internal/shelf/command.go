@@ -229,6 +229,10 @@ type Outcome struct {
 	Detail string `json:"detail,omitempty"`
 	// Field is the wrong field of an "invalid" rejection.
 	Field string `json:"field,omitempty"`
+	// RequestHash is the command's: two requests with one idempotency key
+	// and different bodies share a command id, and each must get the
+	// answer to its own.
+	RequestHash string `json:"request_hash,omitempty"`
 }
 
 // Outcome statuses.
