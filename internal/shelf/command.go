@@ -73,15 +73,28 @@ type bookState struct {
 	book    Book
 	seq     int64
 	removed bool
-	// keyed remembers commands that carried an idempotency key.
-	keyed map[string]keyedOutcome
+	// keyed remembers commands that carried an idempotency key, for
+	// KeyWindow; pruneAt is the size at which old ones are dropped next
+	// (it doubles with what stays, so pruning costs O(1) a command).
+	keyed   map[string]keyedOutcome
+	pruneAt int
 }
 
 type keyedOutcome struct {
 	requestHash string
 	at          LogPos
 	readAt      time.Time
+	decided     time.Time
 }
+
+// KeyWindow is how long the aggregate remembers an idempotency key: a
+// retry within it is recognised, one after it is a new command. Every
+// command the gateway passes on carries a key, so without a window the
+// memory of a much-read book would grow for ever.
+const KeyWindow = 24 * time.Hour
+
+// minPrune is how many keys a book holds before the old ones are pruned.
+const minPrune = 64
 
 // NewShelf returns an empty shelf.
 func NewShelf() *Shelf { return &Shelf{books: map[string]*bookState{}} }
@@ -187,8 +200,21 @@ func (s *Shelf) Apply(e *Event) {
 		if st.keyed == nil {
 			st.keyed = map[string]keyedOutcome{}
 		}
-		st.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At, readAt: e.ReadAt}
+		st.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At, readAt: e.ReadAt, decided: e.Time}
+		if len(st.keyed) >= max(st.pruneAt, minPrune) {
+			st.pruneKeys(e.Time.Add(-KeyWindow))
+		}
 	}
+}
+
+// pruneKeys forgets the keys decided before cutoff.
+func (st *bookState) pruneKeys(cutoff time.Time) {
+	for id, k := range st.keyed {
+		if k.decided.Before(cutoff) {
+			delete(st.keyed, id)
+		}
+	}
+	st.pruneAt = 2 * len(st.keyed)
 }
 
 // Place records where the event of a keyed command landed, once the log has

@@ -385,3 +385,42 @@ func TestDecodeOutcomeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Keys are remembered for KeyWindow: a retry within it is a replay, one
+// after it a new command; a much-read book does not hold keys for ever.
+func TestKeysAreRememberedForTheWindow(t *testing.T) {
+	s := NewShelf()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	add := Command{ID: "add", Type: CmdAddBook, BookID: "b", Book: &Book{Title: "T"}}
+	d, err := s.Decide(add, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Apply(&d.Events[0])
+	read := func(id string, at time.Time) Decision {
+		t.Helper()
+		c := Command{ID: id, Type: CmdMarkRead, BookID: "b", RequestHash: "h-" + id}
+		d, err := s.Decide(c, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range d.Events {
+			s.Apply(&d.Events[i])
+		}
+		return d
+	}
+	read("first", start)
+	if d := read("first", start.Add(time.Hour)); !d.Replay {
+		t.Fatal("a retry within the window was decided again")
+	}
+	// Two days of keyed reads, one every ten minutes.
+	for i := range 288 {
+		read(fmt.Sprintf("r%d", i), start.Add(time.Duration(i)*10*time.Minute))
+	}
+	if n := len(s.books["b"].keyed); n > 2*(24*6)+minPrune {
+		t.Fatalf("the book holds %d keys; two days of reads, one window's worth is 144", n)
+	}
+	if d := read("first", start.Add(72*time.Hour)); d.Replay {
+		t.Fatal("a key from three days ago was still remembered")
+	}
+}
