@@ -155,6 +155,9 @@ func (c *component) keepRegistered(ctx context.Context, reg registry.Registry) {
 		if err != nil || known {
 			continue // the registry is away, or all is well
 		}
+		if ok, _ := c.ready(); !ok {
+			continue // registered once ready, as at start
+		}
 		c.log.Warn("the registry has forgotten this instance; registering again")
 		if err := reg.Register(ctx, c.instance); err != nil {
 			c.log.Warn("register again failed; will retry", "err", err)

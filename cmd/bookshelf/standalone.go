@@ -241,6 +241,10 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if o.advertise == "" && net.ParseIP(o.addr) != nil && net.ParseIP(o.addr).IsUnspecified() {
+		// Listening everywhere: tell clients this host's address.
+		o.advertise = hostIP()
+	}
 	b, err := startBroker(o.addr, o.port, "port", dataDir, o.advertise, log)
 	if err != nil {
 		return err
@@ -272,6 +276,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c := &component{kind: "broker", instance: in, log: log.With("service", in.Service, "id", in.ID),
 		ready: func() (bool, string) { return true, "" }}
 	if c.register(ctx, reg) {
+		c.keepRegistered(ctx, reg)
 		<-ctx.Done()
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
