@@ -47,15 +47,15 @@ type Processor struct {
 	// ownedParts is the partitions the group gave this instance, by the
 	// callbacks; guarded by staleMu.
 	ownedParts map[int32]bool
-	healthy  atomic.Bool
+	healthy    atomic.Bool
 }
 
 // NewProcessor returns the command processor of one books instance.
 func NewProcessor(cfg Config, instance string) *Processor {
 	return &Processor{
 		cfg: cfg, instance: instance,
-		log:   cfg.logger().With("topic", cfg.Topics.Commands),
-		now:   time.Now,
+		log:        cfg.logger().With("topic", cfg.Topics.Commands),
+		now:        time.Now,
 		owned:      map[int32]*shelf.Shelf{},
 		stale:      map[int32]bool{},
 		ownedParts: map[int32]bool{},
