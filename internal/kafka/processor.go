@@ -282,6 +282,9 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		return cause
 	}
 
+	// Counted once the transaction commits: an aborted batch is decided
+	// again, and would count twice.
+	var decided, rejected, deadLettered int64
 	var work []*pending
 	for _, r := range recs {
 		touched[r.Partition] = true
@@ -290,7 +293,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		work = append(work, w)
 		cmd, err := shelf.DecodeCommand(r.Value)
 		if err != nil {
-			p.DeadLettered.Add(1)
+			deadLettered++
 			p.log.Warn("dead-lettered a command", "partition", r.Partition, "offset", r.Offset, "err", err)
 			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed)
 			continue // no one to answer: the command id is unknown
@@ -298,11 +301,11 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		w.cmd = cmd
 		dec, err := st.Decide(cmd, p.now())
 		if err != nil {
-			p.Rejected.Add(1)
+			rejected++
 			w.outcome = shelf.Rejection(cmd.ID, err)
 			continue
 		}
-		p.Decided.Add(1)
+		decided++
 		w.dec = dec
 		for i := range dec.Events {
 			e := &dec.Events[i]
@@ -353,6 +356,9 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		p.Aborted.Add(1)
 		return errors.New("transaction aborted (the group rebalanced or the broker refused); the commands will be decided again")
 	}
+	p.Decided.Add(decided)
+	p.Rejected.Add(rejected)
+	p.DeadLettered.Add(deadLettered)
 	return nil
 }
 
