@@ -212,23 +212,13 @@ func TestPoisonRecordsGoToTheDeadLetterTopicOnce(t *testing.T) {
 	each(t, func(t *testing.T, cfg Config) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.DefaultProduceTopic(cfg.Topics.Events))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		values := [][]byte{
+		produce(t, cfg, cfg.Topics.Events,
 			[]byte("Dune"),
-			{0xff, 0xfe, 'x'},
+			[]byte{0xff, 0xfe, 'x'},
 			[]byte(`{"specversion":"1.0","id":`),
 			[]byte(`{"specversion":"1.0","id":"x","source":"s","type":"book-rated","subject":"b"}`),
 			[]byte("Solaris"),
-		}
-		for _, v := range values {
-			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: v}).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-		}
+		)
 		for round := range 2 {
 			g := newGroup(t)
 			lr := shelf.NewReplica(shelf.NewLastRead())
@@ -415,17 +405,7 @@ func TestOversizeCommandDoesNotStopTheAggregate(t *testing.T) {
 	each(t, func(t *testing.T, cfg Config) {
 		g := newGroup(t)
 		sub, _ := startBooks(t, g, cfg, "a")
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.DefaultProduceTopic(cfg.Topics.Commands))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		big := bytes.Repeat([]byte("x"), 900_000)
-		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("b"), Value: big}).FirstErr(); err != nil {
-			t.Fatalf("produce the oversize command: %v", err)
-		}
+		produce(t, cfg, cfg.Topics.Commands, bytes.Repeat([]byte("x"), 900_000))
 		for i := range 3 {
 			if o := submit(t, sub, addCmd(fmt.Sprintf("after-%d", i), "After")); o.Status != shelf.StatusAccepted {
 				t.Fatalf("command after the oversize one: %+v", o)
@@ -474,4 +454,22 @@ func TestSameKeyOtherBodyAtOnceGetsItsOwnAnswer(t *testing.T) {
 			t.Fatalf("the accepted answer shows %q, its request said %q", accepted.Book.Title, want)
 		}
 	})
+}
+
+// produce writes values to topic as they are, as a client we did not write
+// would, each keyed "k".
+func produce(t *testing.T, cfg Config, topic string, values ...[]byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.DefaultProduceTopic(topic))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: v}).FirstErr(); err != nil {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
 }
