@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,18 +27,12 @@ func benchLastRead() *shelf.Replica[*shelf.LastRead] {
 }
 
 // lastReadHandlers returns our last-read handler and the bare one, and the
-// request both answer. With versioned, our handler keys its page cache on
-// a version counter, as it does when the replica has one (see
-// lastRead.version), instead of the replica's position.
-func lastReadHandlers(tb testing.TB, versioned bool) (ours, bare http.Handler, req *http.Request) {
+// request both answer.
+func lastReadHandlers(tb testing.TB) (ours, bare http.Handler, req *http.Request) {
 	rep := benchLastRead()
-	lr, ours := newLastReadHandler(rep, nil, newConfig([]Option{
+	_, ours = newLastReadHandler(rep, nil, newConfig([]Option{
 		WithLogger(slog.New(slog.DiscardHandler)), WithMetrics(metrics.NewRegistry()),
 	}))
-	if versioned && lr.version == nil {
-		var v atomic.Uint64 // nothing is applied while the benchmark runs
-		lr.version = v.Load
-	}
 	var entries []shelf.ReadEntry
 	rep.Read(func(v *shelf.LastRead) { entries = v.Latest(5) })
 	buf, err := encodeJSON(lastReadList{Books: entries})
@@ -75,7 +68,7 @@ func serveOnce(b *testing.B, h http.Handler, req *http.Request) {
 // BenchmarkLastReadGET is the last-read view's GET through its mux and
 // middleware (metrics on, logging off), limit 5, from 1000 books.
 func BenchmarkLastReadGET(b *testing.B) {
-	h, _, req := lastReadHandlers(b, false)
+	h, _, req := lastReadHandlers(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		serveOnce(b, h, req)
@@ -84,7 +77,7 @@ func BenchmarkLastReadGET(b *testing.B) {
 
 // BenchmarkLastReadGETBare is the floor: a handler writing the same bytes.
 func BenchmarkLastReadGETBare(b *testing.B) {
-	_, h, req := lastReadHandlers(b, false)
+	_, h, req := lastReadHandlers(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		serveOnce(b, h, req)
@@ -93,25 +86,14 @@ func BenchmarkLastReadGETBare(b *testing.B) {
 
 // BenchmarkLastReadRatio runs both and reports bare ns / ours ns: 1 means
 // our handler costs nothing over writing the bytes; the target is 0.85 or
-// more. "position" is the handler as it is; "versioned" the same with a
-// replica version counter as the cache key.
+// more.
 //
 // The two run interleaved, in batches timed by the process's CPU clock,
 // alternating which goes first: on a shared machine, wall time and two
 // separate runs measure the neighbours as much as the code. (Calling
 // testing.Benchmark inside a benchmark would deadlock.)
 func BenchmarkLastReadRatio(b *testing.B) {
-	for _, versioned := range []bool{false, true} {
-		name := "position"
-		if versioned {
-			name = "versioned"
-		}
-		b.Run(name, func(b *testing.B) { ratio(b, versioned) })
-	}
-}
-
-func ratio(b *testing.B, versioned bool) {
-	ours, bare, req := lastReadHandlers(b, versioned)
+	ours, bare, req := lastReadHandlers(b)
 	const batch = 1000
 	timed := func(h http.Handler) time.Duration {
 		start := cpuNow()

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -34,9 +33,6 @@ func LastRead(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, opts ...Opti
 
 func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c *config) (*lastRead, http.Handler) {
 	h := &lastRead{view: newView(c, ready, rep), rep: rep}
-	if vr, ok := any(rep).(versioned); ok {
-		h.version = vr.Version
-	}
 	rs := newRoutes()
 	rs.get("/books/last-read", h.list)
 	rs.get("/bookshelf/books/last/read", h.list)
@@ -224,23 +220,16 @@ func unescapeQuery(s string) (string, error) {
 type lastRead struct {
 	view
 	rep *shelf.Replica[*shelf.LastRead]
-	// version, when the replica has one, is a counter that moves whenever
-	// the replica does: a cheaper page key than its position (a map copy).
-	version func() uint64
 	// pages caches the encoded first page per limit. Most requests are the
 	// same few (the UI's GET /books/last-read), and reading the view and
 	// encoding is most of their cost. A page is keyed on the replica's
-	// version or position: the replica moves past every event it applies,
-	// so an unchanged key means an unchanged view.
+	// version, which moves with every event it applies: an unchanged key
+	// means an unchanged view.
 	pages [shelf.MaxLimit + 1]atomic.Pointer[lastReadPage]
 }
 
-// versioned is a replica that counts its moves.
-type versioned interface{ Version() uint64 }
-
 type lastReadPage struct {
-	version uint64          // the key, with version
-	next    map[int32]int64 // the key, without
+	version uint64 // the key
 	body    []byte
 	length  []string // the Content-Length value, shared like jsonContentType
 }
@@ -268,17 +257,9 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 	// The key is taken before the view is read: if the view moves in
 	// between, the page holds a newer state than its key says, and no later
 	// request can see that key again, since keys only grow.
-	var (
-		version uint64
-		next    map[int32]int64
-	)
-	if h.version != nil {
-		version = h.version()
-	} else {
-		next = h.rep.Next()
-	}
+	version := h.rep.Version()
 	slot := &h.pages[q.limit]
-	if p := slot.Load(); p != nil && p.version == version && maps.Equal(p.next, next) {
+	if p := slot.Load(); p != nil && p.version == version {
 		writeJSONBody(w, http.StatusOK, p.body, p.length)
 		return
 	}
@@ -291,7 +272,7 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 	}
 	// The page keeps its own copy of the bytes: the buffer goes back to
 	// the pool, and readers of the page must never see it change.
-	p := &lastReadPage{version: version, next: next, body: slices.Clone(buf.Bytes()), length: contentLength(buf.Len())}
+	p := &lastReadPage{version: version, body: slices.Clone(buf.Bytes()), length: contentLength(buf.Len())}
 	putBuf(buf)
 	slot.Store(p)
 	writeJSONBody(w, http.StatusOK, p.body, p.length)
