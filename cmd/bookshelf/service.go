@@ -71,13 +71,7 @@ func (c *component) run(ctx context.Context, reg registry.Registry) error {
 	}
 	stopRegistering()
 	if <-registered {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if derr := reg.Deregister(dctx, c.instance.ID); derr != nil {
-			c.log.Warn("deregister failed", "err", derr)
-		} else {
-			c.log.Info("deregistered")
-		}
-		cancel()
+		c.deregister(ctx, reg)
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
@@ -128,6 +122,17 @@ func (c *component) register(ctx context.Context, reg registry.Registry) bool {
 		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
+}
+
+// deregister withdraws the component, even once ctx has ended.
+func (c *component) deregister(ctx context.Context, reg registry.Registry) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := reg.Deregister(dctx, c.instance.ID); err != nil {
+		c.log.Warn("deregister failed", "err", err)
+		return
+	}
+	c.log.Info("deregistered")
 }
 
 // registrationChecker is a registry that can say whether it still holds an
@@ -182,17 +187,22 @@ func instanceFor(service, id, advertise string, ln net.Listener, tags []string, 
 			host = hostIP()
 		}
 	}
+	return instanceAt(service, id, host, addr.Port, tags, role)
+}
+
+// instanceAt builds the registry entry of a component others reach at
+// host:port; an empty id becomes name-host-port, unique across machines
+// and across the instances of one.
+func instanceAt(service, id, host string, port int, tags []string, role string) registry.Instance {
 	if id == "" {
-		// name-host-port: unique across machines and across instances of
-		// one machine.
 		name, err := os.Hostname()
 		if err != nil || name == "" {
 			name = host
 		}
-		id = fmt.Sprintf("%s-%s-%d", service, name, addr.Port)
+		id = fmt.Sprintf("%s-%s-%d", service, name, port)
 	}
 	return registry.Instance{
-		ID: id, Service: service, Address: host, Port: addr.Port, Tags: tags,
+		ID: id, Service: service, Address: host, Port: port, Tags: tags,
 		Meta: map[string]string{"version": version, "role": role},
 	}
 }

@@ -267,22 +267,14 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer closeReg()
 	host, portStr, _ := net.SplitHostPort(b.Addr())
 	port, _ := strconv.Atoi(portStr)
-	in := registry.Instance{ID: o.id, Service: o.name, Address: host, Port: port, Tags: tagList(o.tags),
-		Meta: map[string]string{"version": version, "role": "broker"}, Check: registry.CheckTCP}
-	if in.ID == "" {
-		hn, _ := os.Hostname()
-		in.ID = fmt.Sprintf("%s-%s-%d", o.name, hn, port)
-	}
+	in := instanceAt(o.name, o.id, host, port, tagList(o.tags), "broker")
+	in.Check = registry.CheckTCP
 	c := &component{kind: "broker", instance: in, log: log.With("service", in.Service, "id", in.ID),
 		ready: func() (bool, string) { return true, "" }}
 	if c.register(ctx, reg) {
 		c.keepRegistered(ctx, reg)
 		<-ctx.Done()
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := reg.Deregister(dctx, in.ID); err != nil {
-			c.log.Warn("deregister failed", "err", err)
-		}
+		c.deregister(ctx, reg)
 	}
 	return nil
 }

@@ -190,22 +190,7 @@ func TestIdempotentCommandSurvivesNewOwner(t *testing.T) {
 
 func countEvents(t *testing.T, cfg Config) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(cfg.baseOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, end, err := offsets(ctx, cl, cfg.Topics.Events)
-	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	if err := readRange(ctx, cfg, cfg.Topics.Events, start, end, func(*kgo.Record) { n++ }); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return len(readAll(t, cfg, cfg.Topics.Events))
 }
 
 func TestPoisonRecordsGoToTheDeadLetterTopicOnce(t *testing.T) {
