@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -100,10 +99,3 @@ func (b *Broker) Addr() string { return b.addr }
 
 // Close stops the broker, flushing its log to disk.
 func (b *Broker) Close() { b.cluster.Close() }
-
-// Run serves until ctx ends, then closes the broker.
-func (b *Broker) Run(ctx context.Context) error {
-	<-ctx.Done()
-	b.Close()
-	return nil
-}
