@@ -148,19 +148,28 @@ func parseDraft(body []byte) (shelf.BookDraft, error) {
 	return d, nil
 }
 
+// bookAndKey reads the book id of the path and the Idempotency-Key of a
+// per-book command, answering the error itself when one is wrong.
+func bookAndKey(w http.ResponseWriter, r *http.Request) (id, key string, ok bool) {
+	if id, ok = pathID(w, r); !ok {
+		return "", "", false
+	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		writeError(w, r, err, id)
+		return "", "", false
+	}
+	return id, key, true
+}
+
 // readAtBody is the optional body of POST /books/{id}/read.
 type readAtBody struct {
 	ReadAt *string `json:"read_at"`
 }
 
 func (b *books) read(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, key, ok := bookAndKey(w, r)
 	if !ok {
-		return
-	}
-	key, err := idempotencyKey(r)
-	if err != nil {
-		writeError(w, r, err, id)
 		return
 	}
 	body, err := readBody(w, r) // may be empty: then no Content-Type is needed
@@ -231,13 +240,8 @@ func parseReadAt(body []byte, now time.Time) (time.Time, error) {
 }
 
 func (b *books) remove(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, key, ok := bookAndKey(w, r)
 	if !ok {
-		return
-	}
-	key, err := idempotencyKey(r)
-	if err != nil {
-		writeError(w, r, err, id)
 		return
 	}
 	cmd := b.command(shelf.CmdRemoveBook, routeRemove, id, key, nil, b.cfg.now())
