@@ -144,3 +144,22 @@ func TestKillAggregateInstanceLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	t.Logf("%d commands, books-1 killed after %d, %d client retries with the gateway's key", n, n/3, retried)
 }
+
+// Consul unreachable at start: the service serves all the same, and says
+// so once, not once per retry.
+func TestServesWhileConsulIsAway(t *testing.T) {
+	kport, port, consulPort := freePort(t), freePort(t), freePort(t) // nothing listens on consulPort
+	b := startProc(t, kport, "broker", "--port", fmt.Sprint(kport), "--data-dir", t.TempDir())
+	eventually(t, "broker listening", func() bool { return b.out.String() != "" })
+	lr := startProc(t, port, "lastread", "--broker", fmt.Sprintf("127.0.0.1:%d", kport), "--port", fmt.Sprint(port),
+		"--consul", fmt.Sprintf("127.0.0.1:%d", consulPort))
+	lr.waitReady()
+	if r := do(t, "GET", lr.url("/books/last-read"), "", nil); r.status != 200 {
+		t.Fatalf("GET while Consul is away: %d %s", r.status, r.body)
+	}
+	time.Sleep(3 * time.Second) // several retries
+	if n := strings.Count(lr.out.String(), "register failed; retrying"); n != 1 {
+		t.Fatalf("logged the registration failure %d times, want once:\n%s", n, lr.out.String())
+	}
+	lr.term()
+}
