@@ -421,15 +421,13 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 			c, cfg := faultCluster(t)
 			sub, a, b, ga, _ := twoInstances(t, cfg)
 
-			// a stops in the middle of a transaction, once a third of
-			// the commands are answered: its context ends while the
-			// broker handles the request, which goes through.
-			const n = 30
-			var answered atomic.Int32
+			// a stops in the middle of a transaction, once it has
+			// decided a command: its context ends while the broker
+			// handles the request, which goes through.
 			var stopped atomic.Bool
 			at := ofTxn(stop.key, txnID(cfg, "a"), cfg.Topics.Events, topicID(t, cfg, cfg.Topics.Events))
 			c.ControlKey(int16(stop.key), func(r kmsg.Request) (kmsg.Response, error, bool) {
-				if answered.Load() >= n/3 && at(r) {
+				if a.Decided.Load() > 0 && at(r) {
 					stopped.Store(true)
 					ga.cancel()
 					c.DropControl()
@@ -437,30 +435,55 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 				return nil, nil, false
 			})
 
-			// The commands carry an idempotency key: a Submit that
-			// failed is retried with the same command, and a retry of
-			// a command already decided is answered as a replay, not
+			// Commands go on until a has stopped and some more after
+			// that, so the stop happens however the books fall on the
+			// partitions. They carry an idempotency key: a Submit that
+			// failed is retried with the same command, and a retry of a
+			// command already decided is answered as a replay, not
 			// decided again.
-			var cmds []shelf.Command
-			var books []string
-			for i := range n {
-				id := fmt.Sprintf("book-%02d-%s", i, randHex(3))
+			const (
+				atMost = 300 // a never stopping fails the test
+				after  = 15  // commands sent once a has stopped
+			)
+			var (
+				mu      sync.Mutex
+				cmds    []shelf.Command
+				outs    []shelf.Outcome
+				books   []string
+				retries atomic.Int32
+				last    = atMost
+			)
+			next := func() (int, shelf.Command, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				i := len(cmds)
+				if stopped.Load() && last == atMost {
+					last = i + after
+				}
+				if i >= last {
+					return 0, shelf.Command{}, false
+				}
+				id := fmt.Sprintf("book-%03d-%s", i, randHex(3))
 				cmd := addCmd(id, "Title "+id)
 				cmd.ID, cmd.RequestHash = "k-"+id, "h-"+id
-				cmds, books = append(cmds, cmd), append(books, id)
+				cmds, outs, books = append(cmds, cmd), append(outs, shelf.Outcome{}), append(books, id)
+				return i, cmd, true
 			}
-			outs := make([]shelf.Outcome, n)
-			var retries atomic.Int32
 			deadline := time.Now().Add(90 * time.Second)
 			var wg sync.WaitGroup
 			const workers = 5
-			for w := range workers {
+			for range workers {
 				wg.Go(func() {
-					for i := w; i < n; i += workers {
-						o, r := submitAll(t, sub, cmds[i:i+1], true, deadline)
+					for {
+						i, cmd, ok := next()
+						if !ok {
+							return
+						}
+						o, r := submitAll(t, sub, []shelf.Command{cmd}, true, deadline)
+						mu.Lock()
 						outs[i] = o[0]
+						mu.Unlock()
 						retries.Add(int32(r))
-						answered.Add(1)
 					}
 				})
 			}
@@ -468,7 +491,8 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 			ga.stop()
 
 			if !stopped.Load() {
-				t.Fatal("a was not stopped in a transaction: it took no command after a third were answered")
+				t.Fatalf("a was not stopped in a transaction: it decided %d of %d commands, owning %d partitions (b %d)",
+					a.Decided.Load(), len(cmds), a.Assigned(), b.Assigned())
 			}
 			for i, o := range outs {
 				if o.CommandID != cmds[i].ID || (o.Status != shelf.StatusAccepted && o.Status != shelf.StatusReplayed) || o.Position == "" {
@@ -480,7 +504,7 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 			}
 			tallyEvents(t, cfg).exactlyOnce(t, books, nil)
 			t.Logf("%d commands answered, %d Submits retried, aborted: a %d, b %d; %v in all",
-				n, retries.Load(), a.Aborted.Load(), b.Aborted.Load(), time.Since(began).Round(time.Millisecond))
+				len(cmds), retries.Load(), a.Aborted.Load(), b.Aborted.Load(), time.Since(began).Round(time.Millisecond))
 		})
 	}
 }
