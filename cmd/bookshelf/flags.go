@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // flags wraps a FlagSet whose every flag falls back to an environment
@@ -52,6 +53,18 @@ func (f *flags) int(p *int, name string, def int, usage string) {
 		}
 	}
 	f.IntVar(p, name, def, usage+" ($"+envName(name)+")")
+}
+
+func (f *flags) duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not a duration such as 6s", envName(name), v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
 // parse parses args; --help prints usage and returns errHelp's nil twin.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
@@ -30,7 +31,8 @@ type serviceFlags struct {
 	tags       string
 	partitions int
 	logLevel   string
-	routes     string // gateway only
+	routes     string        // gateway only
+	session    time.Duration // books only
 }
 
 func (o *serviceFlags) register(f *flags, service string, port int, withPartitions bool) {
@@ -51,10 +53,11 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 
 func (o *serviceFlags) kafkaConfig(log *slog.Logger) kafka.Config {
 	return kafka.Config{
-		Brokers:    splitList(o.brokers),
-		Topics:     kafka.TopicsFor(o.topic),
-		Partitions: int32(max(o.partitions, 1)),
-		Logger:     log,
+		Brokers:        splitList(o.brokers),
+		Topics:         kafka.TopicsFor(o.topic),
+		Partitions:     int32(max(o.partitions, 1)),
+		SessionTimeout: o.session,
+		Logger:         log,
 	}
 }
 

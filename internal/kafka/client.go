@@ -20,7 +20,23 @@ type Config struct {
 	Topics  Topics
 	// Partitions is the partition count topics are created with.
 	Partitions int32
-	Logger     *slog.Logger
+	// SessionTimeout is how long the aggregate's group waits for a silent
+	// instance before giving its partitions to another; zero means
+	// DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// DefaultSessionTimeout is the least session timeout a broker allows by
+// default (group.min.session.timeout.ms): a dead instance is noticed as
+// soon as it can be.
+const DefaultSessionTimeout = 6 * time.Second
+
+func (c Config) sessionTimeout() time.Duration {
+	if c.SessionTimeout <= 0 {
+		return DefaultSessionTimeout
+	}
+	return c.SessionTimeout
 }
 
 func (c Config) logger() *slog.Logger {

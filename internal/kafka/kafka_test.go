@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -292,6 +293,23 @@ func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 		}
 		if b.Assigned() != int(cfg.Partitions) {
 			t.Fatalf("b owns %d partitions, want all %d", b.Assigned(), cfg.Partitions)
+		}
+	})
+}
+
+// A session timeout the broker refuses is a setting to fix, not trouble to
+// wait out: the processor stops and says which setting.
+func TestProcessorStopsOnRefusedSessionTimeout(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		cfg.SessionTimeout = time.Second // below both brokers' 6 s minimum
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := NewProcessor(cfg, "a").Run(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("the processor kept trying a session timeout the broker refuses")
+		}
+		if !errors.Is(err, kerr.InvalidSessionTimeout) || !strings.Contains(err.Error(), "session timeout 1s") {
+			t.Fatalf("Run: %v, want the refused session timeout named", err)
 		}
 	})
 }

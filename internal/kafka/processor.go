@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -81,6 +82,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, kerr.InvalidSessionTimeout) {
+			// Trying again cannot help: the setting is wrong.
+			return fmt.Errorf("the broker refuses the session timeout %v (group.min.session.timeout.ms and group.max.session.timeout.ms bound it): %w",
+				p.cfg.sessionTimeout(), err)
+		}
 		if time.Since(began) > time.Minute {
 			attempt = 0 // a session that ran a while: back off from the start
 		}
@@ -115,8 +121,8 @@ func (p *Processor) session(ctx context.Context) error {
 		// Group offsets are fetched stable (KIP-447, always on in franz-go):
 		// a new owner waits out the previous owner's open transaction.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.SessionTimeout(6*time.Second), // the least brokers allow by default: a dead instance is noticed sooner
-		kgo.HeartbeatInterval(time.Second),
+		kgo.SessionTimeout(p.cfg.sessionTimeout()),
+		kgo.HeartbeatInterval(min(time.Second, p.cfg.sessionTimeout()/3)),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
@@ -162,6 +168,9 @@ func (p *Processor) session(ctx context.Context) error {
 		// another: the records are good and the session has moved past
 		// them, so they are decided all the same.
 		ferr := fetchError(fetches)
+		if errors.Is(ferr, kerr.InvalidSessionTimeout) {
+			return ferr
+		}
 		if ferr != nil {
 			p.setHealthy(false, ferr)
 		}
