@@ -46,15 +46,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freePort returns a port on 127.0.0.1 that nothing listens on now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range portSpan {
+		nextPort = portLow + (nextPort-portLow+1)%portSpan
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", nextPort))
+		if err == nil {
+			ln.Close()
+			return nextPort
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d", portLow, portLow+portSpan-1)
+	return 0
 }
+
+// Ports handed to the services under test come from below Linux's
+// ephemeral range (32768 up), where no outgoing connection takes one
+// between the check and the service's listen, and never twice in a run.
+const (
+	portLow  = 20000
+	portSpan = 12000
+)
+
+var (
+	portsMu  sync.Mutex
+	nextPort = portLow + int(time.Now().UnixNano()%portSpan)
+)
 
 // target is where the system's Kafka is: the embedded broker of `up`, or
 // a real broker (BOOKSHELF_TEST_KAFKA), then with topics of the test's own.
