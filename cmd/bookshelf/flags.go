@@ -44,27 +44,26 @@ func (f *flags) str(p *string, name, def, usage string) {
 }
 
 func (f *flags) int(p *int, name string, def int, usage string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not an integer", envName(name), v))
-		} else {
-			def = n
-		}
-	}
-	f.IntVar(p, name, def, usage+" ($"+envName(name)+")")
+	f.IntVar(p, name, fromEnv(f, name, def, strconv.Atoi, "an integer"), usage+" ($"+envName(name)+")")
 }
 
 func (f *flags) duration(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not a duration such as 6s", envName(name), v))
-		} else {
-			def = d
-		}
+	f.DurationVar(p, name, fromEnv(f, name, def, time.ParseDuration, "a duration such as 6s"), usage+" ($"+envName(name)+")")
+}
+
+// fromEnv is the flag's environment value when set, else def; a value
+// that does not parse is kept as an error for parse to return.
+func fromEnv[T any](f *flags, name string, def T, parseValue func(string) (T, error), want string) T {
+	v, ok := os.LookupEnv(envName(name))
+	if !ok {
+		return def
 	}
-	f.DurationVar(p, name, def, usage+" ($"+envName(name)+")")
+	x, err := parseValue(v)
+	if err != nil {
+		f.envErr = errors.Join(f.envErr, fmt.Errorf("$%s=%q: not %s", envName(name), v, want))
+		return def
+	}
+	return x
 }
 
 // parse parses args; --help prints usage and returns errHelp's nil twin.
