@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -226,7 +227,18 @@ type response struct {
 	body   []byte
 }
 
+// json decodes a successful answer into v; any other answer fails the
+// test, so a problem is never read as an empty result.
 func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if r.status/100 != 2 {
+		t.Fatalf("answer %d %s, want a 2xx to decode", r.status, r.body)
+	}
+	r.decode(t, v)
+}
+
+// decode decodes the body into v, whatever the status.
+func (r response) decode(t *testing.T, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -252,6 +264,27 @@ func do(t *testing.T, method, url, contentType string, body io.Reader, headers .
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return response{resp.StatusCode, resp.Header, b}
+}
+
+// getAt GETs url as a client reading its own write at pos. A view that
+// has not read that far within its wait answers 503 with Retry-After, and
+// a client told so asks again: only a machine too busy for the view to
+// read a fresh record in 2 s gets there, and each time is logged. A stale
+// 200 is never accepted.
+func getAt(t *testing.T, url, pos string) response {
+	t.Helper()
+	for try := 1; ; try++ {
+		r := do(t, "GET", url, "", nil, "Bookshelf-Position", pos)
+		if r.status != 503 || try == 3 || !strings.Contains(string(r.body), "not-caught-up") {
+			return r
+		}
+		wait, err := strconv.Atoi(r.header.Get("Retry-After"))
+		if err != nil || wait < 1 {
+			t.Fatalf("GET %s at %s: 503 without a usable Retry-After: %v", url, pos, r.header)
+		}
+		t.Logf("GET %s at %s: not caught up yet (try %d); asking again in %d s", url, pos, try, wait)
+		time.Sleep(time.Duration(wait) * time.Second)
+	}
 }
 
 func postJSON(t *testing.T, url, body string, headers ...string) response {

@@ -38,7 +38,7 @@ func TestBrokerGoesAwayAndComesBack(t *testing.T) {
 	if read.status != 200 {
 		t.Fatalf("read: %d %s", read.status, read.body)
 	}
-	do(t, "GET", lr.url("/books/last-read"), "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position"))
+	getAt(t, lr.url("/books/last-read"), read.header.Get("Bookshelf-Position"))
 
 	b.term()
 	eventuallyWithin(t, 15*time.Second, "books not ready without a broker", func() bool {
@@ -66,7 +66,7 @@ func TestBrokerGoesAwayAndComesBack(t *testing.T) {
 		t.Fatalf("read after the broker came back: %d %s", again.status, again.body)
 	}
 	var one lastReadJSON
-	do(t, "GET", lr.url("/books/last-read"), "", nil, "Bookshelf-Position", again.header.Get("Bookshelf-Position")).json(t, &one)
+	getAt(t, lr.url("/books/last-read"), again.header.Get("Bookshelf-Position")).json(t, &one)
 	if len(one.Books) != 1 || !one.Books[0].ReadAt.After(last.Books[0].ReadAt) {
 		t.Fatalf("after the broker came back: %+v (before: %+v)", one, last)
 	}
@@ -123,7 +123,7 @@ func TestKillAggregateInstanceLosesAndDuplicatesNothing(t *testing.T) {
 		Total int `json:"total"`
 	}
 	eventually(t, "the catalog has caught up", func() bool {
-		r := do(t, "GET", catalog.url("/books?limit=100"), "", nil, "Bookshelf-Position", last)
+		r := getAt(t, catalog.url("/books?limit=100"), last)
 		return r.status == 200
 	})
 	// Each partition's last write must be in too, not just the last one's.

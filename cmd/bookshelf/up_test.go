@@ -21,27 +21,28 @@ func TestUpAddReadAndReadYourWrites(t *testing.T) {
 		add.json(t, &book)
 
 		read := do(t, "POST", s.gateway+"/books/"+book.ID+"/read", "", nil)
-		if read.status != 200 {
-			t.Fatalf("read: %d %s", read.status, read.body)
+		if read.status != 200 || read.header.Get("Bookshelf-Position") == "" {
+			t.Fatalf("read: %d %v %s", read.status, read.header, read.body)
 		}
 		// With the position it got back, the view answers with the write at once.
 		var last lastReadJSON
-		do(t, "GET", s.gateway+"/books/last-read", "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &last)
+		getAt(t, s.gateway+"/books/last-read", read.header.Get("Bookshelf-Position")).json(t, &last)
 		if len(last.Books) != 1 || last.Books[0].ID != book.ID || last.Books[0].Authors[0] != "Ursula K. Le Guin" {
-			t.Fatalf("last read right after the write: %+v", last)
+			t.Fatalf("last read right after the write at %s (added at %s): %+v",
+				read.header.Get("Bookshelf-Position"), add.header.Get("Bookshelf-Position"), last)
 		}
 		var one bookJSON
-		do(t, "GET", s.gateway+"/books/"+book.ID, "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &one)
+		getAt(t, s.gateway+"/books/"+book.ID, read.header.Get("Bookshelf-Position")).json(t, &one)
 		if one.Reads != 1 || one.Year != 1969 {
-			t.Fatalf("catalog: %+v", one)
+			t.Fatalf("catalog at %s: %+v", read.header.Get("Bookshelf-Position"), one)
 		}
 		var stats struct {
 			BooksRead int            `json:"books_read"`
 			PerAuthor map[string]int `json:"per_author"`
 		}
-		do(t, "GET", s.gateway+"/stats", "", nil, "Bookshelf-Position", read.header.Get("Bookshelf-Position")).json(t, &stats)
+		getAt(t, s.gateway+"/stats", read.header.Get("Bookshelf-Position")).json(t, &stats)
 		if stats.BooksRead != 1 || stats.PerAuthor["Ursula K. Le Guin"] != 1 {
-			t.Fatalf("stats: %+v", stats)
+			t.Fatalf("stats at %s: %+v", read.header.Get("Bookshelf-Position"), stats)
 		}
 
 		// The original gateway's paths.
@@ -55,7 +56,7 @@ func TestUpAddReadAndReadYourWrites(t *testing.T) {
 		if fin.status != 200 {
 			t.Fatalf("finished: %d %s", fin.status, fin.body)
 		}
-		do(t, "GET", s.gateway+"/bookshelf/books/last/read", "", nil, "Bookshelf-Position", fin.header.Get("Bookshelf-Position")).json(t, &last)
+		getAt(t, s.gateway+"/bookshelf/books/last/read", fin.header.Get("Bookshelf-Position")).json(t, &last)
 		if got := titles(last); len(got) != 2 || got[0] != "Kindred" {
 			t.Fatalf("original last-read path: %v", got)
 		}
@@ -66,13 +67,13 @@ func TestUpAddReadAndReadYourWrites(t *testing.T) {
 			t.Fatalf("delete: %d %s", del.status, del.body)
 		}
 		pos := del.header.Get("Bookshelf-Position")
-		if r := do(t, "GET", s.gateway+"/books/"+kindred.ID, "", nil, "Bookshelf-Position", pos); r.status != 404 {
+		if r := getAt(t, s.gateway+"/books/"+kindred.ID, pos); r.status != 404 {
 			t.Fatalf("removed book: %d %s", r.status, r.body)
 		}
 		if r := do(t, "POST", s.gateway+"/books/"+kindred.ID+"/read", "", nil); r.status != 404 {
 			t.Fatalf("reading a removed book: %d %s", r.status, r.body)
 		}
-		do(t, "GET", s.gateway+"/books/last-read", "", nil, "Bookshelf-Position", pos).json(t, &last)
+		getAt(t, s.gateway+"/books/last-read", pos).json(t, &last)
 		if got := titles(last); len(got) != 1 {
 			t.Fatalf("last read after removal: %v", got)
 		}
@@ -132,7 +133,7 @@ func TestUpBadInput(t *testing.T) {
 					Detail string `json:"detail"`
 					Status int    `json:"status"`
 				}
-				r.json(t, &p)
+				r.decode(t, &p)
 				if p.Status != c.status || !strings.Contains(strings.ToLower(string(r.body)), strings.ToLower(c.detail)) {
 					t.Fatalf("problem %s does not name %q", r.body, c.detail)
 				}
@@ -158,7 +159,7 @@ func TestUpIdempotencyKey(t *testing.T) {
 		var list struct {
 			Total int `json:"total"`
 		}
-		do(t, "GET", s.gateway+"/books", "", nil, "Bookshelf-Position", first.header.Get("Bookshelf-Position")).json(t, &list)
+		getAt(t, s.gateway+"/books", first.header.Get("Bookshelf-Position")).json(t, &list)
 		if list.Total != 1 {
 			t.Fatalf("catalog holds %d books, want 1", list.Total)
 		}
@@ -171,7 +172,7 @@ func TestUpIdempotencyKey(t *testing.T) {
 			t.Fatalf("keyed read twice: %d %s / %d %s", r1.status, r1.body, r2.status, r2.body)
 		}
 		var one bookJSON
-		do(t, "GET", s.gateway+"/books/"+b.ID, "", nil, "Bookshelf-Position", r2.header.Get("Bookshelf-Position")).json(t, &one)
+		getAt(t, s.gateway+"/books/"+b.ID, r2.header.Get("Bookshelf-Position")).json(t, &one)
 		if one.Reads != 1 {
 			t.Fatalf("reads = %d, want 1", one.Reads)
 		}
