@@ -508,3 +508,60 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 		})
 	}
 }
+
+// One slow answer from the broker is not an outage: the probe, which takes
+// every instance out of the registry when it says the broker is away,
+// says so only once pings are missed in a row.
+func TestFaultProbeOutlastsOneSlowAnswer(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	p := NewProbe(cfg)
+	// A timeout no ping of a loaded test machine comes near by itself.
+	p.interval, p.timeout = 100*time.Millisecond, time.Second
+	g := newGroup(t)
+	g.run(t, "probe", p.Run)
+	answering := func() bool { return p.Err() == nil }
+	waitFor(t, "the probe sees the broker", answering)
+
+	// slow delays the answers to the next n pings (metadata requests
+	// naming no topic) past the probe's timeout.
+	slow := func(n int32) *atomic.Int32 {
+		var delayed atomic.Int32
+		c.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
+			if req := r.(*kmsg.MetadataRequest); req.Topics == nil || len(req.Topics) > 0 {
+				c.KeepControl()
+				return nil, nil, false
+			}
+			if delayed.Add(1) >= n {
+				c.DropControl()
+			} else {
+				c.KeepControl()
+			}
+			c.SleepControl(func() { time.Sleep(2 * p.timeout) })
+			return nil, nil, false
+		})
+		return &delayed
+	}
+
+	one := slow(1)
+	for deadline := time.Now().Add(3 * p.timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !answering() {
+			t.Fatalf("one slow answer made the broker count as away: %v", p.Err())
+		}
+	}
+	if one.Load() != 1 {
+		t.Fatalf("%d pings were slowed, want 1", one.Load())
+	}
+	slow(probeMisses + 1)
+	waitFor(t, "the broker counts as away after missed pings", func() bool { return !answering() })
+	waitFor(t, "the broker counts as answering again", answering)
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+	}
+}

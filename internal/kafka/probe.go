@@ -18,16 +18,23 @@ import (
 type Probe struct {
 	cfg      Config
 	log      *slog.Logger
-	interval time.Duration
+	interval time.Duration // between pings
+	timeout  time.Duration // for one ping's answer
 
-	mu  sync.Mutex
-	err error // nil while the broker answers
-	set bool  // a first answer came
+	mu     sync.Mutex
+	err    error // nil while the broker counts as answering
+	set    bool  // a first answer came
+	missed int   // pings missed in a row
 }
+
+// probeMisses is how many pings in a row the broker must miss to count
+// as away once it has answered: one slow answer on a busy machine is not
+// an outage, and would take every instance out of the registry at once.
+const probeMisses = 2
 
 // NewProbe returns a probe of cfg's brokers; Run must run for it to know.
 func NewProbe(cfg Config) *Probe {
-	return &Probe{cfg: cfg, log: cfg.logger(), interval: time.Second}
+	return &Probe{cfg: cfg, log: cfg.logger(), interval: time.Second, timeout: 2 * time.Second}
 }
 
 // Err is nil while the broker answers, else why it does not; before the
@@ -41,7 +48,9 @@ func (p *Probe) Err() error {
 	return p.err
 }
 
-// Run probes every second until ctx ends, logging each change.
+// Run probes every second until ctx ends, logging each change. The broker
+// counts as away once it has missed probeMisses pings in a row, or if it
+// has not answered yet.
 func (p *Probe) Run(ctx context.Context) error {
 	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
 	if err != nil {
@@ -51,13 +60,21 @@ func (p *Probe) Run(ctx context.Context) error {
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, p.timeout)
 		err := cl.Ping(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		p.mu.Lock()
+		if err == nil {
+			p.missed = 0
+		} else {
+			p.missed++
+		}
+		if err != nil && p.set && p.err == nil && p.missed < probeMisses {
+			err = nil // a first miss after answers: not away yet
+		}
 		changed := !p.set || (err == nil) != (p.err == nil)
 		first := !p.set
 		p.err, p.set = err, true
