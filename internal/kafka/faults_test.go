@@ -528,14 +528,12 @@ func TestFaultProbeOutlastsOneSlowAnswer(t *testing.T) {
 	slow := func(n int32) *atomic.Int32 {
 		var delayed atomic.Int32
 		c.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
+			// Not handling a request keeps the function for the next.
 			if req := r.(*kmsg.MetadataRequest); req.Topics == nil || len(req.Topics) > 0 {
-				c.KeepControl()
 				return nil, nil, false
 			}
 			if delayed.Add(1) >= n {
 				c.DropControl()
-			} else {
-				c.KeepControl()
 			}
 			c.SleepControl(func() { time.Sleep(2 * p.timeout) })
 			return nil, nil, false
@@ -563,5 +561,52 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
+	}
+}
+
+// A command whose append the broker never answers (it went away with the
+// request in flight) is given up at the caller's deadline: the HTTP
+// handler then answers 503 instead of hanging until the broker is back.
+func TestFaultSubmitGivesUpOnAnUnansweredAppend(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	g := newGroup(t)
+	sub, _ := startBooks(t, g, cfg, "a")
+	commandsID := topicID(t, cfg, cfg.Topics.Commands)
+	release := make(chan struct{})
+	defer close(release)
+	var held atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		for _, rt := range r.(*kmsg.ProduceRequest).Topics {
+			if rt.Topic == cfg.Topics.Commands || rt.TopicID == commandsID {
+				held.Add(1)
+				c.DropControl()
+				c.SleepControl(func() { <-release })
+				break
+			}
+		}
+		return nil, nil, false
+	})
+	waitFor(t, "the submitter reads outcomes", sub.Ready)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := sub.Submit(ctx, addCmd("book-held", "Held"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Submit: %v, want ErrUnavailable", err)
+		}
+		if held.Load() != 1 {
+			t.Fatalf("%d appends were held, want 1", held.Load())
+		}
+		t.Logf("given up after %v", time.Since(began).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("Submit outlasted its deadline by 9 s with its append unanswered")
 	}
 }

@@ -140,7 +140,19 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	// harmless, as the aggregate recognises a keyed command it decided.
 	s.waiting[c.ID] = append(s.waiting[c.ID], waiter{ch, c.RequestHash})
 	s.mu.Unlock()
-	if err := s.cl.ProduceSync(ctx, &kgo.Record{Key: []byte(c.BookID), Value: value}).FirstErr(); err != nil {
+	// Not ProduceSync: an idempotent producer cannot fail a record whose
+	// request was sent when the broker went away, so the append would
+	// outlast ctx until the broker came back. The caller is told at
+	// ctx's end instead; the command may still be appended later, and a
+	// retry with the same id is then answered as a replay.
+	appended := make(chan error, 1)
+	s.cl.Produce(ctx, &kgo.Record{Key: []byte(c.BookID), Value: value}, func(_ *kgo.Record, err error) { appended <- err })
+	select {
+	case err = <-appended:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		s.forget(c.ID, ch)
 		return shelf.Outcome{}, fmt.Errorf("%w: append command: %w", ErrUnavailable, err)
 	}
