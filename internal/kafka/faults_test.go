@@ -516,8 +516,11 @@ func TestFaultProbeOutlastsOneSlowAnswer(t *testing.T) {
 	t.Parallel()
 	c, cfg := faultCluster(t)
 	p := NewProbe(cfg)
-	// A timeout no ping of a loaded test machine comes near by itself.
-	p.interval, p.timeout = 100*time.Millisecond, time.Second
+	// A timeout no ping of a loaded test machine comes near by itself,
+	// and an interval longer than a slowed answer: pings share one
+	// connection, and a ping sent while a slowed answer is still on its
+	// way would wait behind it.
+	p.interval, p.timeout = 2*time.Second, time.Second
 	g := newGroup(t)
 	g.run(t, "probe", p.Run)
 	answering := func() bool { return p.Err() == nil }
@@ -535,14 +538,14 @@ func TestFaultProbeOutlastsOneSlowAnswer(t *testing.T) {
 			if delayed.Add(1) >= n {
 				c.DropControl()
 			}
-			c.SleepControl(func() { time.Sleep(2 * p.timeout) })
+			c.SleepControl(func() { time.Sleep(p.timeout + 300*time.Millisecond) })
 			return nil, nil, false
 		})
 		return &delayed
 	}
 
 	one := slow(1)
-	for deadline := time.Now().Add(3 * p.timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * p.interval); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if !answering() {
 			t.Fatalf("one slow answer made the broker count as away: %v", p.Err())
 		}
