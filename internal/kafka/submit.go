@@ -143,8 +143,10 @@ func (s *Submitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outcome,
 	// Not ProduceSync: an idempotent producer cannot fail a record whose
 	// request was sent when the broker went away, so the append would
 	// outlast ctx until the broker came back. The caller is told at
-	// ctx's end instead; the command may still be appended later, and a
-	// retry with the same id is then answered as a replay.
+	// ctx's end instead; the command may still be appended later. A retry
+	// with the same id (the HTTP API derives it from the Idempotency-Key,
+	// which the gateway always sets) is then answered as a replay; one
+	// without a key is a new command.
 	appended := make(chan error, 1)
 	s.cl.Produce(ctx, &kgo.Record{Key: []byte(c.BookID), Value: value}, func(_ *kgo.Record, err error) { appended <- err })
 	select {
