@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Config is what every client of the bookshelf needs.
@@ -138,21 +139,62 @@ func checkLayout(ctx context.Context, cl *kgo.Client, t Topics) error {
 	return nil
 }
 
-// partitionsOf returns how many partitions topic has.
+// partitionsOf returns how many partitions topic has, once each has a
+// leader. A topic created a moment ago may not be known yet to the broker
+// that answers (a Kafka broker learns of a new topic from the controller
+// a little after the create returns), so a retriable answer is asked
+// again, with backoff, until ctx ends. Each ask is a metadata request of
+// its own: kadm's describe would answer from the client's metadata cache,
+// which keeps an "unknown topic" answer for MetadataMinAge.
 func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
-	adm := kadm.NewClient(cl)
-	td, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("describe %s: %w", topic, err)
-	}
-	t, ok := td[topic]
-	if !ok || t.Err != nil {
-		if ok {
-			err = t.Err
+	backoff := 20 * time.Millisecond
+	for {
+		req := kmsg.NewPtrMetadataRequest()
+		req.AllowAutoTopicCreation = false
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return 0, fmt.Errorf("describe %s: %w", topic, err)
 		}
-		return 0, fmt.Errorf("describe %s: topic missing: %v", topic, err)
+		err = errors.New("not in the broker's answer")
+		for _, t := range resp.Topics {
+			if t.Topic != nil && *t.Topic == topic {
+				err = usable(t)
+				if err == nil {
+					return int32(len(t.Partitions)), nil
+				}
+			}
+		}
+		if code := (*kerr.Error)(nil); errors.As(err, &code) && !code.Retriable {
+			return 0, fmt.Errorf("%w: describe %s: %w", ErrPermanent, topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("describe %s: topic missing: %w (gave up: %w)", topic, err, context.Cause(ctx))
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	return int32(len(t.Partitions)), nil
+}
+
+// usable says why a described topic cannot be used yet, or nil: it must
+// have partitions, each with a leader. A partition's other errors (a
+// follower replica down) do not stop reads and writes.
+func usable(t kmsg.MetadataResponseTopic) error {
+	if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+		return err
+	}
+	if len(t.Partitions) == 0 {
+		return kerr.LeaderNotAvailable
+	}
+	for _, p := range t.Partitions {
+		if p.Leader < 0 || p.ErrorCode == kerr.LeaderNotAvailable.Code {
+			return fmt.Errorf("partition %d: %w", p.Partition, kerr.LeaderNotAvailable)
+		}
+	}
+	return nil
 }
 
 // offsets lists per-partition offsets of one topic: its start offsets and

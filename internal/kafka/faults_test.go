@@ -613,3 +613,93 @@ func TestFaultSubmitGivesUpOnAnUnansweredAppend(t *testing.T) {
 		t.Fatal("Submit outlasted its deadline by 9 s with its append unanswered")
 	}
 }
+
+// A topic just created can be unknown to the broker that answers the next
+// describe for a while (seen on a real Kafka holding thousands of topics).
+// EnsureTopics must wait for it, not fail the service's or test's setup.
+func TestFaultEnsureTopicsWaitsForANewTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("embedded broker: %v", err)
+	}
+	t.Cleanup(c.Close)
+	cfg := Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("w-" + randHex(4)), Partitions: 3}
+
+	// The first describes naming the commands topic alone are answered
+	// "unknown topic" or "no leader", as a broker not yet told of it, or
+	// of its leaders, would.
+	const hidden = 3
+	var hid atomic.Int32
+	c.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		req := r.(*kmsg.MetadataRequest)
+		if len(req.Topics) != 1 || req.Topics[0].Topic == nil || *req.Topics[0].Topic != cfg.Topics.Commands {
+			return nil, nil, false
+		}
+		// An answered request removes the function unless kept, and
+		// a kept one stays until dropped.
+		c.KeepControl()
+		n := hid.Add(1)
+		if n >= hidden {
+			c.DropControl()
+		}
+		resp := req.ResponseKind().(*kmsg.MetadataResponse)
+		rt := kmsg.NewMetadataResponseTopic()
+		rt.Topic = kmsg.StringPtr(cfg.Topics.Commands)
+		if n == 2 {
+			// Known, but a partition has no leader yet.
+			for p := range cfg.Partitions {
+				rp := kmsg.NewMetadataResponseTopicPartition()
+				rp.Partition, rp.Leader = p, -1
+				rp.ErrorCode = kerr.LeaderNotAvailable.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+		} else {
+			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		t.Fatalf("ensure topics with a topic unknown to %d describes: %v", hidden, err)
+	}
+	if n := hid.Load(); n != hidden {
+		t.Fatalf("%d describes were answered unknown, want %d", n, hidden)
+	}
+}
+
+// A describe the broker refuses for good (here: not authorised) is not
+// waited out: EnsureTopics says so at once, as a permanent error.
+func TestFaultEnsureTopicsGivesUpOnARefusedDescribe(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("embedded broker: %v", err)
+	}
+	t.Cleanup(c.Close)
+	cfg := Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("w-" + randHex(4)), Partitions: 3}
+	c.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		req := r.(*kmsg.MetadataRequest)
+		if len(req.Topics) != 1 || req.Topics[0].Topic == nil || *req.Topics[0].Topic != cfg.Topics.Commands {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.MetadataResponse)
+		rt := kmsg.NewMetadataResponseTopic()
+		rt.Topic = kmsg.StringPtr(cfg.Topics.Commands)
+		rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		resp.Topics = append(resp.Topics, rt)
+		c.KeepControl()
+		return resp, nil, true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = EnsureTopics(ctx, cfg)
+	if !errors.Is(err, ErrPermanent) || !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("EnsureTopics with a refused describe: %v, want a permanent authorisation error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("EnsureTopics took %v to give up on a refused describe", d)
+	}
+}
