@@ -172,7 +172,7 @@ func partitionsOf(ctx context.Context, cl *kgo.Client, topic string) (int32, err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("describe %s: topic missing: %w (gave up: %w)", topic, err, context.Cause(ctx))
+			return 0, fmt.Errorf("describe %s: not usable yet: %w (gave up waiting: %w)", topic, err, context.Cause(ctx))
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
