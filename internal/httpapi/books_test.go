@@ -171,6 +171,24 @@ func TestBooksSubmitFails(t *testing.T) {
 	}
 }
 
+// A command whose events the log refuses for good (here: too large for
+// the event topic) is answered 422 with the log's reason, not 503: sending
+// it again would get the same answer.
+func TestBooksRefusedByTheLog(t *testing.T) {
+	h, f := newBooks(t)
+	f.refuse = fmt.Errorf("%w: append to bookshelf/0: MESSAGE_TOO_LARGE: The request included a message larger than the max message size the server will accept.", shelf.ErrRefused)
+	for _, req := range [][3]string{{"POST", "/books", `{"title":"Dune"}`}, {"POST", "/books/x/read", ""}, {"DELETE", "/books/x", ""}} {
+		rec := do(t, h, req[0], req[1], req[2])
+		if rec.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("%v: status %d: %s", req, rec.Code, rec.Body)
+		}
+		p := problemOf(t, rec)
+		if !strings.HasSuffix(p.Type, "/refused") || !strings.Contains(p.Detail, "MESSAGE_TOO_LARGE") || rec.Header().Get("Retry-After") != "" {
+			t.Errorf("%v: problem %+v, Retry-After %q", req, p, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
 // A Submitter that honours its context: the handler bounds the wait.
 type slowSubmitter struct{}
 

@@ -34,6 +34,7 @@ type fakeSubmitter struct {
 	decisions int
 	commands  []shelf.Command
 	err       error              // returned by Submit, when set
+	refuse    error              // the rejection of every command, when set
 	onEvent   func(*shelf.Event) // the views, in tests that have them
 }
 
@@ -59,6 +60,15 @@ func (f *fakeSubmitter) Submit(ctx context.Context, c shelf.Command) (shelf.Outc
 	}
 	f.commands = append(f.commands, c)
 	f.decisions++
+	if f.refuse != nil {
+		// Through the outcome's encoding, as on the replies topic.
+		o := shelf.Rejection(c.ID, f.refuse)
+		raw, err := shelf.EncodeOutcome(&o)
+		if err != nil {
+			return shelf.Outcome{}, err
+		}
+		return shelf.DecodeOutcome(raw)
+	}
 	d, err := f.shelf.Decide(c, testNow)
 	if err != nil {
 		return shelf.Rejection(c.ID, err), nil

@@ -79,6 +79,9 @@ var problemTable = []struct {
 	{shelf.ErrNotFound, http.StatusNotFound, "not-found", "Book not found"},
 	{shelf.ErrRemoved, http.StatusNotFound, "removed", "Book removed"},
 	{shelf.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
+	// The request is well formed, but what it would write the log does
+	// not take; sending it again gets the same answer.
+	{shelf.ErrRefused, http.StatusUnprocessableEntity, "refused", "Refused by the event log"},
 	{shelf.ErrInvalid, http.StatusBadRequest, "invalid-request", "Invalid request"},
 }
 

@@ -39,6 +39,17 @@ type Processor struct {
 	staleMu sync.Mutex
 	stale   map[int32]bool
 
+	// refused holds, per partition and command offset, why the broker
+	// refused for good a record the command wrote: decided again, the
+	// command is dead-lettered and answered with that reason instead.
+	// suspect holds partitions whose last batch had such a refusal not
+	// yet blamed on one command (records of several commands share a
+	// produce batch, and a refusal met once may not come again): their
+	// commands are written one at a time until a batch of theirs commits.
+	// Only the Run goroutine touches either.
+	refused map[int32]map[int64]error
+	suspect map[int32]bool
+
 	// Counts, for metrics.
 	Decided      atomic.Int64
 	Rejected     atomic.Int64
@@ -60,6 +71,8 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		owned:      map[int32]*shelf.Shelf{},
 		stale:      map[int32]bool{},
 		ownedParts: map[int32]bool{},
+		refused:    map[int32]map[int64]error{},
+		suspect:    map[int32]bool{},
 	}
 }
 
@@ -227,6 +240,9 @@ type pending struct {
 	dec     shelf.Decision
 	outcome shelf.Outcome
 	events  []*kgo.Record
+	// refusal is why the broker refused one of this command's records
+	// for good, if it did; guarded by the batch's failedMu.
+	refusal error
 }
 
 // batch decides the fetched commands and commits their effects in one
@@ -268,11 +284,17 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	// commit would otherwise go through without it.
 	var failedMu sync.Mutex
 	var failed error
-	landed := func(r *kgo.Record, err error) {
-		if err != nil {
+	landed := func(w *pending) func(*kgo.Record, error) {
+		return func(r *kgo.Record, err error) {
+			if err == nil {
+				return
+			}
 			failedMu.Lock()
+			defer failedMu.Unlock()
 			failed = errors.Join(failed, fmt.Errorf("append to %s/%d: %w", r.Topic, r.Partition, err))
-			failedMu.Unlock()
+			if w != nil && w.refusal == nil && refusedForGood(err) {
+				w.refusal = err
+			}
 		}
 	}
 	flush := func(what string) error {
@@ -304,10 +326,19 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		if err != nil {
 			deadLettered++
 			p.log.Warn("dead-lettered a command", "partition", r.Partition, "offset", r.Offset, "err", err)
-			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed)
+			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed(nil))
 			continue // no one to answer: the command id is unknown
 		}
 		w.cmd = cmd
+		if why := p.refused[r.Partition][r.Offset]; why != nil {
+			err := fmt.Errorf("%w: %w", shelf.ErrRefused, why)
+			deadLettered++
+			rejected++
+			p.log.Warn("dead-lettered a command whose records the broker refuses", "partition", r.Partition, "offset", r.Offset, "err", why)
+			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed(nil))
+			w.outcome = shelf.Rejection(cmd.ID, err)
+			continue
+		}
 		dec, err := st.Decide(cmd, p.now())
 		if err != nil {
 			rejected++
@@ -323,38 +354,36 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			if err != nil {
 				return abort(fmt.Errorf("encode event: %w", err))
 			}
-			rec := &kgo.Record{
+			w.events = append(w.events, &kgo.Record{
 				Topic: p.cfg.Topics.Events, Partition: r.Partition,
 				Key: []byte(e.BookID), Value: value,
 				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
-			}
-			w.events = append(w.events, rec)
-			sess.Produce(ctx, rec, landed)
+			})
 		}
 	}
-	// The outcomes carry the events' positions, known once produced.
-	if err := flush("events"); err != nil {
-		return abort(err)
-	}
+
+	// The commands' records go out together, but those of a suspect
+	// partition one command at a time, so that a refusal names its
+	// command.
+	var together []*pending
+	var rounds [][]*pending
 	for _, w := range work {
-		if w.cmd.ID == "" {
-			continue
+		if p.suspect[w.rec.Partition] {
+			rounds = append(rounds, []*pending{w})
+		} else {
+			together = append(together, w)
 		}
-		if w.outcome.Status == "" {
-			w.outcome = p.accepted(w)
-		}
-		w.outcome.RequestHash = w.cmd.RequestHash
-		value, err := shelf.EncodeOutcome(&w.outcome)
-		if err != nil {
-			return abort(fmt.Errorf("encode outcome: %w", err))
-		}
-		sess.Produce(ctx, &kgo.Record{
-			Topic: p.cfg.Topics.Replies, Partition: w.rec.Partition,
-			Key: []byte(w.cmd.ID), Value: value,
-		}, landed)
 	}
-	if err := flush("outcomes"); err != nil {
-		return abort(err)
+	if len(together) > 0 {
+		rounds = append([][]*pending{together}, rounds...)
+	}
+	for _, round := range rounds {
+		if err := p.write(ctx, sess, round, landed, flush); err != nil {
+			failedMu.Lock() // a flush cut short may leave answers coming
+			p.blame(round)
+			failedMu.Unlock()
+			return abort(err)
+		}
 	}
 	committed, err := sess.End(ctx, kgo.TryCommit)
 	if err != nil {
@@ -368,7 +397,72 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	p.Decided.Add(decided)
 	p.Rejected.Add(rejected)
 	p.DeadLettered.Add(deadLettered)
+	for _, w := range work {
+		delete(p.refused[w.rec.Partition], w.rec.Offset)
+		delete(p.suspect, w.rec.Partition)
+	}
 	return nil
+}
+
+// write appends the events of work, then, as they carry the events'
+// positions, their outcomes.
+func (p *Processor) write(ctx context.Context, sess *kgo.GroupTransactSession, work []*pending,
+	landed func(*pending) func(*kgo.Record, error), flush func(string) error) error {
+	for _, w := range work {
+		for _, rec := range w.events {
+			sess.Produce(ctx, rec, landed(w))
+		}
+	}
+	if err := flush("events"); err != nil {
+		return err
+	}
+	for _, w := range work {
+		if w.cmd.ID == "" {
+			continue
+		}
+		if w.outcome.Status == "" {
+			w.outcome = p.accepted(w)
+		}
+		w.outcome.RequestHash = w.cmd.RequestHash
+		value, err := shelf.EncodeOutcome(&w.outcome)
+		if err != nil {
+			return fmt.Errorf("encode outcome: %w", err)
+		}
+		sess.Produce(ctx, &kgo.Record{
+			Topic: p.cfg.Topics.Replies, Partition: w.rec.Partition,
+			Key: []byte(w.cmd.ID), Value: value,
+		}, landed(w))
+	}
+	return flush("outcomes")
+}
+
+// blame notes, after a failed write of work, which commands' records the
+// broker refused for good. A first refusal makes the partition suspect;
+// a refusal met again by a command of a suspect partition, written alone,
+// is that command's for good.
+func (p *Processor) blame(work []*pending) {
+	alone := len(work) == 1 && p.suspect[work[0].rec.Partition]
+	for _, w := range work {
+		if w.refusal == nil {
+			continue
+		}
+		part := w.rec.Partition
+		if !alone {
+			p.suspect[part] = true
+			continue
+		}
+		if p.refused[part] == nil {
+			p.refused[part] = map[int64]error{}
+		}
+		p.refused[part][w.rec.Offset] = w.refusal
+	}
+}
+
+// refusedForGood tells a refusal of one record, which sending it again
+// cannot change, from trouble of the broker or the transaction.
+func refusedForGood(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidTimestamp)
 }
 
 // txnTimeout is how long the broker lets a transaction stay open before it
@@ -436,6 +530,8 @@ func (p *Processor) dropStale() {
 	defer p.staleMu.Unlock()
 	for part := range p.stale {
 		delete(p.owned, part)
+		delete(p.refused, part)
+		delete(p.suspect, part)
 	}
 	clear(p.stale)
 }

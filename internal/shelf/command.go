@@ -250,7 +250,8 @@ type Outcome struct {
 	ReadAt   *time.Time `json:"read_at,omitempty"`
 	Position string     `json:"position,omitempty"`
 	// Error names the domain error of a rejection: "invalid", "not-found",
-	// "removed" or "conflict"; Detail is the message for a person.
+	// "removed", "conflict" or "refused"; Detail is the message for a
+	// person.
 	Error  string `json:"error,omitempty"`
 	Detail string `json:"detail,omitempty"`
 	// Field is the wrong field of an "invalid" rejection.
@@ -281,6 +282,8 @@ func Rejection(commandID string, err error) Outcome {
 		o.Error = "removed"
 	case isErr(err, ErrConflict):
 		o.Error = "conflict"
+	case isErr(err, ErrRefused):
+		o.Error = "refused"
 	default:
 		o.Error = "invalid"
 	}
@@ -299,6 +302,8 @@ func (o Outcome) Err() error {
 		return rejected(ErrRemoved, o.Detail)
 	case "conflict":
 		return rejected(ErrConflict, o.Detail)
+	case "refused":
+		return rejected(ErrRefused, o.Detail)
 	}
 	if o.Field != "" {
 		return &FieldError{Field: o.Field, Reason: o.Detail}

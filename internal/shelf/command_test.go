@@ -332,6 +332,7 @@ func TestRejectionRoundTrip(t *testing.T) {
 		{"removed", ErrRemoved, "removed", "", ErrRemoved},
 		{"conflict", fmt.Errorf("%w: book b1 exists already", ErrConflict), "conflict", "", ErrConflict},
 		{"bare conflict", ErrConflict, "conflict", "", ErrConflict},
+		{"refused", fmt.Errorf("%w: MESSAGE_TOO_LARGE", ErrRefused), "refused", "", ErrRefused},
 		{"foreign error", io.ErrUnexpectedEOF, "invalid", "", ErrInvalid},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,10 @@ var (
 	// ErrConflict: the command contradicts what happened before, such as an
 	// idempotency key reused with another request.
 	ErrConflict = errors.New("conflict")
+	// ErrRefused: the event log refused for good what the command would
+	// write, such as an event larger than the log takes. Trying again
+	// gets the same answer.
+	ErrRefused = errors.New("refused by the event log")
 	// ErrUnknownType: a well-formed event of a type this version does not
 	// know. Readers skip it rather than dead-letter it: a newer writer may
 	// have produced it.
