@@ -51,6 +51,13 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
+// sessionFlag adds --session-timeout, for the processes that run the
+// aggregate.
+func (o *serviceFlags) sessionFlag(f *flags) {
+	f.duration(&o.session, "session-timeout", kafka.DefaultSessionTimeout,
+		"how long the group waits for a silent instance before giving its partitions to another; the broker's group.min.session.timeout.ms and group.max.session.timeout.ms bound it")
+}
+
 func (o *serviceFlags) kafkaConfig(log *slog.Logger) kafka.Config {
 	return kafka.Config{
 		Brokers:        splitList(o.brokers),

@@ -63,8 +63,7 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	f := newFlags(kind, summary, stderr)
 	o.register(f, service, port, true)
 	if kind == "books" {
-		f.duration(&o.session, "session-timeout", kafka.DefaultSessionTimeout,
-			"how long the group waits for a silent instance before giving its partitions to another; the broker's group.min.session.timeout.ms and group.max.session.timeout.ms bound it")
+		o.sessionFlag(f)
 	}
 	if err := f.parse(args); err != nil {
 		return err

@@ -45,6 +45,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic")
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
+	o.sessionFlag(f)
 	portFlag("gateway", 8080, "the gateway (public API)")
 	portFlag("books", 8081, "the books aggregate")
 	portFlag("catalog", 8084, "the catalog view")
