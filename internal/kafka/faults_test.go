@@ -37,18 +37,32 @@ import (
 // tests need it to inject faults.
 func faultCluster(t *testing.T) (*kfake.Cluster, Config) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("embedded broker: %v", err)
-	}
-	t.Cleanup(c.Close)
-	cfg := Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("f-" + randHex(4)), Partitions: 3}
+	c, cfg := bareCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := EnsureTopics(ctx, cfg); err != nil {
 		t.Fatalf("ensure topics: %v", err)
 	}
 	return c, cfg
+}
+
+// bareCluster starts an embedded broker of the test's own, without topics,
+// and the Config of a bookshelf on it.
+func bareCluster(t *testing.T) (*kfake.Cluster, Config) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("embedded broker: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c, Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("f-" + randHex(4)), Partitions: 3}
+}
+
+// describesOnly tells a metadata request that names topic and nothing
+// else: EnsureTopics' describe of it.
+func describesOnly(r kmsg.Request, topic string) bool {
+	req := r.(*kmsg.MetadataRequest)
+	return len(req.Topics) == 1 && req.Topics[0].Topic != nil && *req.Topics[0].Topic == topic
 }
 
 // topicID returns the id of topic: produce v13 and TxnOffsetCommit v6 name
@@ -618,12 +632,7 @@ func TestFaultSubmitGivesUpOnAnUnansweredAppend(t *testing.T) {
 // describe for a while (seen on a real Kafka holding thousands of topics).
 // EnsureTopics must wait for it, not fail the service's or test's setup.
 func TestFaultEnsureTopicsWaitsForANewTopic(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("embedded broker: %v", err)
-	}
-	t.Cleanup(c.Close)
-	cfg := Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("w-" + randHex(4)), Partitions: 3}
+	c, cfg := bareCluster(t)
 
 	// The first describes naming the commands topic alone are answered
 	// "unknown topic" or "no leader", as a broker not yet told of it, or
@@ -631,10 +640,10 @@ func TestFaultEnsureTopicsWaitsForANewTopic(t *testing.T) {
 	const hidden = 3
 	var hid atomic.Int32
 	c.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		req := r.(*kmsg.MetadataRequest)
-		if len(req.Topics) != 1 || req.Topics[0].Topic == nil || *req.Topics[0].Topic != cfg.Topics.Commands {
+		if !describesOnly(r, cfg.Topics.Commands) {
 			return nil, nil, false
 		}
+		req := r.(*kmsg.MetadataRequest)
 		// An answered request removes the function unless kept, and
 		// a kept one stays until dropped.
 		c.KeepControl()
@@ -673,17 +682,12 @@ func TestFaultEnsureTopicsWaitsForANewTopic(t *testing.T) {
 // A describe the broker refuses for good (here: not authorised) is not
 // waited out: EnsureTopics says so at once, as a permanent error.
 func TestFaultEnsureTopicsGivesUpOnARefusedDescribe(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("embedded broker: %v", err)
-	}
-	t.Cleanup(c.Close)
-	cfg := Config{Brokers: c.ListenAddrs(), Topics: TopicsFor("w-" + randHex(4)), Partitions: 3}
+	c, cfg := bareCluster(t)
 	c.ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		req := r.(*kmsg.MetadataRequest)
-		if len(req.Topics) != 1 || req.Topics[0].Topic == nil || *req.Topics[0].Topic != cfg.Topics.Commands {
+		if !describesOnly(r, cfg.Topics.Commands) {
 			return nil, nil, false
 		}
+		req := r.(*kmsg.MetadataRequest)
 		resp := req.ResponseKind().(*kmsg.MetadataResponse)
 		rt := kmsg.NewMetadataResponseTopic()
 		rt.Topic = kmsg.StringPtr(cfg.Topics.Commands)
@@ -695,7 +699,7 @@ func TestFaultEnsureTopicsGivesUpOnARefusedDescribe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	err = EnsureTopics(ctx, cfg)
+	err := EnsureTopics(ctx, cfg)
 	if !errors.Is(err, ErrPermanent) || !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("EnsureTopics with a refused describe: %v, want a permanent authorisation error", err)
 	}

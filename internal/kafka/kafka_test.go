@@ -234,15 +234,21 @@ func TestPoisonRecordsGoToTheDeadLetterTopicOnce(t *testing.T) {
 			t.Fatalf("dead-letter topic holds %d records, want 2", len(dl))
 		}
 		for _, r := range dl {
-			hs := map[string]string{}
-			for _, h := range r.Headers {
-				hs[h.Key] = string(h.Value)
-			}
+			hs := headersOf(r)
 			if hs[HeaderOriginTopic] != cfg.Topics.Events || hs[HeaderOriginOffset] == "" || hs[HeaderError] == "" {
 				t.Fatalf("dead letter headers = %v", hs)
 			}
 		}
 	})
+}
+
+// headersOf returns r's headers by key.
+func headersOf(r *kgo.Record) map[string]string {
+	hs := map[string]string{}
+	for _, h := range r.Headers {
+		hs[h.Key] = string(h.Value)
+	}
+	return hs
 }
 
 func readAll(t *testing.T, cfg Config, topic string) []*kgo.Record {
@@ -551,10 +557,7 @@ func TestCommandWhoseEventTheLogRefusesIsAnsweredAndDeadLettered(t *testing.T) {
 				t.Fatalf("%d dead letters, want the big add's two commands", len(dl))
 			}
 			for _, r := range dl {
-				hs := map[string]string{}
-				for _, h := range r.Headers {
-					hs[h.Key] = string(h.Value)
-				}
+				hs := headersOf(r)
 				if hs[HeaderOriginTopic] != cfg.Topics.Commands || !strings.Contains(hs[HeaderError], "MESSAGE_TOO_LARGE") {
 					t.Errorf("dead letter headers %v", hs)
 				}
