@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -706,4 +708,138 @@ func TestFaultEnsureTopicsGivesUpOnARefusedDescribe(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("EnsureTopics took %v to give up on a refused describe", d)
 	}
+}
+
+// bookOn returns a new book id whose commands land on partition part of
+// the commands topic, as the submitter's partitioner places them.
+func bookOn(t *testing.T, cfg Config, part int32) string {
+	t.Helper()
+	tp := kgo.StickyKeyPartitioner(nil).ForTopic(cfg.Topics.Commands)
+	for range 10000 {
+		id := "book-" + randHex(4)
+		if int32(tp.Partition(&kgo.Record{Key: []byte(id)}, int(cfg.Partitions))) == part {
+			return id
+		}
+	}
+	t.Fatalf("no book id found for partition %d", part)
+	return ""
+}
+
+// owned returns the partitions p owns now.
+func owned(p *Processor) []int32 {
+	p.staleMu.Lock()
+	defer p.staleMu.Unlock()
+	return slices.Sorted(maps.Keys(p.ownedParts))
+}
+
+// An instance given a partition whose previous owner died with a
+// transaction open (events appended, nothing committed) cannot rebuild it
+// until the broker times that transaction out. Meanwhile the commands of
+// the partitions it already owned must be decided as usual.
+func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	sub, a, b, ga, _ := twoInstances(t, cfg)
+	ofA, ofB := owned(a), owned(b)
+
+	// a dies once it has appended the events of its first transaction,
+	// as a killed process would: it neither commits nor aborts that
+	// transaction, which stays open until the broker times it out, nor
+	// leaves the group, which waits out its session. (It is told it was
+	// fenced for each, so it gives up at once.)
+	var stopped atomic.Bool
+	txn := txnID(cfg, "a")
+	at := ofTxn(kmsg.Produce, txn, cfg.Topics.Events, topicID(t, cfg, cfg.Topics.Events))
+	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		if at(r) {
+			stopped.Store(true)
+			ga.cancel()
+			c.DropControl()
+		} else {
+			c.KeepControl()
+		}
+		return nil, nil, false
+	})
+	c.ControlKey(int16(kmsg.TxnOffsetCommit), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.TxnOffsetCommitRequest)
+		if !stopped.Load() || req.TransactionalID != txn {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.ProducerFenced.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.EndTxn), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.EndTxnRequest)
+		if !stopped.Load() || req.TransactionalID != txn {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.ProducerFenced.Code
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.LeaveGroup), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !stopped.Load() {
+			return nil, nil, false
+		}
+		return r.(*kmsg.LeaveGroupRequest).ResponseKind(), nil, true
+	})
+	type answer struct {
+		o   shelf.Outcome
+		err error
+		at  time.Time
+	}
+	books := []string{bookOn(t, cfg, ofA[0])}
+	left := make(chan answer, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer cancel()
+		o, err := sub.Submit(ctx, addCmd(books[0], "Left Open"))
+		left <- answer{o, err, time.Now()}
+	}()
+	waitFor(t, "a stopped with its transaction open", stopped.Load)
+	// b takes a's partitions once the group gives up on a (the session
+	// timeout), and fetches the command a left undecided again.
+	for deadline := time.Now().Add(30 * time.Second); b.Assigned() != int(cfg.Partitions); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("b never took a's partitions: it owns %v", owned(b))
+		}
+	}
+	tookOver := time.Now()
+
+	// The commands of b's own partitions, while it rebuilds a's.
+	var slowest time.Duration
+	for i := range 5 {
+		began := time.Now()
+		books = append(books, bookOn(t, cfg, ofB[i%len(ofB)]))
+		if o := submit(t, sub, addCmd(books[len(books)-1], "Beside")); o.Status != shelf.StatusAccepted {
+			t.Fatalf("add on b's partition %d: outcome %+v", ofB[i%len(ofB)], o)
+		}
+		slowest = max(slowest, time.Since(began))
+	}
+	ownDone := time.Now()
+	l := <-left
+	if l.err != nil || l.o.Status != shelf.StatusAccepted {
+		t.Fatalf("the command a left open: %+v, %v", l.o, l.err)
+	}
+	t.Logf("after b took over: its own partitions' commands answered within %v (slowest), the one a left open %v later",
+		slowest.Round(time.Millisecond), l.at.Sub(tookOver).Round(time.Millisecond))
+	if slowest > 2*time.Second {
+		t.Errorf("a command on b's own partitions took %v: held back while b rebuilt a's partition", slowest)
+	} else if !l.at.After(ownDone) {
+		t.Fatalf("the command a left open was answered before b's own: the rebuild did not wait, so this test showed nothing")
+	}
+	tallyEvents(t, cfg).exactlyOnce(t, books, nil)
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
@@ -33,6 +35,9 @@ type Processor struct {
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
+	// building holds the partitions being rebuilt in the background, with
+	// their commands polled meanwhile. Only the Run goroutine touches it.
+	building map[int32]*rebuild
 	// stale holds partitions revoked or lost since the last batch; the
 	// group's callbacks add to it, Run drops their state before the next
 	// batch.
@@ -69,6 +74,7 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		log:        cfg.logger().With("topic", cfg.Topics.Commands),
 		now:        time.Now,
 		owned:      map[int32]*shelf.Shelf{},
+		building:   map[int32]*rebuild{},
 		stale:      map[int32]bool{},
 		ownedParts: map[int32]bool{},
 		refused:    map[int32]map[int64]error{},
@@ -165,6 +171,7 @@ func (p *Processor) session(ctx context.Context) error {
 		return fmt.Errorf("kafka transact session: %w", err)
 	}
 	defer func() {
+		p.stopBuilding(nil)
 		sess.Close()
 		p.staleMu.Lock()
 		clear(p.ownedParts)
@@ -173,7 +180,7 @@ func (p *Processor) session(ctx context.Context) error {
 	p.setHealthy(true, nil)
 
 	for failures := 0; ; {
-		fetches := sess.PollRecords(ctx, 1000)
+		fetches := p.poll(ctx, sess)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -187,7 +194,7 @@ func (p *Processor) session(ctx context.Context) error {
 		if ferr != nil {
 			p.setHealthy(false, ferr)
 		}
-		if fetches.NumRecords() == 0 {
+		if fetches.NumRecords() == 0 && !p.rebuilt() {
 			if ferr != nil {
 				failures++
 				sleep(ctx, backoff(failures))
@@ -197,6 +204,10 @@ func (p *Processor) session(ctx context.Context) error {
 			continue
 		}
 		if err := p.batch(ctx, sess, fetches); err != nil {
+			// The transaction aborted, or the session is over: either
+			// way the consumer goes back to the committed offsets, and
+			// the commands held for rebuilds will be polled again.
+			p.dropHeld()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -251,16 +262,12 @@ type pending struct {
 // dropped to be rebuilt from the log: nothing half-done survives.
 func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (err error) {
 	p.dropStale()
-	var recs []*kgo.Record
-	fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
-
-	// Rebuild the partitions this instance has not got before the
-	// transaction begins: a long rebuild inside it could outlast the
-	// transaction timeout.
-	for _, r := range recs {
-		if _, err := p.state(ctx, r.Partition); err != nil {
-			return p.rewind(ctx, sess, err)
-		}
+	recs, err := p.ready(ctx, fetches)
+	if err != nil {
+		return p.rewind(ctx, sess, err)
+	}
+	if len(recs) == 0 {
+		return nil // all held for rebuilds: nothing to decide yet
 	}
 
 	if err := sess.Begin(); err != nil {
@@ -385,7 +392,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			return abort(err)
 		}
 	}
-	committed, err := sess.End(ctx, kgo.TryCommit)
+	committed, err := sess.End(kgo.PreTxnCommitFnContext(ctx, p.keepHeld), kgo.TryCommit)
 	if err != nil {
 		p.Aborted.Add(1)
 		return &endError{fmt.Errorf("commit transaction: %w", err)}
@@ -527,26 +534,162 @@ func (p *Processor) accepted(w *pending) shelf.Outcome {
 // for sure; if they come back, they are rebuilt.
 func (p *Processor) dropStale() {
 	p.staleMu.Lock()
-	defer p.staleMu.Unlock()
-	for part := range p.stale {
+	stale := maps.Clone(p.stale)
+	clear(p.stale)
+	p.staleMu.Unlock()
+	for part := range stale {
 		delete(p.owned, part)
 		delete(p.refused, part)
 		delete(p.suspect, part)
 	}
-	clear(p.stale)
+	p.stopBuilding(stale) // outside the lock, which the group's callbacks take
 }
+
+// rebuild is one partition's state being read back from the event log in
+// the background, and the partition's commands polled meanwhile, held in
+// order until it is done. A rebuild can take as long as the transaction
+// timeout (it waits out a dead owner's open transaction), and the other
+// partitions' commands go on being decided in the meantime.
+type rebuild struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	st     *shelf.Shelf // once done, if err is nil
+	err    error
+	held   []*kgo.Record
+}
+
+// finished tells whether b is done, without waiting.
+func (b *rebuild) finished() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ready returns the commands that can be decided now, in order per
+// partition: those held for a rebuild that has finished, then the polled
+// ones of partitions this instance has the state of. Commands of a
+// partition it has not got are held, and its rebuild begins. A failed
+// rebuild is an error: the caller rewinds, and the commands come again.
+func (p *Processor) ready(ctx context.Context, fetches kgo.Fetches) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
+	for part, b := range p.building {
+		if !b.finished() {
+			continue
+		}
+		delete(p.building, part)
+		if b.err != nil {
+			return nil, b.err
+		}
+		p.owned[part] = b.st
+		recs = append(recs, b.held...)
+	}
+	fetches.EachRecord(func(r *kgo.Record) {
+		if _, ok := p.owned[r.Partition]; ok {
+			recs = append(recs, r)
+			return
+		}
+		b, ok := p.building[r.Partition]
+		if !ok {
+			b = p.startBuilding(ctx, r.Partition)
+		}
+		b.held = append(b.held, r)
+	})
+	return recs, nil
+}
+
+// rebuilt tells whether a rebuild has finished, so its held commands can
+// be decided even if a poll brought nothing new.
+func (p *Processor) rebuilt() bool {
+	for _, b := range p.building {
+		if b.finished() {
+			return true
+		}
+	}
+	return false
+}
+
+// startBuilding begins rebuilding a partition in the background.
+func (p *Processor) startBuilding(ctx context.Context, part int32) *rebuild {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &rebuild{cancel: cancel, done: make(chan struct{})}
+	p.building[part] = b
+	go func() {
+		defer close(b.done)
+		b.st, b.err = p.build(ctx, part)
+	}()
+	return b
+}
+
+// stopBuilding stops the rebuilds of parts (of all, for nil) and waits for
+// them: their partitions moved, or the session ends.
+func (p *Processor) stopBuilding(parts map[int32]bool) {
+	for part, b := range p.building {
+		if parts == nil || parts[part] {
+			b.cancel()
+			<-b.done
+			delete(p.building, part)
+		}
+	}
+}
+
+// dropHeld forgets the commands held for rebuilds, after the consumer went
+// back to the committed offsets: they will be polled again. The rebuilds
+// go on; nothing was written to their partitions.
+func (p *Processor) dropHeld() {
+	for _, b := range p.building {
+		b.held = nil
+	}
+}
+
+// keepHeld lowers, in the commit of a transaction, the offset of each
+// partition with commands held for a rebuild to the first of them. The
+// session commits all it has polled; without this, a crash before they
+// were decided would lose them.
+func (p *Processor) keepHeld(req *kmsg.TxnOffsetCommitRequest) error {
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		if t.Topic != p.cfg.Topics.Commands {
+			continue
+		}
+		for j := range t.Partitions {
+			tp := &t.Partitions[j]
+			if b, ok := p.building[tp.Partition]; ok && len(b.held) > 0 {
+				tp.Offset, tp.LeaderEpoch = b.held[0].Offset, b.held[0].LeaderEpoch
+			}
+		}
+	}
+	return nil
+}
+
+// poll polls the session for commands. While partitions are being
+// rebuilt it returns at least every pollWhileBuilding, so that a finished
+// rebuild's held commands are decided even when no new ones come.
+func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession) kgo.Fetches {
+	if len(p.building) == 0 {
+		return sess.PollRecords(ctx, 1000)
+	}
+	// Cancelled, not timed out: a poll cut short is no fetch error.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := time.AfterFunc(pollWhileBuilding, cancel)
+	defer t.Stop()
+	return sess.PollRecords(pctx, 1000)
+}
+
+// pollWhileBuilding bounds how long a finished rebuild's commands wait.
+const pollWhileBuilding = 50 * time.Millisecond
 
 // rebuildTimeout bounds the rebuild of one partition.
 const rebuildTimeout = 2 * time.Minute
 
-// state returns the shelf of a partition, rebuilding it from the event
-// log first if this instance has not got it. The group fetched this
-// partition's commands with stable offsets (KIP-447), so any transaction of
-// its previous owner has ended: the log holds all it will ever hold of it.
-func (p *Processor) state(ctx context.Context, part int32) (*shelf.Shelf, error) {
-	if st, ok := p.owned[part]; ok {
-		return st, nil
-	}
+// build reads the state of a partition from the event log. The group
+// fetched this partition's commands with stable offsets (KIP-447), so a
+// transaction of its previous owner that committed their offsets has
+// ended; one that had only appended events is waited out below.
+func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error) {
 	began := time.Now()
 	st := shelf.NewShelf()
 	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
@@ -579,7 +722,6 @@ func (p *Processor) state(ctx context.Context, part int32) (*shelf.Shelf, error)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
 	}
-	p.owned[part] = st
 	p.log.Info("rebuilt partition state", "partition", part, "events", n, "books", st.Len(),
 		"ms", time.Since(began).Milliseconds())
 	return st, nil
