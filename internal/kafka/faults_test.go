@@ -739,7 +739,9 @@ func owned(p *Processor) []int32 {
 func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	t.Parallel()
 	c, cfg := faultCluster(t)
-	sub, a, b, ga, _ := twoInstances(t, cfg)
+	// A transaction timeout well past the session timeout: b takes over
+	// while a's transaction is still open, however slow the machine.
+	sub, a, b, ga, _ := twoInstances(t, cfg, func(p *Processor) { p.txnTimeout = 20 * time.Second })
 	ofA, ofB := owned(a), owned(b)
 
 	// a dies once it has appended the events of its first transaction,

@@ -325,7 +325,7 @@ func TestProcessorStopsOnRefusedSessionTimeout(t *testing.T) {
 // twoInstances starts a submitter and two processors, a and b, each in a
 // group of its own so a test can stop one, and waits until both own some
 // partitions.
-func twoInstances(t *testing.T, cfg Config) (sub *Submitter, a, b *Processor, ga, gb *group) {
+func twoInstances(t *testing.T, cfg Config, opts ...func(*Processor)) (sub *Submitter, a, b *Processor, ga, gb *group) {
 	t.Helper()
 	gs := newGroup(t)
 	sub, err := NewSubmitter(cfg)
@@ -335,6 +335,10 @@ func twoInstances(t *testing.T, cfg Config) (sub *Submitter, a, b *Processor, ga
 	gs.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
 	ga, gb = newGroup(t), newGroup(t)
 	a, b = NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
+	for _, opt := range opts {
+		opt(a)
+		opt(b)
+	}
 	ga.run(t, "processor a", a.Run)
 	gb.run(t, "processor b", b.Run)
 	for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {

@@ -32,6 +32,10 @@ type Processor struct {
 	instance string
 	log      *slog.Logger
 	now      func() time.Time
+	// txnTimeout is how long the broker lets this instance's transaction
+	// stay open: the longest a killed instance can hold back its
+	// partitions. Tests set it; otherwise it is txnTimeout.
+	txnTimeout time.Duration
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
@@ -73,6 +77,7 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		cfg: cfg, instance: instance,
 		log:        cfg.logger().With("topic", cfg.Topics.Commands),
 		now:        time.Now,
+		txnTimeout: txnTimeout,
 		owned:      map[int32]*shelf.Shelf{},
 		building:   map[int32]*rebuild{},
 		stale:      map[int32]bool{},
@@ -136,7 +141,7 @@ func (p *Processor) session(ctx context.Context) error {
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
-		kgo.TransactionTimeout(txnTimeout),
+		kgo.TransactionTimeout(p.txnTimeout),
 		// Group offsets are fetched stable (KIP-447, always on in franz-go):
 		// a new owner waits out the previous owner's open transaction.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
