@@ -23,14 +23,20 @@ import (
 // roundTrip answers one command (or request) of id.
 type roundTrip func(ctx context.Context, id string) error
 
-// oursPath starts the aggregate and a submitter on their own topics.
-func oursPath(b *testing.B, brokers []string) roundTrip {
-	cfg := Config{Brokers: brokers, Topics: TopicsFor("bench-" + randHex(4)), Partitions: 3}
+// benchTopics creates topics of their own for one path.
+func benchTopics(b *testing.B, brokers []string, prefix string) Config {
+	cfg := Config{Brokers: brokers, Topics: TopicsFor(prefix + randHex(4)), Partitions: 3}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := EnsureTopics(ctx, cfg); err != nil {
 		b.Fatal(err)
 	}
+	return cfg
+}
+
+// oursPath starts the aggregate and a submitter on their own topics.
+func oursPath(b *testing.B, brokers []string) roundTrip {
+	cfg := benchTopics(b, brokers, "bench-")
 	sub, err := NewSubmitter(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -53,12 +59,7 @@ func oursPath(b *testing.B, brokers []string) roundTrip {
 // barePath starts an echo from a request topic to a reply topic, and a
 // requester that waits for each reply by key, all with bare franz-go.
 func barePath(b *testing.B, brokers []string) roundTrip {
-	cfg := Config{Brokers: brokers, Topics: TopicsFor("bare-" + randHex(4)), Partitions: 3}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := EnsureTopics(ctx, cfg); err != nil {
-		b.Fatal(err)
-	}
+	cfg := benchTopics(b, brokers, "bare-")
 	client := func(opts ...kgo.Opt) *kgo.Client {
 		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0)}, opts...)...)
 		if err != nil {

@@ -762,35 +762,21 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	c.ControlKey(int16(kmsg.TxnOffsetCommit), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		req := r.(*kmsg.TxnOffsetCommitRequest)
-		if !stopped.Load() || req.TransactionalID != txn {
-			return nil, nil, false
-		}
-		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewTxnOffsetCommitResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.ProducerFenced.Code
-				st.Partitions = append(st.Partitions, sp)
+	// From then on, a's offset commits and transaction ends, commit or
+	// abort, are answered "fenced" in the broker's place.
+	fence := func(key kmsg.Key, ofA func(kmsg.Request) bool, answer func(kmsg.Request) (kmsg.Response, error)) {
+		c.ControlKey(int16(key), func(r kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			if !stopped.Load() || !ofA(r) {
+				return nil, nil, false
 			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
-	c.ControlKey(int16(kmsg.EndTxn), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		req := r.(*kmsg.EndTxnRequest)
-		if !stopped.Load() || req.TransactionalID != txn {
-			return nil, nil, false
-		}
-		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-		resp.ErrorCode = kerr.ProducerFenced.Code
-		return resp, nil, true
-	})
+			resp, err := answer(r)
+			return resp, err, true
+		})
+	}
+	fence(kmsg.TxnOffsetCommit, ofTxn(kmsg.TxnOffsetCommit, txn, "", [16]byte{}), txnOffsetCommitError(kerr.ProducerFenced))
+	fence(kmsg.EndTxn, func(r kmsg.Request) bool { return r.(*kmsg.EndTxnRequest).TransactionalID == txn },
+		endTxnError(kerr.ProducerFenced))
 	c.ControlKey(int16(kmsg.LeaveGroup), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		if !stopped.Load() {
