@@ -741,7 +741,9 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	c, cfg := faultCluster(t)
 	// A transaction timeout well past the session timeout: b takes over
 	// while a's transaction is still open, however slow the machine.
-	sub, a, b, ga, _ := twoInstances(t, cfg, func(p *Processor) { p.txnTimeout = 20 * time.Second })
+	// And few commands held for a rebuild before its partition pauses.
+	const maxHeld = 3
+	sub, a, b, ga, _ := twoInstances(t, cfg, func(p *Processor) { p.txnTimeout, p.maxHeld = 20*time.Second, maxHeld })
 	ofA, ofB := owned(a), owned(b)
 
 	// a dies once it has appended the events of its first transaction,
@@ -807,6 +809,22 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	}
 	tookOver := time.Now()
 
+	// More commands for the partition being rebuilt: more than b holds
+	// before it pauses that partition. All are decided once it is built.
+	const more = 10
+	var moreWG sync.WaitGroup
+	for range more {
+		books = append(books, bookOn(t, cfg, ofA[0]))
+		id := books[len(books)-1]
+		moreWG.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			if o, err := sub.Submit(ctx, addCmd(id, "Behind")); err != nil || o.Status != shelf.StatusAccepted {
+				t.Errorf("add %s on the partition being rebuilt: %+v, %v", id, o, err)
+			}
+		})
+	}
+
 	// The commands of b's own partitions, while it rebuilds a's.
 	var slowest time.Duration
 	for i := range 5 {
@@ -821,6 +839,10 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	l := <-left
 	if l.err != nil || l.o.Status != shelf.StatusAccepted {
 		t.Fatalf("the command a left open: %+v, %v", l.o, l.err)
+	}
+	moreWG.Wait()
+	if b.pauses.Load() == 0 {
+		t.Errorf("%d commands were held for the rebuild, and b never paused the partition (at %d)", 1+more, maxHeld)
 	}
 	t.Logf("after b took over: its own partitions' commands answered within %v (slowest), the one a left open %v later",
 		slowest.Round(time.Millisecond), l.at.Sub(tookOver).Round(time.Millisecond))

@@ -36,6 +36,12 @@ type Processor struct {
 	// stay open: the longest a killed instance can hold back its
 	// partitions. Tests set it; otherwise it is txnTimeout.
 	txnTimeout time.Duration
+	// maxHeld is how many commands of a partition being rebuilt are held
+	// before fetching it pauses until the rebuild is done. Tests set it;
+	// otherwise it is defaultMaxHeld.
+	maxHeld int
+	// pauses counts those pauses, for tests.
+	pauses atomic.Int64
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
@@ -78,6 +84,7 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		log:        cfg.logger().With("topic", cfg.Topics.Commands),
 		now:        time.Now,
 		txnTimeout: txnTimeout,
+		maxHeld:    defaultMaxHeld,
 		owned:      map[int32]*shelf.Shelf{},
 		building:   map[int32]*rebuild{},
 		stale:      map[int32]bool{},
@@ -267,7 +274,7 @@ type pending struct {
 // dropped to be rebuilt from the log: nothing half-done survives.
 func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (err error) {
 	p.dropStale()
-	recs, err := p.ready(ctx, fetches)
+	recs, err := p.ready(ctx, sess.Client(), fetches)
 	if err != nil {
 		return p.rewind(ctx, sess, err)
 	}
@@ -561,6 +568,22 @@ type rebuild struct {
 	st     *shelf.Shelf // once done, if err is nil
 	err    error
 	held   []*kgo.Record
+	// resume lets fetching the partition go on, after too many of its
+	// commands were held; nil while not paused.
+	resume func()
+}
+
+// defaultMaxHeld bounds the commands held for one partition's rebuild:
+// with a full poll's worth more at most, a few MB.
+const defaultMaxHeld = 10_000
+
+// release lets go of b: its read, and its pause if any.
+func (b *rebuild) release() {
+	b.cancel()
+	if b.resume != nil {
+		b.resume()
+		b.resume = nil
+	}
 }
 
 // finished tells whether b is done, without waiting.
@@ -578,13 +601,14 @@ func (b *rebuild) finished() bool {
 // ones of partitions this instance has the state of. Commands of a
 // partition it has not got are held, and its rebuild begins. A failed
 // rebuild is an error: the caller rewinds, and the commands come again.
-func (p *Processor) ready(ctx context.Context, fetches kgo.Fetches) ([]*kgo.Record, error) {
+func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetches) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	for part, b := range p.building {
 		if !b.finished() {
 			continue
 		}
 		delete(p.building, part)
+		b.release()
 		if b.err != nil {
 			return nil, b.err
 		}
@@ -601,6 +625,16 @@ func (p *Processor) ready(ctx context.Context, fetches kgo.Fetches) ([]*kgo.Reco
 			b = p.startBuilding(ctx, r.Partition)
 		}
 		b.held = append(b.held, r)
+		if len(b.held) >= p.maxHeld && b.resume == nil {
+			// Records already fetched may still come; they are held
+			// too. Nothing is lost: fetching goes on from the last
+			// record handed out.
+			tp := map[string][]int32{r.Topic: {r.Partition}}
+			cl.PauseFetchPartitions(tp)
+			b.resume = func() { cl.ResumeFetchPartitions(tp) }
+			p.pauses.Add(1)
+			p.log.Info("paused a partition being rebuilt", "partition", r.Partition, "held", len(b.held))
+		}
 	})
 	return recs, nil
 }
@@ -635,14 +669,16 @@ func (p *Processor) stopBuilding(parts map[int32]bool) {
 		if parts == nil || parts[part] {
 			b.cancel()
 			<-b.done
+			b.release()
 			delete(p.building, part)
 		}
 	}
 }
 
 // dropHeld forgets the commands held for rebuilds, after the consumer went
-// back to the committed offsets: they will be polled again. The rebuilds
-// go on; nothing was written to their partitions.
+// back to the committed offsets: they will be polled again (a paused
+// partition once its rebuild is done). The rebuilds go on; nothing was
+// written to their partitions.
 func (p *Processor) dropHeld() {
 	for _, b := range p.building {
 		b.held = nil
