@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -574,4 +576,67 @@ func TestCommandWhoseEventTheLogRefusesIsAnsweredAndDeadLettered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A partition with a long log takes a while to rebuild: the rebuild logs
+// how far it is while it runs, as the views do when they catch up.
+func TestRebuildShowsProgress(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		const n = 50_000
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cl, err := kgo.NewClient(append(cfg.baseOpts(),
+			kgo.DefaultProduceTopic(cfg.Topics.Events), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var failed atomic.Value
+		for i := range n {
+			cl.Produce(ctx, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "Title %d", i)}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.CompareAndSwap(nil, err)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil || failed.Load() != nil {
+			t.Fatalf("produce %d records: %v %v", n, err, failed.Load())
+		}
+
+		var log lockedBuffer
+		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+		p := NewProcessor(cfg, "progress")
+		p.progressEvery = 5 * time.Millisecond
+		if _, err := p.build(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		out := log.String()
+		progress, end := false, false
+		for _, line := range strings.Split(out, "\n") {
+			progress = progress || strings.Contains(line, `msg="rebuilding partition state"`) &&
+				strings.Contains(line, " partition=0 done=") && strings.Contains(line, fmt.Sprintf(" total=%d ", n))
+			end = end || strings.Contains(line, `msg="rebuilt partition state"`) && strings.Contains(line, " partition=0 ")
+		}
+		if !progress || !end {
+			t.Fatalf("rebuilding %d records logged progress %v and its end %v:\n%s", n, progress, end, out)
+		}
+	})
+}
+
+// lockedBuffer is a bytes.Buffer for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

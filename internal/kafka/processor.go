@@ -42,6 +42,8 @@ type Processor struct {
 	maxHeld int
 	// pauses counts those pauses, for tests.
 	pauses atomic.Int64
+	// progressEvery is how often a rebuild logs how far it is.
+	progressEvery time.Duration
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
@@ -81,16 +83,17 @@ type Processor struct {
 func NewProcessor(cfg Config, instance string) *Processor {
 	return &Processor{
 		cfg: cfg, instance: instance,
-		log:        cfg.logger().With("topic", cfg.Topics.Commands),
-		now:        time.Now,
-		txnTimeout: txnTimeout,
-		maxHeld:    defaultMaxHeld,
-		owned:      map[int32]*shelf.Shelf{},
-		building:   map[int32]*rebuild{},
-		stale:      map[int32]bool{},
-		ownedParts: map[int32]bool{},
-		refused:    map[int32]map[int64]error{},
-		suspect:    map[int32]bool{},
+		log:           cfg.logger().With("topic", cfg.Topics.Commands),
+		now:           time.Now,
+		txnTimeout:    txnTimeout,
+		maxHeld:       defaultMaxHeld,
+		progressEvery: 2 * time.Second,
+		owned:         map[int32]*shelf.Shelf{},
+		building:      map[int32]*rebuild{},
+		stale:         map[int32]bool{},
+		ownedParts:    map[int32]bool{},
+		refused:       map[int32]map[int64]error{},
+		suspect:       map[int32]bool{},
 	}
 }
 
@@ -748,11 +751,15 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
 	defer cancel()
+	var done atomic.Int64
+	stop := p.reportRebuild(part, end[part]-start[part], &done)
+	defer stop()
 	var e shelf.Event
 	n := 0
 	err = readRange(ctx, p.cfg, p.cfg.Topics.Events,
 		map[int32]int64{part: start[part]}, map[int32]int64{part: end[part]},
 		func(r *kgo.Record) {
+			done.Store(r.Offset + 1 - start[part])
 			if shelf.DecodeRecordInto(&e, r.Value, r.Timestamp) != nil {
 				return // the views dead-letter it; the aggregate has no use for it
 			}
@@ -766,6 +773,30 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 	p.log.Info("rebuilt partition state", "partition", part, "events", n, "books", st.Len(),
 		"ms", time.Since(began).Milliseconds())
 	return st, nil
+}
+
+// reportRebuild logs, every progressEvery until stopped, how far the
+// rebuild of a partition is: offsets done of total, and the rate. A
+// partition with a long log shows that it moves.
+func (p *Processor) reportRebuild(part int32, total int64, done *atomic.Int64) (stop func()) {
+	began := time.Now()
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(p.progressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				d := done.Load()
+				p.log.Info("rebuilding partition state", "partition", part, "done", d, "total", total,
+					"per_second", int64(float64(d)/max(time.Since(began).Seconds(), 0.001)))
+			}
+		}
+	})
+	return func() { close(quit); wg.Wait() }
 }
 
 func fetchError(fetches kgo.Fetches) error {
