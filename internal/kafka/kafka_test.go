@@ -509,8 +509,8 @@ func TestCommandWhoseEventTheLogRefusesIsAnsweredAndDeadLettered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			max := strconv.Itoa(limit)
-			_, err = kadm.NewClient(cl).CreateTopic(ctx, cfg.Partitions, -1, map[string]*string{"max.message.bytes": &max}, cfg.Topics.Events)
+			maxBytes := strconv.Itoa(limit)
+			_, err = kadm.NewClient(cl).CreateTopic(ctx, cfg.Partitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, cfg.Topics.Events)
 			cl.Close()
 			if err != nil {
 				t.Fatalf("create %s: %v", cfg.Topics.Events, err)
