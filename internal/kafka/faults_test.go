@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -725,6 +727,39 @@ func bookOn(t *testing.T, cfg Config, part int32) string {
 	return ""
 }
 
+// committedOffset is the books group's committed offset of a commands
+// partition, or -1.
+func committedOffset(t *testing.T, cfg Config, part int32) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, cfg.Topics.BooksGroup)
+	if err != nil {
+		t.Fatalf("fetch the group's offsets: %v", err)
+	}
+	if o, ok := offs.Lookup(cfg.Topics.Commands, part); ok {
+		return o.At
+	}
+	return -1
+}
+
+// firstOffset is the offset of the first command on a commands partition.
+func firstOffset(t *testing.T, cfg Config, part int32) int64 {
+	t.Helper()
+	for _, r := range readAll(t, cfg, cfg.Topics.Commands) {
+		if r.Partition == part {
+			return r.Offset
+		}
+	}
+	t.Fatalf("no command on partition %d", part)
+	return 0
+}
+
 // owned returns the partitions p owns now.
 func owned(p *Processor) []int32 {
 	p.staleMu.Lock()
@@ -743,7 +778,13 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	// while a's transaction is still open, however slow the machine.
 	// And few commands held for a rebuild before its partition pauses.
 	const maxHeld = 3
-	sub, a, b, ga, _ := twoInstances(t, cfg, func(p *Processor) { p.txnTimeout, p.maxHeld = 20*time.Second, maxHeld })
+	var bLog lockedBuffer
+	sub, a, b, ga, _ := twoInstances(t, cfg, func(p *Processor) {
+		p.txnTimeout, p.maxHeld = 20*time.Second, maxHeld
+		if p.instance == "b" {
+			p.log = slog.New(slog.NewTextHandler(&bLog, nil))
+		}
+	})
 	ofA, ofB := owned(a), owned(b)
 
 	// a dies once it has appended the events of its first transaction,
@@ -836,12 +877,20 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 		slowest = max(slowest, time.Since(began))
 	}
 	ownDone := time.Now()
+	// b committed those while holding the commands of a's partition: its
+	// commits must leave that partition at the first held command, or a
+	// crash of b now would lose them all.
+	committed := committedOffset(t, cfg, ofA[0])
 	l := <-left
 	if l.err != nil || l.o.Status != shelf.StatusAccepted {
 		t.Fatalf("the command a left open: %+v, %v", l.o, l.err)
 	}
+	if first := firstOffset(t, cfg, ofA[0]); l.at.After(ownDone) && committed > first {
+		t.Errorf("while its commands were held, partition %d was committed at %d, past its first command at %d",
+			ofA[0], committed, first)
+	}
 	moreWG.Wait()
-	if b.pauses.Load() == 0 {
+	if !strings.Contains(bLog.String(), "paused a partition being rebuilt") {
 		t.Errorf("%d commands were held for the rebuild, and b never paused the partition (at %d)", 1+more, maxHeld)
 	}
 	t.Logf("after b took over: its own partitions' commands answered within %v (slowest), the one a left open %v later",

@@ -40,8 +40,6 @@ type Processor struct {
 	// before fetching it pauses until the rebuild is done. Tests set it;
 	// otherwise it is defaultMaxHeld.
 	maxHeld int
-	// pauses counts those pauses, for tests.
-	pauses atomic.Int64
 	// progressEvery is how often a rebuild logs how far it is.
 	progressEvery time.Duration
 
@@ -635,7 +633,6 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 			tp := map[string][]int32{r.Topic: {r.Partition}}
 			cl.PauseFetchPartitions(tp)
 			b.resume = func() { cl.ResumeFetchPartitions(tp) }
-			p.pauses.Add(1)
 			p.log.Info("paused a partition being rebuilt", "partition", r.Partition, "held", len(b.held))
 		}
 	})
