@@ -12,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
@@ -34,7 +33,7 @@ type Processor struct {
 	now      func() time.Time
 	// txnTimeout is how long the broker lets this instance's transaction
 	// stay open: the longest a killed instance can hold back its
-	// partitions. Tests set it; otherwise it is txnTimeout.
+	// partitions. Tests set it; otherwise it is defaultTxnTimeout.
 	txnTimeout time.Duration
 	// maxHeld is how many commands of a partition being rebuilt are held
 	// before fetching it pauses until the rebuild is done. Tests set it;
@@ -83,7 +82,7 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		cfg: cfg, instance: instance,
 		log:           cfg.logger().With("topic", cfg.Topics.Commands),
 		now:           time.Now,
-		txnTimeout:    txnTimeout,
+		txnTimeout:    defaultTxnTimeout,
 		maxHeld:       defaultMaxHeld,
 		progressEvery: 2 * time.Second,
 		owned:         map[int32]*shelf.Shelf{},
@@ -485,9 +484,10 @@ func refusedForGood(err error) bool {
 		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidTimestamp)
 }
 
-// txnTimeout is how long the broker lets a transaction stay open before it
-// aborts it: the longest a killed instance can hold back its partitions.
-const txnTimeout = 10 * time.Second
+// defaultTxnTimeout is how long the broker lets a transaction stay open
+// before it aborts it: the longest a killed instance can hold back its
+// partitions.
+const defaultTxnTimeout = 10 * time.Second
 
 // txnWorkTimeout bounds the work of one transaction once begun; it is
 // below the transaction timeout, so the processor gives up first.
@@ -556,244 +556,6 @@ func (p *Processor) dropStale() {
 		delete(p.suspect, part)
 	}
 	p.stopBuilding(stale) // outside the lock, which the group's callbacks take
-}
-
-// rebuild is one partition's state being read back from the event log in
-// the background, and the partition's commands polled meanwhile, held in
-// order until it is done. A rebuild can take as long as the transaction
-// timeout (it waits out a dead owner's open transaction), and the other
-// partitions' commands go on being decided in the meantime.
-type rebuild struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	st     *shelf.Shelf // once done, if err is nil
-	err    error
-	held   []*kgo.Record
-	// resume lets fetching the partition go on, after too many of its
-	// commands were held; nil while not paused.
-	resume func()
-}
-
-// defaultMaxHeld bounds the commands held for one partition's rebuild:
-// with a full poll's worth more at most, a few MB.
-const defaultMaxHeld = 10_000
-
-// release lets go of b: its read, and its pause if any.
-func (b *rebuild) release() {
-	b.cancel()
-	if b.resume != nil {
-		b.resume()
-		b.resume = nil
-	}
-}
-
-// finished tells whether b is done, without waiting.
-func (b *rebuild) finished() bool {
-	select {
-	case <-b.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// ready returns the commands that can be decided now, in order per
-// partition: those held for a rebuild that has finished, then the polled
-// ones of partitions this instance has the state of. Commands of a
-// partition it has not got are held, and its rebuild begins. A failed
-// rebuild is an error: the caller rewinds, and the commands come again.
-func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetches) ([]*kgo.Record, error) {
-	var recs []*kgo.Record
-	for part, b := range p.building {
-		if !b.finished() {
-			continue
-		}
-		delete(p.building, part)
-		b.release()
-		if b.err != nil {
-			return nil, b.err
-		}
-		p.owned[part] = b.st
-		recs = append(recs, b.held...)
-	}
-	fetches.EachRecord(func(r *kgo.Record) {
-		if _, ok := p.owned[r.Partition]; ok {
-			recs = append(recs, r)
-			return
-		}
-		b, ok := p.building[r.Partition]
-		if !ok {
-			b = p.startBuilding(ctx, r.Partition)
-		}
-		b.held = append(b.held, r)
-		if len(b.held) >= p.maxHeld && b.resume == nil {
-			// Records already fetched may still come; they are held
-			// too. Nothing is lost: fetching goes on from the last
-			// record handed out.
-			tp := map[string][]int32{r.Topic: {r.Partition}}
-			cl.PauseFetchPartitions(tp)
-			b.resume = func() { cl.ResumeFetchPartitions(tp) }
-			p.log.Info("paused a partition being rebuilt", "partition", r.Partition, "held", len(b.held))
-		}
-	})
-	return recs, nil
-}
-
-// rebuilt tells whether a rebuild has finished, so its held commands can
-// be decided even if a poll brought nothing new.
-func (p *Processor) rebuilt() bool {
-	for _, b := range p.building {
-		if b.finished() {
-			return true
-		}
-	}
-	return false
-}
-
-// startBuilding begins rebuilding a partition in the background.
-func (p *Processor) startBuilding(ctx context.Context, part int32) *rebuild {
-	ctx, cancel := context.WithCancel(ctx)
-	b := &rebuild{cancel: cancel, done: make(chan struct{})}
-	p.building[part] = b
-	go func() {
-		defer close(b.done)
-		b.st, b.err = p.build(ctx, part)
-	}()
-	return b
-}
-
-// stopBuilding stops the rebuilds of parts (of all, for nil) and waits for
-// them: their partitions moved, or the session ends.
-func (p *Processor) stopBuilding(parts map[int32]bool) {
-	for part, b := range p.building {
-		if parts == nil || parts[part] {
-			b.cancel()
-			<-b.done
-			b.release()
-			delete(p.building, part)
-		}
-	}
-}
-
-// dropHeld forgets the commands held for rebuilds, after the consumer went
-// back to the committed offsets: they will be polled again (a paused
-// partition once its rebuild is done). The rebuilds go on; nothing was
-// written to their partitions.
-func (p *Processor) dropHeld() {
-	for _, b := range p.building {
-		b.held = nil
-	}
-}
-
-// keepHeld lowers, in the commit of a transaction, the offset of each
-// partition with commands held for a rebuild to the first of them. The
-// session commits all it has polled; without this, a crash before they
-// were decided would lose them.
-func (p *Processor) keepHeld(req *kmsg.TxnOffsetCommitRequest) error {
-	for i := range req.Topics {
-		t := &req.Topics[i]
-		if t.Topic != p.cfg.Topics.Commands {
-			continue
-		}
-		for j := range t.Partitions {
-			tp := &t.Partitions[j]
-			if b, ok := p.building[tp.Partition]; ok && len(b.held) > 0 {
-				tp.Offset, tp.LeaderEpoch = b.held[0].Offset, b.held[0].LeaderEpoch
-			}
-		}
-	}
-	return nil
-}
-
-// poll polls the session for commands. While partitions are being
-// rebuilt it returns at least every pollWhileBuilding, so that a finished
-// rebuild's held commands are decided even when no new ones come.
-func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession) kgo.Fetches {
-	if len(p.building) == 0 {
-		return sess.PollRecords(ctx, 1000)
-	}
-	// Cancelled, not timed out: a poll cut short is no fetch error.
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	t := time.AfterFunc(pollWhileBuilding, cancel)
-	defer t.Stop()
-	return sess.PollRecords(pctx, 1000)
-}
-
-// pollWhileBuilding bounds how long a finished rebuild's commands wait.
-const pollWhileBuilding = 50 * time.Millisecond
-
-// rebuildTimeout bounds the rebuild of one partition.
-const rebuildTimeout = 2 * time.Minute
-
-// build reads the state of a partition from the event log. The group
-// fetched this partition's commands with stable offsets (KIP-447), so a
-// transaction of its previous owner that committed their offsets has
-// ended; one that had only appended events is waited out below.
-func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error) {
-	began := time.Now()
-	st := shelf.NewShelf()
-	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	// Up to the high watermark, not the last stable offset: a read-
-	// committed reader then waits out any transaction still open on the
-	// partition, such as the previous owner's whose markers are not all
-	// written yet.
-	start, end, err := highWatermarks(ctx, cl, p.cfg.Topics.Events)
-	cl.Close()
-	if err != nil {
-		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
-	defer cancel()
-	var done atomic.Int64
-	stop := p.reportRebuild(part, end[part]-start[part], &done)
-	defer stop()
-	var e shelf.Event
-	n := 0
-	err = readRange(ctx, p.cfg, p.cfg.Topics.Events,
-		map[int32]int64{part: start[part]}, map[int32]int64{part: end[part]},
-		func(r *kgo.Record) {
-			done.Store(r.Offset + 1 - start[part])
-			if shelf.DecodeRecordInto(&e, r.Value, r.Timestamp) != nil {
-				return // the views dead-letter it; the aggregate has no use for it
-			}
-			e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
-			st.Apply(&e)
-			n++
-		})
-	if err != nil {
-		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
-	}
-	p.log.Info("rebuilt partition state", "partition", part, "events", n, "books", st.Len(),
-		"ms", time.Since(began).Milliseconds())
-	return st, nil
-}
-
-// reportRebuild logs, every progressEvery until stopped, how far the
-// rebuild of a partition is: offsets done of total, and the rate. A
-// partition with a long log shows that it moves.
-func (p *Processor) reportRebuild(part int32, total int64, done *atomic.Int64) (stop func()) {
-	began := time.Now()
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(p.progressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tick.C:
-				d := done.Load()
-				p.log.Info("rebuilding partition state", "partition", part, "done", d, "total", total,
-					"per_second", int64(float64(d)/max(time.Since(began).Seconds(), 0.001)))
-			}
-		}
-	})
-	return func() { close(quit); wg.Wait() }
 }
 
 func fetchError(fetches kgo.Fetches) error {
