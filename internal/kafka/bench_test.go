@@ -68,8 +68,9 @@ func barePath(b *testing.B, brokers []string) roundTrip {
 		b.Cleanup(cl.Close)
 		return cl
 	}
-	echo := client(kgo.ConsumeTopics(cfg.Topics.Commands), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	replies := client(kgo.ConsumeTopics(cfg.Topics.Replies), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	// The topics are new: both read them from the start.
+	echo := client(kgo.ConsumeTopics(cfg.Topics.Commands))
+	replies := client(kgo.ConsumeTopics(cfg.Topics.Replies))
 	requests := client(kgo.DefaultProduceTopic(cfg.Topics.Commands))
 	var mu sync.Mutex
 	waiting := map[string]chan struct{}{}
@@ -95,8 +96,6 @@ func barePath(b *testing.B, brokers []string) roundTrip {
 		}
 	})
 	b.Cleanup(func() { stop(); wg.Wait() })
-	// Both readers start at the end: wait until they are there.
-	time.Sleep(500 * time.Millisecond)
 	return func(ctx context.Context, id string) error {
 		ch := make(chan struct{})
 		mu.Lock()
