@@ -38,7 +38,9 @@ func TestBrokerGoesAwayAndComesBack(t *testing.T) {
 	if read.status != 200 {
 		t.Fatalf("read: %d %s", read.status, read.body)
 	}
-	getAt(t, lr.url("/books/last-read"), read.header.Get("Bookshelf-Position"))
+	if r := getAt(t, lr.url("/books/last-read"), read.header.Get("Bookshelf-Position")); r.status != 200 {
+		t.Fatalf("lastread at the read's position: %d %s", r.status, r.body)
+	}
 
 	b.term()
 	eventuallyWithin(t, 15*time.Second, "books not ready without a broker", func() bool {
