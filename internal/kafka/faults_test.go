@@ -75,12 +75,7 @@ func topicID(t *testing.T, cfg Config, topic string) [16]byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(cfg.baseOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	td, err := kadm.NewClient(testClient(t, cfg)).ListTopics(ctx, topic)
 	if err != nil || td[topic].Err != nil {
 		t.Fatalf("describe %s: %v %v", topic, err, td[topic].Err)
 	}
@@ -733,12 +728,7 @@ func committedOffset(t *testing.T, cfg Config, part int32) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(cfg.baseOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, cfg.Topics.BooksGroup)
+	offs, err := kadm.NewClient(testClient(t, cfg)).FetchOffsets(ctx, cfg.Topics.BooksGroup)
 	if err != nil {
 		t.Fatalf("fetch the group's offsets: %v", err)
 	}

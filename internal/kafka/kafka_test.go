@@ -253,10 +253,23 @@ func headersOf(r *kgo.Record) map[string]string {
 	return hs
 }
 
+// testClient is a client on cfg's brokers for a test's own look-ups,
+// closed when the test ends.
+func testClient(t *testing.T, cfg Config) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
 func readAll(t *testing.T, cfg Config, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A client of its own, closed at once: callers poll with readAll.
 	cl, err := kgo.NewClient(cfg.baseOpts()...)
 	if err != nil {
 		t.Fatal(err)
