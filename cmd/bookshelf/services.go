@@ -114,6 +114,8 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	reg.CounterFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
 	reg.CounterFunc("bookshelf_transactions_aborted_total", "Transactions aborted (rebalance or broker trouble).", func() float64 { return float64(proc.Aborted.Load()) })
 	reg.GaugeFunc("bookshelf_partitions_owned", "Command partitions this instance owns.", func() float64 { return float64(proc.Assigned()) })
+	reg.GaugeFunc("bookshelf_partitions_waiting_on_dead_letters", "Command partitions held because the dead-letter topic cannot be written.",
+		func() float64 { return float64(proc.WaitingOnDeadLetters()) })
 	ready := func() (bool, string) {
 		if err := probe.Err(); err != nil {
 			return false, "the broker does not answer: " + err.Error()
@@ -123,6 +125,9 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 			return false, "not reading command outcomes yet"
 		case !proc.Healthy():
 			return false, "cannot process commands"
+		}
+		if err := proc.DeadLetterTrouble(); err != nil {
+			return false, err.Error()
 		}
 		return true, ""
 	}

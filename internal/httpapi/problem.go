@@ -82,6 +82,9 @@ var problemTable = []struct {
 	// The request is well formed, but what it would write the log does
 	// not take; sending it again gets the same answer.
 	{shelf.ErrRefused, http.StatusUnprocessableEntity, "refused", "Refused by the event log"},
+	// Well formed, but the aggregate instance that owns the book cannot
+	// decide it (a command type it does not know, during an upgrade).
+	{shelf.ErrUndecidable, http.StatusUnprocessableEntity, "undecidable", "Cannot be decided"},
 	{shelf.ErrInvalid, http.StatusBadRequest, "invalid-request", "Invalid request"},
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,12 +83,43 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 // refused a request for good, or the topics are laid out wrongly.
 var ErrPermanent = errors.New("will not succeed by retrying")
 
+// Topic settings the bookshelf needs. The event log is the source of
+// truth: it never deletes, and it is not compacted (compaction keeps one
+// record per key, the last event of each book). The commands wait in
+// their topic until they are decided, so it keeps them far longer than
+// any stall, and stamps them with the broker's clock (the decision time,
+// see Processor). The dead letters are kept for a person to look at; the
+// replies matter only for the seconds a client waits.
+const (
+	retentionForever  = "-1"
+	commandsRetention = "2592000000" // 30 days
+	repliesRetention  = "3600000"    // 1 hour
+)
+
+// topicConfigs is what EnsureTopics creates each topic with.
+func (t Topics) topicConfigs() map[string]map[string]string {
+	return map[string]map[string]string{
+		t.Events:   {"cleanup.policy": "delete", "retention.ms": retentionForever, "retention.bytes": retentionForever},
+		t.Commands: {"retention.ms": commandsRetention, "retention.bytes": retentionForever, "message.timestamp.type": "LogAppendTime"},
+		t.Replies:  {"retention.ms": repliesRetention},
+		t.DLQ:      {"retention.ms": retentionForever, "retention.bytes": retentionForever},
+	}
+}
+
 // EnsureTopics creates the bookshelf's topics if they do not exist, each
-// with cfg.Partitions partitions and the broker's default replication. A
-// topic that exists is left as it is, but the event log, the commands and
-// the replies must have as many partitions as each other: partition p of
-// one maps to partition p of the others. Errors that retrying cannot mend
-// wrap ErrPermanent.
+// with cfg.Partitions partitions, the broker's default replication and the
+// settings of topicConfigs. A topic that exists is left as it is, but it
+// is checked:
+//   - the event log must keep every event: one that would delete some
+//     (retention.ms or retention.bytes other than -1, or compaction) is
+//     refused, with the setting to change and how;
+//   - the event log, the commands and the replies must have as many
+//     partitions as each other (partition p of one maps to partition p of
+//     the others), and the log's partition count must be the one its
+//     events were placed with (Home depends on it): a count changed since
+//     is refused.
+//
+// Errors that retrying cannot mend wrap ErrPermanent.
 func EnsureTopics(ctx context.Context, cfg Config) error {
 	cl, err := kgo.NewClient(cfg.baseOpts()...)
 	if err != nil {
@@ -99,15 +131,19 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 	if parts <= 0 {
 		parts = 3
 	}
-	resp, err := adm.CreateTopics(ctx, parts, -1, nil, cfg.Topics.All()...)
-	if err != nil {
-		return fmt.Errorf("create topics on %s: %w", strings.Join(cfg.Brokers, ","), err)
-	}
 	var errs []error
-	for _, r := range resp {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			err := fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-			if !kerr.IsRetriable(r.Err) {
+	for topic, configs := range cfg.Topics.topicConfigs() {
+		cs := map[string]*string{}
+		for k, v := range configs {
+			cs[k] = kadm.StringPtr(v)
+		}
+		r, err := adm.CreateTopic(ctx, parts, -1, cs, topic)
+		if err == nil {
+			err = r.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			err := fmt.Errorf("create topic %s on %s: %w", topic, strings.Join(cfg.Brokers, ","), err)
+			if code := (*kerr.Error)(nil); errors.As(err, &code) && !code.Retriable {
 				err = fmt.Errorf("%w: %w", ErrPermanent, err)
 			}
 			errs = append(errs, err)
@@ -116,7 +152,53 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return checkLayout(ctx, cl, cfg.Topics)
+	if err := checkLayout(ctx, cl, cfg.Topics); err != nil {
+		return err
+	}
+	if err := checkRetention(ctx, adm, cfg); err != nil {
+		return err
+	}
+	return checkPlacement(ctx, cfg)
+}
+
+// checkRetention refuses an event log that would delete events, and
+// warns of a commands topic that keeps its commands less than a week.
+func checkRetention(ctx context.Context, adm *kadm.Client, cfg Config) error {
+	t := cfg.Topics
+	rcs, err := adm.DescribeTopicConfigs(ctx, t.Events, t.Commands)
+	if err != nil {
+		return fmt.Errorf("describe the configs of %s: %w", t.Events, err)
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return fmt.Errorf("describe the configs of %s: %w", rc.Name, rc.Err)
+		}
+		got := map[string]string{}
+		for _, c := range rc.Configs {
+			got[c.Key] = c.MaybeValue()
+		}
+		if rc.Name == t.Commands {
+			if ms, err := strconv.ParseInt(got["retention.ms"], 10, 64); err == nil && ms >= 0 && ms < (7*24*time.Hour).Milliseconds() {
+				cfg.logger().Warn("the commands topic deletes commands within a week; a command held back longer (a partition stalled) would be lost",
+					"topic", t.Commands, "retention.ms", ms)
+			}
+			continue
+		}
+		var wrong []string
+		if strings.Contains(got["cleanup.policy"], "compact") {
+			wrong = append(wrong, "cleanup.policy="+got["cleanup.policy"])
+		}
+		for _, k := range []string{"retention.ms", "retention.bytes"} {
+			if v, ok := got[k]; ok && v != retentionForever {
+				wrong = append(wrong, k+"="+v)
+			}
+		}
+		if len(wrong) > 0 {
+			return fmt.Errorf("%w: the event log %s would delete events (%s): it is the source of truth, and a book whose events are gone is forgotten at the next rebuild. Set it to keep every event: kafka-configs.sh --bootstrap-server %s --alter --entity-type topics --entity-name %s --add-config cleanup.policy=delete,retention.ms=-1,retention.bytes=-1",
+				ErrPermanent, t.Events, strings.Join(wrong, ", "), strings.Join(cfg.Brokers, ","), t.Events)
+		}
+	}
+	return nil
 }
 
 // checkLayout checks the event log, the commands and the replies have the
@@ -132,8 +214,8 @@ func checkLayout(ctx context.Context, cl *kgo.Client, t Topics) error {
 			return err
 		}
 		if n != want {
-			return fmt.Errorf("%w: %s has %d partitions and %s %d; they must be equal, as partition p of the commands maps to partition p of the others (recreate or add partitions)",
-				ErrPermanent, topic, n, t.Commands, want)
+			return fmt.Errorf("%w: %s has %d partitions and %s %d; they must be equal, as partition p of the commands maps to partition p of the others. The count is fixed once the event log holds events (a book's partition depends on it): create the missing topics with %d partitions, or start a new bookshelf under another --topic",
+				ErrPermanent, topic, n, t.Commands, want, want)
 		}
 	}
 	return nil

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -28,6 +30,7 @@ type DeadLetters struct {
 	topic string
 	name  string
 	log   *slog.Logger
+	limit int // the dead-letter topic's max.message.bytes
 
 	mu   sync.Mutex
 	seen map[string]bool
@@ -45,6 +48,7 @@ func NewDeadLetters(ctx context.Context, cfg Config, name string) (*DeadLetters,
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	d := &DeadLetters{cfg: cfg, cl: cl, topic: cfg.Topics.DLQ, name: name, log: cfg.logger(), seen: map[string]bool{}}
+	d.limit = deadLetterLimit(ctx, cfg, cl)
 	if err := d.load(ctx); err != nil {
 		// Not fatal: at worst a record is dead-lettered twice.
 		d.log.Warn("could not read the dead-letter topic; duplicates possible", "topic", d.topic, "err", err)
@@ -85,7 +89,7 @@ func (d *DeadLetters) Send(r *kgo.Record, cause error) {
 	// is dropped and logged rather than stalling the reader; it stays in
 	// the log it came from. Not ctx: a record handed over just before the
 	// reader stops must still be written; Close flushes it.
-	d.cl.TryProduce(context.Background(), deadLetter(r, cause, d.name, d.topic), func(_ *kgo.Record, err error) {
+	d.cl.TryProduce(context.Background(), deadLetter(r, cause, d.name, d.topic, d.limit), func(_ *kgo.Record, err error) {
 		if err != nil {
 			d.mu.Lock()
 			delete(d.seen, key) // a later reader may try again
@@ -95,36 +99,125 @@ func (d *DeadLetters) Send(r *kgo.Record, cause error) {
 	})
 }
 
-// HeaderOriginalSize names the size of a value cut to MaxRecordSize.
-const HeaderOriginalSize = "bookshelf-original-size"
+// Headers of a dead letter that had to be cut to fit the dead-letter
+// topic: the size of the original value, and how many of the original's
+// headers were left out.
+const (
+	HeaderOriginalSize = "bookshelf-original-size"
+	HeaderCutHeaders   = "bookshelf-cut-headers"
+)
 
-// deadLetter builds the dead-letter record for r. A value over
-// shelf.MaxRecordSize is cut to it: the whole of a record near the
-// broker's limit, plus headers, may not fit a batch, and a dead letter
-// that cannot be written would stop its consumer for good. The original
-// stays in its topic.
-func deadLetter(r *kgo.Record, cause error, by, topic string) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
-	hs = append(hs, r.Headers...)
-	value := r.Value
-	if len(value) > shelf.MaxRecordSize {
-		hs = append(hs, kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(strconv.Itoa(len(value)))})
-		value = value[:shelf.MaxRecordSize]
+// DefaultMaxMessageBytes is Kafka's default max.message.bytes, used when
+// the dead-letter topic's own cannot be read.
+const DefaultMaxMessageBytes = 1048588
+
+// maxErrorText bounds the error header of a dead letter.
+const maxErrorText = 1024
+
+// deadLetter builds the dead-letter record for r, cut to fit a topic whose
+// max.message.bytes is limit, headers included: a dead letter that cannot
+// be written would hold back its consumer, and a record that fitted its
+// own topic may not fit the dead-letter topic once the origin and error
+// headers are added. The value is cut to shelf.MaxRecordSize at most, or
+// less if the topic takes less (the original stays in its topic), and the
+// original's headers are kept, in order, as far as they fit; each cut is
+// marked in a header. The value is kept before the headers: it is what a
+// person needs to see what went wrong.
+func deadLetter(r *kgo.Record, cause error, by, topic string, limit int) *kgo.Record {
+	msg := cause.Error()
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
 	}
-	hs = append(hs,
-		kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
-		kgo.RecordHeader{Key: HeaderDeadLetteredBy, Value: []byte(by)},
-	)
+	ours := []kgo.RecordHeader{
+		{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
+		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		{Key: HeaderError, Value: []byte(msg)},
+		{Key: HeaderDeadLetteredBy, Value: []byte(by)},
+	}
+	key := []byte(dlqKey(r))
+	// The marks a cut may add, counted from the start so that adding
+	// them cannot push the record over.
+	marks := 2 * (headerOverhead + len(HeaderOriginalSize) + 20)
+	room := limit - batchOverhead - recordOverhead - len(key) - marks
+	for _, h := range ours {
+		room -= headerSize(h)
+	}
+	value := r.Value[:min(len(r.Value), shelf.MaxRecordSize, max(room, 0))]
+	room -= len(value)
+	orig := r.Headers
+	kept := 0
+	for kept < len(orig) && headerSize(orig[kept]) <= room {
+		room -= headerSize(orig[kept])
+		kept++
+	}
+	hs := make([]kgo.RecordHeader, 0, kept+len(ours)+2)
+	hs = append(hs, orig[:kept]...)
+	if kept < len(orig) {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderCutHeaders, Value: []byte(strconv.Itoa(len(orig) - kept))})
+	}
+	if len(value) < len(r.Value) {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(strconv.Itoa(len(r.Value)))})
+	}
+	hs = append(hs, ours...)
 	return &kgo.Record{
 		Topic:     topic,
-		Key:       []byte(dlqKey(r)),
+		Key:       key,
 		Value:     value,
 		Headers:   hs,
 		Timestamp: r.Timestamp,
 	}
+}
+
+// Sizes in a record batch, rounded up: Kafka counts a batch's bytes
+// against max.message.bytes. A record spends at most 5 bytes on each
+// varint: length, attributes, timestamp and offset deltas, key and value
+// lengths, header count; a header its two lengths.
+const (
+	batchOverhead  = 61
+	recordOverhead = 5*7 + 1
+	headerOverhead = 10
+)
+
+func headerSize(h kgo.RecordHeader) int { return headerOverhead + len(h.Key) + len(h.Value) }
+
+// maxMessageBytes reads the max.message.bytes of topic.
+func maxMessageBytes(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("describe the configs of %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("describe the configs of %s: %w", topic, err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" {
+			n, err := strconv.Atoi(c.MaybeValue())
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("%s: max.message.bytes %q", topic, c.MaybeValue())
+			}
+			return n, nil
+		}
+	}
+	return DefaultMaxMessageBytes, nil
+}
+
+// deadLetterLimit is maxMessageBytes of the dead-letter topic, or Kafka's
+// default when it cannot be read (logged).
+func deadLetterLimit(ctx context.Context, cfg Config, cl *kgo.Client) int {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := maxMessageBytes(ctx, cl, cfg.Topics.DLQ)
+	if err != nil {
+		cfg.logger().Warn("cannot read the dead-letter topic's max.message.bytes; assuming Kafka's default",
+			"topic", cfg.Topics.DLQ, "default", DefaultMaxMessageBytes, "err", err)
+		return DefaultMaxMessageBytes
+	}
+	return n
 }
 
 // Close flushes what is pending and closes the client.

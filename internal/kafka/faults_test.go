@@ -711,10 +711,9 @@ func TestFaultEnsureTopicsGivesUpOnARefusedDescribe(t *testing.T) {
 // the commands topic, as the submitter's partitioner places them.
 func bookOn(t *testing.T, cfg Config, part int32) string {
 	t.Helper()
-	tp := kgo.StickyKeyPartitioner(nil).ForTopic(cfg.Topics.Commands)
 	for range 10000 {
 		id := "book-" + randHex(4)
-		if int32(tp.Partition(&kgo.Record{Key: []byte(id)}, int(cfg.Partitions))) == part {
+		if Home(id, cfg.Partitions) == part {
 			return id
 		}
 	}

@@ -131,6 +131,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer stopProgress()
 
 	var e shelf.Event
+	parts := int32(len(start))
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -139,7 +140,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		f.noteErrors(fetches)
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
-				f.handle(r, &e, dlq)
+				f.handle(r, parts, &e, dlq)
 			}
 		})
 		f.checkCaughtUp()
@@ -173,13 +174,15 @@ func (f *Follower) bounds(ctx context.Context) (start, end map[int32]int64, err 
 	}
 }
 
-func (f *Follower) handle(r *kgo.Record, e *shelf.Event, dlq *DeadLetters) {
+// handle folds one record of a log of parts partitions into the replica,
+// or skips or dead-letters it.
+func (f *Follower) handle(r *kgo.Record, parts int32, e *shelf.Event, dlq *DeadLetters) {
 	if r.Attrs.IsControl() {
 		// A transaction marker: nothing to apply, but the reader is past it.
 		f.advance(r.Partition, r.Offset+1)
 		return
 	}
-	err := shelf.DecodeRecordInto(e, r.Value, r.Timestamp)
+	err := decodeAdmitted(e, r, parts)
 	switch {
 	case err == nil:
 		e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
@@ -271,6 +274,17 @@ func (f *Follower) reportProgress(ctx context.Context) (stop func()) {
 		}
 	}()
 	return func() { cancel(); wg.Wait() }
+}
+
+// decodeAdmitted decodes an event record of a log of parts partitions and
+// applies the placement rule (shelf.Admit) to it, as every reader of the
+// log must, so that the aggregate and the views agree on what it says.
+func decodeAdmitted(e *shelf.Event, r *kgo.Record, parts int32) error {
+	if err := shelf.DecodeRecordInto(e, r.Value, r.Timestamp); err != nil {
+		return err
+	}
+	home := e.BookID == "" || Home(e.BookID, parts) == r.Partition
+	return shelf.Admit(e, r.Attrs.IsTransactional(), home)
 }
 
 // backoff is the pause before retry number attempt: 100 ms doubling to 5 s.

@@ -96,13 +96,16 @@ func (g *group) run(t *testing.T, name string, fn func(ctx context.Context) erro
 	}()
 }
 
-func startBooks(t *testing.T, g *group, cfg Config, instance string) (*Submitter, *Processor) {
+func startBooks(t *testing.T, g *group, cfg Config, instance string, opts ...func(*Processor)) (*Submitter, *Processor) {
 	t.Helper()
 	sub, err := NewSubmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proc := NewProcessor(cfg, instance)
+	for _, opt := range opts {
+		opt(proc)
+	}
 	// Closed once Run has returned, as its contract asks.
 	g.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
 	g.run(t, "processor", proc.Run)
@@ -522,8 +525,9 @@ func TestCommandWhoseEventTheLogRefusesIsAnsweredAndDeadLettered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			maxBytes := strconv.Itoa(limit)
-			_, err = kadm.NewClient(cl).CreateTopic(ctx, cfg.Partitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, cfg.Topics.Events)
+			configs := map[string]*string{"max.message.bytes": kadm.StringPtr(strconv.Itoa(limit)),
+				"retention.ms": kadm.StringPtr("-1"), "retention.bytes": kadm.StringPtr("-1")}
+			_, err = kadm.NewClient(cl).CreateTopic(ctx, cfg.Partitions, -1, configs, cfg.Topics.Events)
 			cl.Close()
 			if err != nil {
 				t.Fatalf("create %s: %v", cfg.Topics.Events, err)

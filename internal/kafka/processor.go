@@ -63,6 +63,29 @@ type Processor struct {
 	// Only the Run goroutine touches either.
 	refused map[int32]map[int64]error
 	suspect map[int32]bool
+	// lettered holds, per partition, the command offsets whose dead
+	// letters are written, so that a command decided again after an
+	// abort is not dead-lettered twice. Only the Run goroutine touches it.
+	lettered map[int32]map[int64]bool
+
+	// Set at the start of each session, used by the Run goroutine: the
+	// commands topic's partition count (for Home), the dead-letter
+	// producer, and the dead-letter topic's max.message.bytes.
+	parts    int32
+	dlq      *kgo.Client
+	dlqLimit int
+	// dlqTrouble and dlqHeld say which partitions wait for the
+	// dead-letter topic (see noteHolds).
+	dlqTrouble atomic.Pointer[string]
+	dlqHeld    atomic.Int64
+	// quarantine is how long an instance whose timestamps the broker
+	// refuses stays out of the group. Tests set it; otherwise it is
+	// defaultQuarantine.
+	quarantine time.Duration
+	// rebuildStall is how long a rebuild may go without reading a record
+	// before it is given up. Tests set it; otherwise it is
+	// defaultRebuildStall.
+	rebuildStall time.Duration
 
 	// Counts, for metrics.
 	Decided      atomic.Int64
@@ -91,6 +114,9 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		ownedParts:    map[int32]bool{},
 		refused:       map[int32]map[int64]error{},
 		suspect:       map[int32]bool{},
+		lettered:      map[int32]map[int64]bool{},
+		quarantine:    defaultQuarantine,
+		rebuildStall:  defaultRebuildStall,
 	}
 }
 
@@ -120,6 +146,15 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		if time.Since(began) > time.Minute {
 			attempt = 0 // a session that ran a while: back off from the start
+		}
+		var clock *clockError
+		if errors.As(err, &clock) {
+			// Another instance, whose clock the broker takes, can
+			// decide these commands: leave them to it for a while.
+			p.setHealthy(false, fmt.Errorf("the broker refuses the timestamps of this instance's records, so its clock is off; it gives up its partitions for %v: %w", p.quarantine, err))
+			clear(p.owned)
+			sleep(ctx, p.quarantine)
+			continue
 		}
 		// A session ends on an error the transactional producer cannot
 		// carry on from (fenced, or failed past its retries): start a
@@ -189,6 +224,10 @@ func (p *Processor) session(ctx context.Context) error {
 		clear(p.ownedParts)
 		p.staleMu.Unlock()
 	}()
+	if err := p.startSession(ctx, sess.Client()); err != nil {
+		return err
+	}
+	defer p.dlq.Close()
 	p.setHealthy(true, nil)
 
 	for failures := 0; ; {
@@ -224,7 +263,8 @@ func (p *Processor) session(ctx context.Context) error {
 				return nil
 			}
 			var fatal *endError
-			if errors.As(err, &fatal) {
+			var clock *clockError
+			if errors.As(err, &fatal) || errors.As(err, &clock) {
 				return err
 			}
 			p.setHealthy(false, err)
@@ -238,6 +278,31 @@ func (p *Processor) session(ctx context.Context) error {
 		}
 	}
 }
+
+// startSession learns what a session needs of the topics, and makes its
+// dead-letter producer.
+func (p *Processor) startSession(ctx context.Context, cl *kgo.Client) error {
+	parts, err := partitionsOf(ctx, cl, p.cfg.Topics.Commands)
+	if err != nil {
+		return err
+	}
+	p.parts = parts
+	p.dlqLimit = deadLetterLimit(ctx, p.cfg, cl)
+	p.dlq, err = kgo.NewClient(append(p.cfg.baseOpts(),
+		kgo.DefaultProduceTopic(p.cfg.Topics.DLQ),
+		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(dlqWriteTimeout),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	return nil
+}
+
+// defaultQuarantine is how long an instance whose clock the broker refuses
+// stays out of the group before it tries again.
+const defaultQuarantine = time.Minute
 
 // endError is a failure to end a transaction: franz-go says none of those
 // is retryable on the same session.
@@ -266,6 +331,11 @@ type pending struct {
 	// refusal is why the broker refused one of this command's records
 	// for good, if it did; guarded by the batch's failedMu.
 	refusal error
+	// letter is the command's dead letter, when it is not decided (see
+	// triage), why is the reason, and sent tells it is written.
+	letter *kgo.Record
+	why    error
+	sent   bool
 }
 
 // batch decides the fetched commands and commits their effects in one
@@ -278,8 +348,12 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	if err != nil {
 		return p.rewind(ctx, sess, err)
 	}
-	if len(recs) == 0 {
-		return nil // all held for rebuilds: nothing to decide yet
+	// Commands that go to the dead-letter topic are written there first,
+	// outside the transaction: a dead letter the topic does not take
+	// then holds back its own partition only, not the batch.
+	work := p.sendDeadLetters(ctx, p.triage(recs))
+	if len(work) == 0 {
+		return nil // all held: nothing to decide yet
 	}
 
 	if err := sess.Begin(); err != nil {
@@ -311,7 +385,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			failedMu.Lock()
 			defer failedMu.Unlock()
 			failed = errors.Join(failed, fmt.Errorf("append to %s/%d: %w", r.Topic, r.Partition, err))
-			if w != nil && w.refusal == nil && refusedForGood(err) {
+			if w.refusal == nil && refusedForGood(err) {
 				w.refusal = err
 			}
 		}
@@ -335,33 +409,25 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	// Counted once the transaction commits: an aborted batch is decided
 	// again, and would count twice.
 	var decided, rejected, deadLettered int64
-	var work []*pending
-	for _, r := range recs {
+	for _, w := range work {
+		r := w.rec
 		touched[r.Partition] = true
+		if w.letter != nil {
+			deadLettered++
+			if w.cmd.ID != "" {
+				rejected++
+			}
+			continue // its outcome, if it can have one, is set
+		}
 		st := p.owned[r.Partition]
-		w := &pending{rec: r}
-		work = append(work, w)
-		cmd, err := shelf.DecodeCommand(r.Value)
-		if err != nil {
-			deadLettered++
-			p.log.Warn("dead-lettered a command", "partition", r.Partition, "offset", r.Offset, "err", err)
-			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed(nil))
-			continue // no one to answer: the command id is unknown
-		}
-		w.cmd = cmd
-		if why := p.refused[r.Partition][r.Offset]; why != nil {
-			err := fmt.Errorf("%w: %w", shelf.ErrRefused, why)
-			deadLettered++
-			rejected++
-			p.log.Warn("dead-lettered a command whose records the broker refuses", "partition", r.Partition, "offset", r.Offset, "err", why)
-			sess.Produce(ctx, deadLetter(r, err, "books/"+p.instance, p.cfg.Topics.DLQ), landed(nil))
-			w.outcome = shelf.Rejection(cmd.ID, err)
-			continue
-		}
-		dec, err := st.Decide(cmd, p.now())
+		// The decision's clock is the command's timestamp, which the
+		// broker sets on the commands topic (LogAppendTime): the times in
+		// events, and the idempotency window measured by them, do not
+		// depend on the clock of the instance that decides.
+		dec, err := st.Decide(w.cmd, decisionTime(r, p.now))
 		if err != nil {
 			rejected++
-			w.outcome = shelf.Rejection(cmd.ID, err)
+			w.outcome = shelf.Rejection(w.cmd.ID, err)
 			continue
 		}
 		decided++
@@ -376,7 +442,11 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			w.events = append(w.events, &kgo.Record{
 				Topic: p.cfg.Topics.Events, Partition: r.Partition,
 				Key: []byte(e.BookID), Value: value,
-				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
+				// The record's timestamp is this instance's clock: a
+				// broker that refuses it (message.timestamp.*.max.ms)
+				// refuses this instance, not the command.
+				Timestamp: p.now(),
+				Headers:   []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
 			})
 		}
 	}
@@ -401,6 +471,9 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 			failedMu.Lock() // a flush cut short may leave answers coming
 			p.blame(round)
 			failedMu.Unlock()
+			if errors.Is(err, kerr.InvalidTimestamp) {
+				return &clockError{abort(err)}
+			}
 			return abort(err)
 		}
 	}
@@ -418,10 +491,28 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	p.DeadLettered.Add(deadLettered)
 	for _, w := range work {
 		delete(p.refused[w.rec.Partition], w.rec.Offset)
+		delete(p.lettered[w.rec.Partition], w.rec.Offset)
 		delete(p.suspect, w.rec.Partition)
 	}
 	return nil
 }
+
+// decisionTime is the time a command is decided at: its record's
+// timestamp, else (a record without one) the instance's clock.
+func decisionTime(r *kgo.Record, now func() time.Time) time.Time {
+	if r.Timestamp.After(time.UnixMilli(0)) {
+		return r.Timestamp
+	}
+	return now()
+}
+
+// clockError is a broker's refusal of the timestamps this instance
+// writes: its clock is off. Another instance can decide the same
+// commands, so this one gives up its partitions for a while (see Run).
+type clockError struct{ err error }
+
+func (e *clockError) Error() string { return e.err.Error() }
+func (e *clockError) Unwrap() error { return e.err }
 
 // write appends the events of work, then, as they carry the events'
 // positions, their outcomes.
@@ -479,9 +570,11 @@ func (p *Processor) blame(work []*pending) {
 
 // refusedForGood tells a refusal of one record, which sending it again
 // cannot change, from trouble of the broker or the transaction.
+// INVALID_TIMESTAMP is not one: the timestamp is the deciding instance's
+// clock, which another instance would not share (see clockError).
 func refusedForGood(err error) bool {
 	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
-		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidTimestamp)
+		errors.Is(err, kerr.InvalidRecord)
 }
 
 // defaultTxnTimeout is how long the broker lets a transaction stay open
@@ -554,6 +647,7 @@ func (p *Processor) dropStale() {
 		delete(p.owned, part)
 		delete(p.refused, part)
 		delete(p.suspect, part)
+		delete(p.lettered, part)
 	}
 	p.stopBuilding(stale) // outside the lock, which the group's callbacks take
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,12 @@ type rebuild struct {
 	// resume lets fetching the partition go on, after too many of its
 	// commands were held; nil while not paused.
 	resume func()
+	// deadLetters, when set, says this is no rebuild: the partition's
+	// commands wait for their dead letters to be written, for this
+	// reason (see holdForDeadLetters); lettered are the command offsets
+	// whose dead letters were written meanwhile.
+	deadLetters error
+	lettered    []int64
 }
 
 // defaultMaxHeld bounds the commands held for one partition's rebuild:
@@ -65,19 +72,23 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 		}
 		delete(p.building, part)
 		b.release()
+		p.noteHolds()
 		if b.err != nil {
 			return nil, b.err
 		}
 		p.owned[part] = b.st
+		for _, off := range b.lettered {
+			p.markLettered(part, off)
+		}
 		recs = append(recs, b.held...)
 	}
 	fetches.EachRecord(func(r *kgo.Record) {
-		if _, ok := p.owned[r.Partition]; ok {
-			recs = append(recs, r)
-			return
-		}
 		b, ok := p.building[r.Partition]
 		if !ok {
+			if _, ok := p.owned[r.Partition]; ok {
+				recs = append(recs, r)
+				return
+			}
 			b = p.startBuilding(ctx, r.Partition)
 		}
 		b.held = append(b.held, r)
@@ -128,6 +139,7 @@ func (p *Processor) stopBuilding(parts map[int32]bool) {
 			delete(p.building, part)
 		}
 	}
+	p.noteHolds()
 }
 
 // dropHeld forgets the commands held for rebuilds, after the consumer went
@@ -178,8 +190,12 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession) kg
 // pollWhileBuilding bounds how long a finished rebuild's commands wait.
 const pollWhileBuilding = 50 * time.Millisecond
 
-// rebuildTimeout bounds the rebuild of one partition.
-const rebuildTimeout = 2 * time.Minute
+// defaultRebuildStall is how long a rebuild may read nothing before it is
+// given up (and, the commands being polled again, begun anew). There is
+// no limit on a rebuild that makes progress: a long partition takes as
+// long as it takes. It is well above the longest wait a rebuild has
+// reason for, a dead owner's open transaction timing out.
+const defaultRebuildStall = 2 * time.Minute
 
 // build reads the state of a partition from the event log. The group
 // fetched this partition's commands with stable offsets (KIP-447), so a
@@ -201,9 +217,10 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
-	defer cancel()
+	parts := int32(len(end))
 	var done atomic.Int64
+	ctx, stopWatch := p.watchRebuild(ctx, part, &done)
+	defer stopWatch()
 	stop := p.reportRebuild(part, end[part]-start[part], &done)
 	defer stop()
 	var e shelf.Event
@@ -212,19 +229,58 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 		map[int32]int64{part: start[part]}, map[int32]int64{part: end[part]},
 		func(r *kgo.Record) {
 			done.Store(r.Offset + 1 - start[part])
-			if shelf.DecodeRecordInto(&e, r.Value, r.Timestamp) != nil {
-				return // the views dead-letter it; the aggregate has no use for it
+			if decodeAdmitted(&e, r, parts) != nil || !e.FromAggregate() {
+				// The views dead-letter what is unreadable or not
+				// admitted; outside reads change nothing the
+				// aggregate decides on.
+				return
 			}
 			e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
 			st.Apply(&e)
 			n++
 		})
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
 		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
 	}
 	p.log.Info("rebuilt partition state", "partition", part, "events", n, "books", st.Len(),
 		"ms", time.Since(began).Milliseconds())
 	return st, nil
+}
+
+// errRebuildStalled ends a rebuild that has read nothing for too long.
+var errRebuildStalled = errors.New("read nothing for too long")
+
+// watchRebuild cancels the returned context once done has not moved for
+// p.rebuildStall.
+func (p *Processor) watchRebuild(ctx context.Context, part int32, done *atomic.Int64) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(max(p.rebuildStall/8, time.Millisecond))
+		defer tick.Stop()
+		last, since := done.Load(), time.Now()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				if d := done.Load(); d != last {
+					last, since = d, now
+				} else if now.Sub(since) >= p.rebuildStall {
+					p.log.Warn("giving up a rebuild that reads nothing", "partition", part, "done", d, "for", p.rebuildStall)
+					cancel(fmt.Errorf("%w (%v)", errRebuildStalled, p.rebuildStall))
+					return
+				}
+			}
+		}
+	})
+	return ctx, func() { close(quit); wg.Wait(); cancel(nil) }
 }
 
 // reportRebuild logs, every progressEvery until stopped, how far the

@@ -49,6 +49,9 @@ func NewSubmitter(cfg Config) (*Submitter, error) {
 		// (both franz-go defaults, stated here because they matter).
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(8*time.Second),
+		// The placement rule, stated rather than left to the client's
+		// default: the processor refuses a command off its book's home.
+		kgo.RecordPartitioner(homePartitioner()),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

@@ -330,6 +330,9 @@ func parseEnvelopeTime(s string) (time.Time, error) {
 func EncodeCommand(c *Command) ([]byte, error) { return json.Marshal(c) }
 
 // DecodeCommand reads a command from the commands topic and checks it.
+// A command that reads but breaks the rules is returned with an error
+// wrapping ErrUndecidable when its id is usable (the caller can answer
+// it), else ErrMalformed.
 func DecodeCommand(value []byte) (Command, error) {
 	var c Command
 	if len(value) > MaxRecordSize {
@@ -339,6 +342,10 @@ func DecodeCommand(value []byte) (Command, error) {
 		return c, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if err := c.check(); err != nil {
+		if c.ID != "" && len(c.ID) <= MaxIDLen {
+			// It can be answered: say why it is not decided.
+			return c, fmt.Errorf("%w: %v", ErrUndecidable, err)
+		}
 		return c, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return c, nil

@@ -455,16 +455,36 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		`{`,
 		`null`,
 		`[]`,
-		`{"id":"c1","type":"add-book","book_id":"b1"}`,
-		`{"id":"c1","type":"add-book","book_id":"b1","book":{"title":""}}`,
-		`{"id":"c1","type":"rate-book","book_id":"b1"}`,
 		`{"type":"mark-read","book_id":"b1"}`,
-		`{"id":"c1","type":"mark-read"}`,
+		`{"id":"` + strings.Repeat("c", MaxIDLen+1) + `","type":"rate-book","book_id":"b1"}`,
 		`{"id":"c1","type":"mark-read","book_id":"b1","read_at":"today"}`,
 		`{"id":"c1","type":"mark-read","book_id":"b1"}` + strings.Repeat(" ", MaxRecordSize),
 	} {
 		if c, err := DecodeCommand([]byte(in)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("DecodeCommand(%.60q) = %+v, %v; want ErrMalformed", in, c, err)
+		}
+	}
+}
+
+// A command that reads and names itself, but breaks the rules (a type
+// this version does not know, during a rolling upgrade), can be answered:
+// it is undecidable, with its id, and the answer says why.
+func TestDecodeCommandUndecidable(t *testing.T) {
+	for in, why := range map[string]string{
+		`{"id":"c1","type":"add-book","book_id":"b1"}`:                                       "book: is required",
+		`{"id":"c1","type":"add-book","book_id":"b1","book":{"title":""}}`:                   "title: must not be empty",
+		`{"id":"c1","type":"rate-book","book_id":"b1"}`:                                      `unknown command type "rate-book"`,
+		`{"id":"c1","type":"mark-read"}`:                                                     "book_id",
+		`{"id":"c1","type":"mark-read","book_id":"` + strings.Repeat("b", MaxIDLen+1) + `"}`: "book_id",
+	} {
+		c, err := DecodeCommand([]byte(in))
+		if !errors.Is(err, ErrUndecidable) || c.ID != "c1" || !strings.Contains(err.Error(), why) {
+			t.Errorf("DecodeCommand(%.60q) = %+v, %v; want ErrUndecidable for c1 naming %q", in, c, err, why)
+			continue
+		}
+		o := Rejection(c.ID, err)
+		if o.Error != "undecidable" || !errors.Is(o.Err(), ErrUndecidable) {
+			t.Errorf("Rejection of %.60q = %+v; want an undecidable rejection", in, o)
 		}
 	}
 }

@@ -170,8 +170,10 @@ func (st *bookState) usable() error {
 // not above the book's is a duplicate or stale and changes nothing, so
 // reading a partition twice is harmless.
 func (s *Shelf) Apply(e *Event) {
-	if e.BookID == "" {
-		return // title-only reads concern views, not the aggregate
+	if e.BookID == "" || e.Seq <= 0 {
+		// Only the aggregate's own, numbered events (see Admit) decide
+		// what a book is; outside reads concern views alone.
+		return
 	}
 	st := s.books[e.BookID]
 	if st == nil {
@@ -181,7 +183,7 @@ func (s *Shelf) Apply(e *Event) {
 		st = &bookState{}
 		s.books[e.BookID] = st
 	}
-	if e.Seq != 0 && e.Seq <= st.seq {
+	if e.Seq <= st.seq {
 		return
 	}
 	switch e.Type {
@@ -193,9 +195,7 @@ func (s *Shelf) Apply(e *Event) {
 	default:
 		return
 	}
-	if e.Seq != 0 {
-		st.seq = e.Seq
-	}
+	st.seq = e.Seq
 	if e.RequestHash != "" {
 		if st.keyed == nil {
 			st.keyed = map[string]keyedOutcome{}
@@ -250,7 +250,7 @@ type Outcome struct {
 	ReadAt   *time.Time `json:"read_at,omitempty"`
 	Position string     `json:"position,omitempty"`
 	// Error names the domain error of a rejection: "invalid", "not-found",
-	// "removed", "conflict" or "refused"; Detail is the message for a
+	// "removed", "conflict", "refused" or "undecidable"; Detail is the message for a
 	// person.
 	Error  string `json:"error,omitempty"`
 	Detail string `json:"detail,omitempty"`
@@ -284,6 +284,8 @@ func Rejection(commandID string, err error) Outcome {
 		o.Error = "conflict"
 	case isErr(err, ErrRefused):
 		o.Error = "refused"
+	case isErr(err, ErrUndecidable):
+		o.Error = "undecidable"
 	default:
 		o.Error = "invalid"
 	}
@@ -304,6 +306,8 @@ func (o Outcome) Err() error {
 		return rejected(ErrConflict, o.Detail)
 	case "refused":
 		return rejected(ErrRefused, o.Detail)
+	case "undecidable":
+		return rejected(ErrUndecidable, o.Detail)
 	}
 	if o.Field != "" {
 		return &FieldError{Field: o.Field, Reason: o.Detail}

@@ -21,6 +21,13 @@ var (
 	// write, such as an event larger than the log takes. Trying again
 	// gets the same answer.
 	ErrRefused = errors.New("refused by the event log")
+	// ErrUndecidable: a command that names itself (an id) but that this
+	// version of the aggregate cannot decide: of a type it does not know
+	// (a newer instance sent it during a rolling upgrade), with a field
+	// outside its rules, or placed where the aggregate does not hold its
+	// book. It is answered with the reason and dead-lettered; sending it
+	// again to the same version gets the same answer.
+	ErrUndecidable = errors.New("cannot be decided")
 	// ErrUnknownType: a well-formed event of a type this version does not
 	// know. Readers skip it rather than dead-letter it: a newer writer may
 	// have produced it.
