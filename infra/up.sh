@@ -195,6 +195,9 @@ delete.topic.enable=true
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=5000
 transaction.remove.expired.transaction.cleanup.interval.ms=60000
+# Bounds the disk of topics created without settings of their own. The
+# bookshelf creates its topics with their own retention, and refuses an
+# event log that would delete events.
 log.retention.hours=24
 EOF
 	mv -f "$KAFKA_CONF.tmp" "$KAFKA_CONF"

@@ -16,11 +16,11 @@ import (
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
 
-// producesTo tells a produce request, outside any transaction when txn is
-// empty (else of transaction txn), that writes to topic (whose id is id).
+// producesTo tells a produce request that writes to topic (whose id is
+// id): of transaction txn, or any when txn is "".
 func producesTo(r kmsg.Request, txn, topic string, id [16]byte) bool {
 	req := r.(*kmsg.ProduceRequest)
-	if (txn == "") != (req.TransactionID == nil) || txn != "" && *req.TransactionID != txn {
+	if txn != "" && (req.TransactionID == nil || *req.TransactionID != txn) {
 		return false
 	}
 	for _, rt := range req.Topics {
