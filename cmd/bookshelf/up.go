@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
@@ -75,7 +76,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lns[name] = ln
 	}
 	closeBroker := func() {}
-	if o.brokers == "" {
+	embedded := o.brokers == ""
+	if embedded {
 		broker, err := startBroker(o.addr, *ports["broker"], "broker-port", dataDir, "", log.With("service", "broker"))
 		if err != nil {
 			return err
@@ -88,6 +90,17 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "brokers %s\n", o.brokers)
 	}
 	cfg := o.kafkaConfig(log)
+	if embedded {
+		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		was, err := kafka.KeepEvents(kctx, cfg)
+		cancel()
+		if err != nil {
+			return stoppedOr(ctx, err)
+		}
+		if len(was) > 0 {
+			log.Info("the event log, made by an earlier version, now keeps every event", "topic", cfg.Topics.Events, "was", was)
+		}
+	}
 	if err := ensureTopics(ctx, cfg, log); err != nil {
 		return stoppedOr(ctx, err)
 	}

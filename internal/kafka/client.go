@@ -161,6 +161,75 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 	return checkPlacement(ctx, cfg)
 }
 
+// deletesEvents lists the settings, of a topic's configs, under which it
+// would delete events.
+func deletesEvents(configs map[string]string) []string {
+	var wrong []string
+	if strings.Contains(configs["cleanup.policy"], "compact") {
+		wrong = append(wrong, "cleanup.policy="+configs["cleanup.policy"])
+	}
+	for _, k := range []string{"retention.ms", "retention.bytes"} {
+		if v, ok := configs[k]; ok && v != retentionForever {
+			wrong = append(wrong, k+"="+v)
+		}
+	}
+	return wrong
+}
+
+// KeepEvents sets an existing event log to keep every event, and returns
+// the settings it had that would have deleted some. It is for the embedded
+// broker alone, whose logs earlier versions made with its defaults: that
+// broker enforced no retention on them, so nothing was lost, and the
+// settings now say so. On any other broker a log that deletes is refused
+// (EnsureTopics), for its operator to decide.
+func KeepEvents(ctx context.Context, cfg Config) ([]string, error) {
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	rcs, err := adm.DescribeTopicConfigs(ctx, cfg.Topics.Events)
+	if err != nil {
+		return nil, fmt.Errorf("describe the configs of %s: %w", cfg.Topics.Events, err)
+	}
+	rc, err := rcs.On(cfg.Topics.Events, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, nil // made with the right settings when created
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describe the configs of %s: %w", cfg.Topics.Events, err)
+	}
+	got := map[string]string{}
+	for _, c := range rc.Configs {
+		got[c.Key] = c.MaybeValue()
+	}
+	wrong := deletesEvents(got)
+	if len(wrong) == 0 {
+		return nil, nil
+	}
+	var alter []kadm.AlterConfig
+	for k, v := range cfg.Topics.topicConfigs()[cfg.Topics.Events] {
+		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+	}
+	resp, err := adm.AlterTopicConfigs(ctx, alter, cfg.Topics.Events)
+	if err == nil {
+		_, err = resp.On(cfg.Topics.Events, nil)
+		if err == nil {
+			for _, r := range resp {
+				err = errors.Join(err, r.Err)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set %s to keep every event: %w", cfg.Topics.Events, err)
+	}
+	return wrong, nil
+}
+
 // checkRetention refuses an event log that would delete events, and
 // warns of a commands topic that keeps its commands less than a week.
 func checkRetention(ctx context.Context, adm *kadm.Client, cfg Config) error {
@@ -184,16 +253,7 @@ func checkRetention(ctx context.Context, adm *kadm.Client, cfg Config) error {
 			}
 			continue
 		}
-		var wrong []string
-		if strings.Contains(got["cleanup.policy"], "compact") {
-			wrong = append(wrong, "cleanup.policy="+got["cleanup.policy"])
-		}
-		for _, k := range []string{"retention.ms", "retention.bytes"} {
-			if v, ok := got[k]; ok && v != retentionForever {
-				wrong = append(wrong, k+"="+v)
-			}
-		}
-		if len(wrong) > 0 {
+		if wrong := deletesEvents(got); len(wrong) > 0 {
 			return fmt.Errorf("%w: the event log %s would delete events (%s): it is the source of truth, and a book whose events are gone is forgotten at the next rebuild. Set it to keep every event: kafka-configs.sh --bootstrap-server %s --alter --entity-type topics --entity-name %s --add-config cleanup.policy=delete,retention.ms=-1,retention.bytes=-1",
 				ErrPermanent, t.Events, strings.Join(wrong, ", "), strings.Join(cfg.Brokers, ","), t.Events)
 		}

@@ -506,3 +506,28 @@ func keyWindow(t *testing.T, cfg Config) {
 		}
 	}
 }
+
+// The embedded broker's logs from earlier versions were made with its
+// defaults; `up` sets them to keep every event, and they pass the check.
+func TestKeepEventsMendsAnEmbeddedLogOfAnEarlierVersion(t *testing.T) {
+	_, cfg := bareCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if was, err := KeepEvents(ctx, cfg); err != nil || was != nil {
+		t.Fatalf("KeepEvents with no log yet: %v %v, want nothing done", was, err)
+	}
+	createTopic(t, cfg, cfg.Topics.Events, nil)
+	if err := EnsureTopics(ctx, cfg); !errors.Is(err, ErrPermanent) {
+		t.Fatalf("EnsureTopics on a log with the defaults: %v, want it refused", err)
+	}
+	was, err := KeepEvents(ctx, cfg)
+	if err != nil || len(was) != 1 || was[0] != "retention.ms=604800000" {
+		t.Fatalf("KeepEvents on a log with the defaults: %v %v, want it to say retention.ms was 604800000", was, err)
+	}
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		t.Fatalf("EnsureTopics once mended: %v", err)
+	}
+	if was, err := KeepEvents(ctx, cfg); err != nil || was != nil {
+		t.Fatalf("KeepEvents again: %v %v, want nothing to do", was, err)
+	}
+}
