@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,10 +189,15 @@ func TestUpKcatLinesEnvelopeAndPoison(t *testing.T) {
 
 		// The original README's step: each line a book read.
 		kcatProduce(t, broker, topic, "Dune", "Neuromancer", "Dune")
-		// The original Python envelope, payload as a JSON string, zone-less time.
+		// The original Python envelope, payload as a JSON string,
+		// zone-less time: a read of a book the API added is reading
+		// history, and shows; an add from outside is no book the
+		// aggregate knows, and is dead-lettered, saying why.
+		var hyperion bookJSON
+		postJSON(t, s.gateway+"/books", `{"title":"Hyperion","authors":["Dan Simmons"]}`).json(t, &hyperion)
 		kcatProduce(t, broker, topic,
-			`{"id":"e1","name":"book-added","created":"2016-05-10T12:34:56.789012","payload":"{\"id\": \"py1\", \"title\": \"Hyperion\", \"authors\": [\"Dan Simmons\"]}"}`,
-			`{"id":"e2","name":"book-read","created":"2016-05-11T08:00:00","payload":{"id":"py1"}}`)
+			`{"id":"e1","name":"book-added","created":"2016-05-10T12:34:56.789012","payload":"{\"id\": \"py1\", \"title\": \"Endymion\", \"authors\": [\"Dan Simmons\"]}"}`,
+			`{"id":"e2","name":"book-read","created":"2016-05-11T08:00:00","payload":{"id":"`+hyperion.ID+`"}}`)
 		// Poison, between good records: broken JSON, a CloudEvent of another
 		// spec version, a known type with bad data.
 		kcatProduce(t, broker, topic,
@@ -214,21 +220,116 @@ func TestUpKcatLinesEnvelopeAndPoison(t *testing.T) {
 			}
 		}
 		for _, b := range last.Books {
-			if b.Title == "Hyperion" && (b.ID != "py1" || len(b.Authors) != 1 || b.ReadAt.Year() != 2016) {
+			if b.Title == "Hyperion" && (b.ID != hyperion.ID || len(b.Authors) != 1 || b.ReadAt.Year() != 2016) {
 				t.Fatalf("envelope read = %+v", b)
 			}
 		}
-		eventually(t, "three poison records in bookshelf.dlq", func() bool {
-			return len(kcatConsume(t, broker, topic+".dlq")) == 3
+		if r := do(t, "GET", s.gateway+"/books/py1", "", nil); r.status != 404 {
+			t.Fatalf("the envelope's add from outside: GET /books/py1 = %d %s, want 404 as the aggregate says", r.status, r.body)
+		}
+		eventually(t, "three poison records and the outside add in bookshelf.dlq", func() bool {
+			return len(kcatConsume(t, broker, topic+".dlq")) == 4
 		})
+		admitted := 0
 		for _, line := range kcatConsume(t, broker, topic+".dlq") {
 			if !strings.Contains(line, "bookshelf-origin-topic="+topic) || !strings.Contains(line, "bookshelf-error=") {
 				t.Fatalf("dead letter without its origin and error: %s", line)
 			}
+			if strings.Contains(line, "not admitted") && strings.Contains(line, "POST /books") {
+				admitted++
+			}
+		}
+		if admitted != 1 {
+			t.Fatalf("%d dead letters say an outside add is not admitted and what to do instead, want 1", admitted)
 		}
 		m := do(t, "GET", s.url("lastread", "/metrics"), "", nil)
-		if !strings.Contains(string(m.body), "bookshelf_records_dead_lettered_total 3") {
+		if !strings.Contains(string(m.body), "bookshelf_records_dead_lettered_total 4") {
 			t.Fatalf("metrics do not count the dead letters:\n%s", m.body)
+		}
+	})
+}
+
+// The README's kcat scenario: books added through the API, then each
+// title pushed as a plain line (one of them before its book is added).
+// The replicas that lived through it and fresh replicas reading the same
+// log, in another interleaving of its partitions, answer every query
+// alike.
+func TestUpReplicasAgreeOnTheKcatScenario(t *testing.T) {
+	needKcat(t)
+	eachTarget(t, func(t *testing.T, tg target) {
+		s := startUp(t, t.TempDir(), newPorts(t), tg)
+		broker, topic := s.broker(), tg.topic
+		kcatProduce(t, broker, topic, "The Dispossessed") // before its book
+		titles := []string{"Dune", "Neuromancer", "Hyperion", "Foundation", "Solaris", "Kindred", "The Dispossessed"}
+		var last string
+		for i, title := range titles {
+			r := postJSON(t, s.gateway+"/books", fmt.Sprintf(`{"title":%q,"authors":["Author %d","Shared Author"]}`, title, i%3))
+			if r.status != 201 {
+				t.Fatalf("add %s: %d %s", title, r.status, r.body)
+			}
+			last = r.header.Get("Bookshelf-Position")
+		}
+		kcatProduce(t, broker, topic, titles[:6]...)
+		kcatProduce(t, broker, topic, "A Title of No Book", "dune")
+
+		queries := []string{"/books/last-read?limit=20", "/books?limit=100", "/books?limit=1", "/books?limit=3&offset=2",
+			"/books?author=Shared%20Author&limit=2&offset=1", "/stats"}
+		service := func(q string) string {
+			switch {
+			case strings.HasPrefix(q, "/books/last-read"):
+				return "lastread"
+			case strings.HasPrefix(q, "/stats"):
+				return "stats"
+			}
+			return "catalog"
+		}
+		// A replica has read every line once: 8 entries last read (7
+		// books and the title of none), 8 reads in the catalog (all but
+		// that title's), 9 in the statistics.
+		settled := func(url func(string) string) bool {
+			var lr lastReadJSON
+			var cat struct{ Books []struct{ Reads int } }
+			var st struct {
+				BooksRead int `json:"books_read"`
+			}
+			getAt(t, url("/books/last-read?limit=20"), last).json(t, &lr)
+			getAt(t, url("/books?limit=100"), last).json(t, &cat)
+			getAt(t, url("/stats"), last).json(t, &st)
+			reads := 0
+			for _, b := range cat.Books {
+				reads += b.Reads
+			}
+			return len(lr.Books) == 8 && reads == 8 && st.BooksRead == 9
+		}
+		eventually(t, "every line read by the live replicas", func() bool {
+			return settled(func(q string) string { return s.url(service(q), q) })
+		})
+		var lr lastReadJSON
+		getAt(t, s.url("lastread", "/books/last-read?limit=20"), last).json(t, &lr)
+		for _, b := range lr.Books {
+			if b.Title == "The Dispossessed" && strings.HasPrefix(b.ID, "title-") {
+				t.Errorf("the line read before its book was added stays on an entry of its own: %+v", b)
+			}
+		}
+		fresh := map[string]*proc{}
+		for _, kind := range []string{"lastread", "catalog", "stats"} {
+			port := freePort(t)
+			fresh[kind] = startProc(t, port, kind, "--broker", broker, "--topic", topic, "--port", strconv.Itoa(port), "--id", "fresh-"+kind)
+		}
+		for _, p := range fresh {
+			p.waitReady()
+		}
+		eventually(t, "every line read by the fresh replicas", func() bool {
+			return settled(func(q string) string { return fresh[service(q)].url(q) })
+		})
+		for _, q := range queries {
+			l, f := getAt(t, s.url(service(q), q), last), getAt(t, fresh[service(q)].url(q), last)
+			if l.status != 200 || string(f.body) != string(l.body) {
+				t.Errorf("GET %s: the live replica says\n%d %s\na fresh one says\n%d %s", q, l.status, l.body, f.status, f.body)
+			}
+		}
+		for _, p := range fresh {
+			p.term()
 		}
 	})
 }

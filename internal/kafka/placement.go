@@ -105,9 +105,7 @@ func checkPlacement(ctx context.Context, cfg Config) error {
 	for len(from) > 0 && ctx.Err() == nil {
 		fetches := rd.PollFetches(ctx)
 		fetches.EachRecord(func(r *kgo.Record) {
-			if _, ok := from[r.Partition]; ok {
-				delete(from, r.Partition)
-			}
+			delete(from, r.Partition)
 			if r.Attrs.IsTransactional() && !r.Attrs.IsControl() && len(r.Key) > 0 {
 				sample = append(sample, r)
 			}

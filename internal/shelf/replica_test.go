@@ -195,7 +195,14 @@ func TestReplicaConcurrent(t *testing.T) {
 	for o := range int64(perPart) {
 		for p := range int32(partitions) {
 			id := string(rune('a' + p))
-			r.Apply(&Event{Type: TypeBookRead, BookID: id, ReadAt: t0.Add(time.Duration(o) * time.Second), At: LogPos{Partition: p, Offset: o}})
+			// Each partition's first record adds its book; the others
+			// read it.
+			e := &Event{Type: TypeBookRead, Source: EventSource, BookID: id, Seq: o + 1,
+				ReadAt: t0.Add(time.Duration(o) * time.Second), At: LogPos{Partition: p, Offset: o}}
+			if o == 0 {
+				e.Type, e.Title = TypeBookAdded, "Book "+id
+			}
+			r.Apply(e)
 		}
 	}
 	wg.Wait()

@@ -16,9 +16,12 @@ const (
 )
 
 // seqGate drops events a view has already applied: per book, only an event
-// numbered above the last one applied gets through. Unnumbered events
-// (from outside the aggregate) always pass; the reader's log position keeps
-// those from being applied twice.
+// numbered above the last one applied gets through. Only the aggregate's
+// events are numbered (Admit strips the numbering of outside ones), and a
+// book's come in one partition, in order, so what the gate lets through
+// does not depend on how the partitions interleave. Unnumbered events
+// always pass; the reader's log position keeps those from being applied
+// twice.
 type seqGate map[string]int64
 
 func (g seqGate) pass(e *Event) bool {
@@ -32,25 +35,120 @@ func (g seqGate) pass(e *Event) bool {
 	return true
 }
 
-// titleIndex resolves a title-only read to a book: the first book added
-// with that title, else an entry of its own named for the title.
-type titleIndex map[string]string
+// bookFacts is what every view keeps of a book the aggregate added: what
+// title resolution and the catalog's order are decided on. All of it comes
+// from the book-added event, the same in every replica.
+type bookFacts struct {
+	id       string
+	titleKey string    // TitleKey of the title it was added with
+	addedAt  time.Time // the book-added event's time
+	added    bool
+	removed  bool
+}
 
-func (t titleIndex) add(e *Event) {
-	k := TitleKey(e.Title)
-	if _, ok := t[k]; !ok {
-		t[k] = e.BookID
+func (f *bookFacts) add(e *Event) {
+	f.titleKey, f.addedAt, f.added, f.removed = TitleKey(e.Title), e.Time, true, false
+}
+
+// compareBooks orders books by added time, then id: the catalog's order,
+// and the one that picks which of the books sharing a title a title line
+// means. Both keys are in the book-added event, so every replica agrees
+// whatever order the partitions brought the adds in.
+func compareBooks(a, b *bookFacts) int {
+	if c := a.addedAt.Compare(b.addedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// titleIndex holds, per TitleKey, the books added with that title and the
+// reads known only by it (plain text lines). Which book the lines mean is
+// decided when a view is queried, not when a line is applied: a line may
+// come before its book's add (from another partition) or before the add of
+// another book with that title, and a choice made on arrival would depend
+// on the order this replica happened to see them in.
+type titleIndex map[string]*titleEntry
+
+type titleEntry struct {
+	// books added with the title, by compareBooks: one, nearly always,
+	// held in one so that adding a book allocates no list.
+	books []*bookFacts
+	one   [1]*bookFacts
+	// The title-only reads: how many, the latest, and the title as the
+	// latest wrote it (of reads at the same time, the smaller text), so
+	// that the entry's title does not depend on which line came first.
+	reads    int
+	lastRead time.Time
+	text     string
+	// id is the entry's own id while no book has the title: TitleBookID,
+	// set at the first read.
+	id string
+	// target is the title's place in LastRead's read order, once a line
+	// is read; the other views have none.
+	target *readTarget
+}
+
+func (ix titleIndex) entry(key string) *titleEntry {
+	t := ix[key]
+	if t == nil {
+		t = &titleEntry{}
+		t.books = t.one[:0]
+		ix[key] = t
+	}
+	return t
+}
+
+// list files an added book under its title.
+func (ix titleIndex) list(f *bookFacts) {
+	t := ix.entry(f.titleKey)
+	// Books mostly come in the order they were added: after the last.
+	if n := len(t.books); n == 0 || compareBooks(t.books[n-1], f) < 0 {
+		t.books = append(t.books, f)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(t.books, f, compareBooks)
+	t.books = slices.Insert(t.books, i, f)
+}
+
+// unlist takes a removed book from under its title before it is added
+// again, perhaps with another title and time. The aggregate never re-adds
+// an id; an add from elsewhere applied to a view directly may.
+func (ix titleIndex) unlist(f *bookFacts) {
+	if t := ix[f.titleKey]; t != nil {
+		if i, ok := slices.BinarySearchFunc(t.books, f, compareBooks); ok {
+			t.books = slices.Delete(t.books, i, i+1)
+		}
 	}
 }
 
-func (t titleIndex) resolve(e *Event) string {
-	if e.BookID != "" {
-		return e.BookID
+// read counts a title-only read.
+func (ix titleIndex) read(e *Event) *titleEntry {
+	t := ix.entry(TitleKey(e.Title))
+	if t.id == "" {
+		t.id = TitleBookID(e.Title)
 	}
-	if id, ok := t[TitleKey(e.Title)]; ok {
-		return id
+	text := strings.TrimSpace(e.Title)
+	if c := e.ReadAt.Compare(t.lastRead); t.reads == 0 || c > 0 || c == 0 && text < t.text {
+		t.lastRead, t.text = e.ReadAt, text
 	}
-	return TitleBookID(e.Title)
+	t.reads++
+	return t
+}
+
+// resolve is the book a title's lines mean: of the books added with the
+// title, the first not removed; if every one is removed, the first, so the
+// lines are hidden wherever that book is; nil when no book has the title,
+// and the lines are an entry of their own.
+func (t *titleEntry) resolve() *bookFacts {
+	for _, f := range t.books {
+		if !f.removed {
+			return f
+		}
+	}
+	if len(t.books) > 0 {
+		return t.books[0]
+	}
+	return nil
 }
 
 // ReadEntry is one line of the last-read view.
@@ -62,36 +160,48 @@ type ReadEntry struct {
 }
 
 // LastRead is the view of the books read most recently: distinct books,
-// most recent first.
+// most recent first. Its answer depends only on the events applied, not on
+// the order the partitions interleaved in.
 type LastRead struct {
 	seq    seqGate
-	titles titleIndex
 	books  map[string]*lastReadBook
-	// reads orders the reads by read_at. A book read again gets a new
-	// entry; its old one goes stale and is dropped at the next compaction.
+	titles titleIndex
+	// reads orders the read targets (a book's reads by id, a title's
+	// lines) by their latest read. A target read again gets a new entry;
+	// its old one goes stale and is dropped at the next compaction.
 	reads readOrder
 }
 
 type lastReadBook struct {
-	id      string
+	bookFacts
 	title   string
 	authors []string
-	read    bool
-	readAt  time.Time
-	key     readKey // readAt, as readOrder sorts it
-	ref     int32   // the book's index in readOrder.books, once read
-	removed bool
+	target  readTarget // the reads by id, from before the add too
+}
+
+// readTarget is what a read names: a book by its id, or a title. The read
+// order sorts targets rather than books because the book a title stands
+// for is only decided at query time; a book's read time is the latest of
+// its own target's and that of the title resolving to it.
+type readTarget struct {
+	read   bool
+	readAt time.Time
+	key    readKey // readAt, as readOrder sorts it
+	ref    int32   // the target's index in readOrder.targets, once read
+	book   *lastReadBook
+	title  *titleEntry
 }
 
 // NewLastRead returns an empty view.
 func NewLastRead() *LastRead {
-	return &LastRead{seq: seqGate{}, titles: titleIndex{}, books: map[string]*lastReadBook{}}
+	return &LastRead{seq: seqGate{}, books: map[string]*lastReadBook{}, titles: titleIndex{}}
 }
 
 func (v *LastRead) book(id string) *lastReadBook {
 	b := v.books[id]
 	if b == nil {
-		b = &lastReadBook{id: id}
+		b = &lastReadBook{bookFacts: bookFacts{id: id}}
+		b.target.book = b
 		v.books[id] = b
 	}
 	return b
@@ -105,58 +215,215 @@ func (v *LastRead) Apply(e *Event) {
 	switch e.Type {
 	case TypeBookAdded:
 		b := v.book(e.BookID)
-		b.title, b.authors, b.removed = e.Title, e.Authors, false
-		v.titles.add(e)
+		if b.added && !b.removed {
+			return // a copy of the add: the aggregate adds an id once
+		}
+		if b.added {
+			v.titles.unlist(&b.bookFacts)
+		}
+		b.bookFacts.add(e)
+		b.title, b.authors = e.Title, e.Authors
+		v.titles.list(&b.bookFacts)
 	case TypeBookRemoved:
-		if b := v.books[e.BookID]; b != nil {
+		if b := v.books[e.BookID]; b != nil && b.added {
 			b.removed = true
 		}
 	case TypeBookRead:
-		b := v.book(v.titles.resolve(e))
-		if b.title == "" {
-			b.title = e.Title
+		if e.BookID != "" {
+			v.reads.note(&v.book(e.BookID).target, e.ReadAt)
+			return
 		}
-		if b.read && !e.ReadAt.After(b.readAt) {
-			return // an older read of a book read since
+		t := v.titles.read(e)
+		if t.target == nil {
+			t.target = &readTarget{title: t}
 		}
-		if b.read {
-			v.reads.stale++
-		} else {
-			b.ref = int32(len(v.reads.books))
-			v.reads.books = append(v.reads.books, b)
-		}
-		b.read, b.readAt, b.key = true, e.ReadAt, keyOf(e.ReadAt)
-		v.reads.insert(readRef{b.key, b.ref})
+		v.reads.note(t.target, e.ReadAt)
 	}
 }
 
-// Latest returns up to limit books, most recently read first.
+// Latest returns up to limit books, most recently read first; of books
+// read at the same time, the smaller id first.
 func (v *LastRead) Latest(limit int) []ReadEntry {
 	limit = max(limit, 0) // a negative capacity would panic
 	out := make([]ReadEntry, 0, min(limit, v.reads.n-v.reads.stale))
 	if limit == 0 {
 		return out
 	}
-	v.reads.newestFirst(func(b *lastReadBook) bool {
-		if !b.removed {
-			out = append(out, ReadEntry{ID: b.id, Title: b.title, Authors: nonNil(b.authors), ReadAt: b.readAt})
+	// The targets of one read time are gathered and shown by id: the
+	// read order cannot sort them so itself, as the book a title stands
+	// for is decided here. A book is met once through its id and once
+	// through its title at most; newest first, the first meeting is its
+	// latest read.
+	var (
+		group []lastReadShown
+		at    readKey
+		shown = make(map[string]bool, min(limit, 16))
+	)
+	flush := func() {
+		slices.SortFunc(group, compareShown)
+		for _, s := range group {
+			if len(out) == limit {
+				break
+			}
+			if !shown[s.ID] {
+				shown[s.ID] = true
+				out = append(out, s.ReadEntry)
+			}
 		}
-		return len(out) < limit
+		group = group[:0]
+	}
+	v.reads.newestFirst(func(t *readTarget) bool {
+		if t.key != at {
+			flush()
+			if len(out) == limit {
+				return false
+			}
+			at = t.key
+		}
+		if s, ok := v.shows(t); ok {
+			group = append(group, s)
+		}
+		return true
 	})
+	flush()
 	return out
 }
 
-// readOrder keeps reads sorted by time, oldest first, in blocks of at most
-// 2*orderBlock entries. Reads mostly arrive in time order and are
-// appended; one with an older read_at finds its place by binary search and
-// moves at most a block. (A linked list walked to the place made catching
-// up on a log of backdated reads quadratic.) Entries hold no pointers, so
-// moving them is a plain copy and the collector skips the blocks.
+// lastReadShown is an entry Latest may show.
+type lastReadShown struct {
+	ReadEntry
+	// untitled: the entry of a title no book has. Should its id equal a
+	// book's, the book goes first, so the tie too is the same everywhere.
+	untitled bool
+}
+
+func compareShown(a, b lastReadShown) int {
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	switch {
+	case a.untitled == b.untitled:
+		return 0
+	case a.untitled:
+		return 1
+	}
+	return -1
+}
+
+// shows tells what a target's latest read shows, if anything: a removed
+// book, or an id read but never added (the catalog answers 404 for it),
+// shows nothing. Title and authors come from the book's add alone.
+func (v *LastRead) shows(t *readTarget) (lastReadShown, bool) {
+	b := t.book
+	if t.title != nil {
+		f := t.title.resolve()
+		if f == nil {
+			return lastReadShown{ReadEntry: ReadEntry{ID: t.title.id, Title: t.title.text, Authors: []string{}, ReadAt: t.readAt},
+				untitled: true}, true
+		}
+		b = v.books[f.id]
+	}
+	if !b.added || b.removed {
+		return lastReadShown{}, false
+	}
+	return lastReadShown{ReadEntry: ReadEntry{ID: b.id, Title: b.title, Authors: nonNil(b.authors), ReadAt: t.readAt}}, true
+}
+
+// sortedBlocks keeps values sorted, in blocks of at most 2*orderBlock
+// values. Values mostly arrive in order and are appended; one out of order
+// finds its place by binary search and moves at most a block. (A linked
+// list walked to the place made catching up on a log of backdated reads
+// quadratic; one flat slice would move everything after the place.)
+type sortedBlocks[T comparable] struct {
+	blocks [][]T // none empty
+	n      int
+}
+
+const orderBlock = 512
+
+// insert puts x after the values that do not sort after it; after(a, b)
+// tells whether a sorts after b.
+func (s *sortedBlocks[T]) insert(x T, after func(a, b T) bool) {
+	s.n++
+	if len(s.blocks) == 0 {
+		s.blocks = append(s.blocks, append(make([]T, 0, orderBlock), x))
+		return
+	}
+	bi := len(s.blocks) - 1
+	if last := s.blocks[bi]; after(last[len(last)-1], x) {
+		bi = sort.Search(len(s.blocks), func(i int) bool {
+			b := s.blocks[i]
+			return after(b[len(b)-1], x)
+		})
+	}
+	b := s.blocks[bi]
+	j := len(b)
+	if after(b[j-1], x) {
+		j = sort.Search(len(b), func(i int) bool { return after(b[i], x) })
+	}
+	b = slices.Insert(b, j, x)
+	s.blocks[bi] = b
+	if len(b) >= 2*orderBlock {
+		tail := slices.Clone(b[orderBlock:])
+		s.blocks[bi] = b[:orderBlock:orderBlock]
+		s.blocks = slices.Insert(s.blocks, bi+1, tail)
+	}
+}
+
+// remove takes x out, if it is there.
+func (s *sortedBlocks[T]) remove(x T, after func(a, b T) bool) {
+	// From the first block that does not end before x, through the
+	// values that sort neither before nor after it.
+	bi := sort.Search(len(s.blocks), func(i int) bool {
+		b := s.blocks[i]
+		return !after(x, b[len(b)-1])
+	})
+	for ; bi < len(s.blocks); bi++ {
+		b := s.blocks[bi]
+		j := sort.Search(len(b), func(i int) bool { return !after(x, b[i]) })
+		for ; j < len(b) && !after(b[j], x); j++ {
+			if b[j] != x {
+				continue
+			}
+			s.n--
+			if b = slices.Delete(b, j, j+1); len(b) == 0 {
+				s.blocks = slices.Delete(s.blocks, bi, bi+1)
+			} else {
+				s.blocks[bi] = b
+			}
+			return
+		}
+		if j < len(b) {
+			return
+		}
+	}
+}
+
+// ascend calls fn with the values from the offset-th on, in order, while
+// fn returns true. Whole blocks before offset are skipped by their length.
+func (s *sortedBlocks[T]) ascend(offset int, fn func(T) bool) {
+	offset = max(offset, 0)
+	for _, b := range s.blocks {
+		if offset >= len(b) {
+			offset -= len(b)
+			continue
+		}
+		for _, x := range b[offset:] {
+			if !fn(x) {
+				return
+			}
+		}
+		offset = 0
+	}
+}
+
+// readOrder keeps the read targets sorted by their latest read, oldest
+// first. Entries hold no pointers, so moving them is a plain copy and the
+// collector skips the blocks.
 type readOrder struct {
-	blocks [][]readRef // none empty
-	books  []*lastReadBook
-	n      int // entries, stale ones included
-	stale  int
+	sortedBlocks[readRef] // n counts stale entries too
+	targets               []*readTarget
+	stale                 int
 }
 
 // readKey is a time as two integers: comparing them is cheaper than
@@ -172,42 +439,29 @@ func (k readKey) after(o readKey) bool { return k.sec > o.sec || k.sec == o.sec 
 
 type readRef struct {
 	readKey
-	book int32 // index in readOrder.books
+	target int32 // index in readOrder.targets
 }
 
-// live tells whether r is its book's latest read: a book's read time only
-// grows, so a superseded entry never matches again.
-func (o *readOrder) live(r readRef) bool { return o.books[r.book].key == r.readKey }
+func refAfter(a, b readRef) bool { return a.after(b.readKey) }
 
-const orderBlock = 512
+// live tells whether r is its target's latest read: a target's read time
+// only grows, so a superseded entry never matches again.
+func (o *readOrder) live(r readRef) bool { return o.targets[r.target].key == r.readKey }
 
-func (o *readOrder) insert(r readRef) {
-	o.n++
-	if len(o.blocks) == 0 {
-		o.blocks = append(o.blocks, append(make([]readRef, 0, orderBlock), r))
+// note records a read of t at the given time; an older read of a target
+// read since changes nothing.
+func (o *readOrder) note(t *readTarget, at time.Time) {
+	if t.read && !at.After(t.readAt) {
 		return
 	}
-	// Among equal times the read applied last goes after the others: it
-	// shows first.
-	bi := len(o.blocks) - 1
-	if last := o.blocks[bi]; last[len(last)-1].after(r.readKey) {
-		bi = sort.Search(len(o.blocks), func(i int) bool {
-			b := o.blocks[i]
-			return b[len(b)-1].after(r.readKey)
-		})
+	if t.read {
+		o.stale++
+	} else {
+		t.ref = int32(len(o.targets))
+		o.targets = append(o.targets, t)
 	}
-	b := o.blocks[bi]
-	j := len(b)
-	if j > 0 && b[j-1].after(r.readKey) {
-		j = sort.Search(len(b), func(i int) bool { return b[i].after(r.readKey) })
-	}
-	b = slices.Insert(b, j, r)
-	o.blocks[bi] = b
-	if len(b) >= 2*orderBlock {
-		tail := slices.Clone(b[orderBlock:])
-		o.blocks[bi] = b[:orderBlock:orderBlock]
-		o.blocks = slices.Insert(o.blocks, bi+1, tail)
-	}
+	t.read, t.readAt, t.key = true, at, keyOf(at)
+	o.insert(readRef{t.key, t.ref}, refAfter)
 	if o.stale > o.n/2 && o.stale > orderBlock {
 		o.compact()
 	}
@@ -239,13 +493,13 @@ func (o *readOrder) compact() {
 	o.blocks, o.stale = blocks, 0
 }
 
-// newestFirst calls fn with the book of each live entry, newest first,
+// newestFirst calls fn with the target of each live entry, newest first,
 // while fn returns true.
-func (o *readOrder) newestFirst(fn func(*lastReadBook) bool) {
+func (o *readOrder) newestFirst(fn func(*readTarget) bool) {
 	for bi := len(o.blocks) - 1; bi >= 0; bi-- {
 		b := o.blocks[bi]
 		for j := len(b) - 1; j >= 0; j-- {
-			if o.live(b[j]) && !fn(o.books[b[j].book]) {
+			if o.live(b[j]) && !fn(o.targets[b[j].target]) {
 				return
 			}
 		}
@@ -267,27 +521,43 @@ type CatalogBook struct {
 	LastReadAt *time.Time `json:"last_read_at,omitempty"`
 }
 
-// Catalog is the view of every book on the shelf.
+// Catalog is the view of every book on the shelf. Its answer depends only
+// on the events applied, not on the order the partitions interleaved in.
 type Catalog struct {
 	seq    seqGate
-	titles titleIndex
 	books  map[string]*catalogBook
-	// order is the books in the order they were added; removed ones stay
-	// and are skipped, so offsets stay cheap to walk.
-	order []*catalogBook
-	live  int
+	titles titleIndex
+	// order holds the books on the shelf by compareBooks, the order List
+	// pages in: by the add's time and id rather than the order this
+	// replica saw the adds in, so every replica pages alike. A removed
+	// book leaves it.
+	order sortedBlocks[*catalogBook]
 }
 
 type catalogBook struct {
-	CatalogBook
-	added   bool
-	removed bool
+	bookFacts
+	book    Book
 	authors map[string]bool // lower-cased, for ?author=
+	// The reads by id. They count from before the add too: a read from
+	// outside the aggregate may come first, from another partition.
+	reads    int
+	lastRead time.Time
 }
+
+func catalogAfter(a, b *catalogBook) bool { return compareBooks(&a.bookFacts, &b.bookFacts) > 0 }
 
 // NewCatalog returns an empty view.
 func NewCatalog() *Catalog {
-	return &Catalog{seq: seqGate{}, titles: titleIndex{}, books: map[string]*catalogBook{}}
+	return &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, titles: titleIndex{}}
+}
+
+func (v *Catalog) book(id string) *catalogBook {
+	b := v.books[id]
+	if b == nil {
+		b = &catalogBook{bookFacts: bookFacts{id: id}}
+		v.books[id] = b
+	}
+	return b
 }
 
 // Apply folds one event into the view.
@@ -297,46 +567,55 @@ func (v *Catalog) Apply(e *Event) {
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		b := v.books[e.BookID]
-		if b == nil {
-			b = &catalogBook{}
-			v.books[e.BookID] = b
-		}
+		b := v.book(e.BookID)
 		if b.added && !b.removed {
-			return
+			return // a copy of the add: the aggregate adds an id once
 		}
-		if !b.added {
-			v.order = append(v.order, b)
+		if b.added {
+			v.titles.unlist(&b.bookFacts)
 		}
-		b.Book = e.Book()
-		b.Authors = nonNil(b.Authors)
-		b.AddedAt, b.added, b.removed = e.Time, true, false
+		b.bookFacts.add(e)
+		b.book = e.Book()
+		b.book.Authors = nonNil(b.book.Authors)
 		b.authors = make(map[string]bool, len(e.Authors))
 		for _, a := range e.Authors {
 			b.authors[strings.ToLower(strings.TrimSpace(a))] = true
 		}
-		v.live++
-		v.titles.add(e)
+		v.titles.list(&b.bookFacts)
+		v.order.insert(b, catalogAfter)
 	case TypeBookRemoved:
 		if b := v.books[e.BookID]; b != nil && b.added && !b.removed {
 			b.removed = true
-			v.live--
+			v.order.remove(b, catalogAfter)
 		}
 	case TypeBookRead:
-		id := v.titles.resolve(e)
-		b := v.books[id]
-		if b == nil {
-			// A read of a book not (yet) added: count it, so an add that
-			// shows up later carries its reads.
-			b = &catalogBook{}
-			v.books[id] = b
+		if e.BookID == "" {
+			v.titles.read(e)
+			return
 		}
-		b.Reads++
-		if b.LastReadAt == nil || e.ReadAt.After(*b.LastReadAt) {
-			t := e.ReadAt
-			b.LastReadAt = &t
+		b := v.book(e.BookID)
+		if b.reads == 0 || e.ReadAt.After(b.lastRead) {
+			b.lastRead = e.ReadAt
 		}
+		b.reads++
 	}
+}
+
+// show is b as the catalog shows it: its reads by id and those of the
+// title lines that mean it.
+func (v *Catalog) show(b *catalogBook) CatalogBook {
+	c := CatalogBook{Book: b.book, AddedAt: b.addedAt, Reads: b.reads}
+	last := b.lastRead
+	if t := v.titles[b.titleKey]; t != nil && t.reads > 0 && t.resolve() == &b.bookFacts {
+		if c.Reads == 0 || t.lastRead.After(last) {
+			last = t.lastRead
+		}
+		c.Reads += t.reads
+	}
+	if c.Reads > 0 {
+		c.LastReadAt = &last
+	}
+	return c
 }
 
 // Get returns one book.
@@ -348,30 +627,40 @@ func (v *Catalog) Get(id string) (CatalogBook, error) {
 	case b.removed:
 		return CatalogBook{}, ErrRemoved
 	}
-	return b.CatalogBook, nil
+	return v.show(b), nil
 }
 
-// List returns the books in the order they were added, those with an
-// author named author (any case) when it is not empty, skipping offset and
-// returning at most limit; total counts every match.
+// List returns the books by the time they were added (then id), those
+// with an author named author (any case) when it is not empty, skipping
+// offset and returning at most limit; total counts every match.
 func (v *Catalog) List(author string, limit, offset int) (books []CatalogBook, total int) {
 	author = strings.ToLower(strings.TrimSpace(author))
 	limit = max(limit, 0) // a negative capacity would panic
-	books = make([]CatalogBook, 0, min(limit, v.live))
-	for _, b := range v.order {
-		if b.removed || (author != "" && !b.authors[author]) {
-			continue
+	books = make([]CatalogBook, 0, min(limit, v.order.n))
+	if author == "" {
+		// Every book matches: no need to walk to the page.
+		if limit > 0 {
+			v.order.ascend(offset, func(b *catalogBook) bool {
+				books = append(books, v.show(b))
+				return len(books) < limit
+			})
 		}
-		if total >= offset && len(books) < limit {
-			books = append(books, b.CatalogBook)
-		}
-		total++
+		return books, v.order.n
 	}
+	v.order.ascend(0, func(b *catalogBook) bool {
+		if b.authors[author] {
+			if total >= offset && len(books) < limit {
+				books = append(books, v.show(b))
+			}
+			total++
+		}
+		return true
+	})
 	return books, total
 }
 
 // Len is the number of books on the shelf.
-func (v *Catalog) Len() int { return v.live }
+func (v *Catalog) Len() int { return v.order.n }
 
 // ReadingStats is the answer of the stats view.
 type ReadingStats struct {
@@ -383,24 +672,59 @@ type ReadingStats struct {
 }
 
 // Stats is the view of reading statistics: reads in total, per year of
-// reading, per author.
+// reading, per author. Its answer depends only on the events applied, not
+// on the order the partitions interleaved in.
 type Stats struct {
-	seq       seqGate
-	titles    titleIndex
-	authors   map[string][]string // book id -> authors
-	removed   map[string]bool
-	readBooks map[string]bool
-	total     int
-	perYear   map[int]int
+	seq    seqGate
+	books  map[string]*statsBook
+	titles titleIndex
+	// readTitles are the titles read by title-only lines. They are few,
+	// so Snapshot gives their reads to the book they mean (and its
+	// authors) then, when that book is decided.
+	readTitles []*titleEntry
+	total      int
+	perYear    map[int]int
+	// perAuthor counts the reads by id of added books: a read counts for
+	// the authors once both it and its book's add are in, whichever came
+	// first.
 	perAuthor map[string]int
+	readIDs   int // distinct ids read by id
+	onShelf   int
+}
+
+type statsBook struct {
+	bookFacts
+	authors []string
+	reads   int // by id, from before the add too
 }
 
 // NewStats returns an empty view.
 func NewStats() *Stats {
 	return &Stats{
-		seq: seqGate{}, titles: titleIndex{}, authors: map[string][]string{},
-		removed: map[string]bool{}, readBooks: map[string]bool{},
+		seq: seqGate{}, books: map[string]*statsBook{}, titles: titleIndex{},
 		perYear: map[int]int{}, perAuthor: map[string]int{},
+	}
+}
+
+func (v *Stats) book(id string) *statsBook {
+	b := v.books[id]
+	if b == nil {
+		b = &statsBook{bookFacts: bookFacts{id: id}}
+		v.books[id] = b
+	}
+	return b
+}
+
+// credit adds n reads to each author, keeping no author at zero, so that
+// a snapshot holds the same names however it came about.
+func credit(perAuthor map[string]int, authors []string, n int) {
+	if n == 0 {
+		return
+	}
+	for _, a := range authors {
+		if perAuthor[a] += n; perAuthor[a] == 0 {
+			delete(perAuthor, a)
+		}
 	}
 }
 
@@ -412,20 +736,40 @@ func (v *Stats) Apply(e *Event) {
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		v.authors[e.BookID] = e.Authors
-		delete(v.removed, e.BookID)
-		v.titles.add(e)
+		b := v.book(e.BookID)
+		if b.added && !b.removed {
+			return // a copy of the add: the aggregate adds an id once
+		}
+		if b.added {
+			v.titles.unlist(&b.bookFacts)
+			credit(v.perAuthor, b.authors, -b.reads)
+		}
+		b.bookFacts.add(e)
+		b.authors = e.Authors
+		v.titles.list(&b.bookFacts)
+		credit(v.perAuthor, b.authors, b.reads)
+		v.onShelf++
 	case TypeBookRemoved:
-		if _, ok := v.authors[e.BookID]; ok {
-			v.removed[e.BookID] = true
+		if b := v.books[e.BookID]; b != nil && b.added && !b.removed {
+			b.removed = true
+			v.onShelf--
 		}
 	case TypeBookRead:
-		id := v.titles.resolve(e)
 		v.total++
-		v.readBooks[id] = true
 		v.perYear[e.ReadAt.Year()]++
-		for _, a := range v.authors[id] {
-			v.perAuthor[a]++
+		if e.BookID == "" {
+			if t := v.titles.read(e); t.reads == 1 {
+				v.readTitles = append(v.readTitles, t)
+			}
+			return
+		}
+		b := v.book(e.BookID)
+		if b.reads == 0 {
+			v.readIDs++
+		}
+		b.reads++
+		if b.added {
+			credit(v.perAuthor, b.authors, 1)
 		}
 	}
 }
@@ -434,8 +778,8 @@ func (v *Stats) Apply(e *Event) {
 func (v *Stats) Snapshot() ReadingStats {
 	s := ReadingStats{
 		BooksRead:     v.total,
-		DistinctBooks: len(v.readBooks),
-		BooksOnShelf:  len(v.authors) - len(v.removed),
+		DistinctBooks: v.readIDs,
+		BooksOnShelf:  v.onShelf,
 		PerYear:       make(map[string]int, len(v.perYear)),
 		PerAuthor:     make(map[string]int, len(v.perAuthor)),
 	}
@@ -444,6 +788,16 @@ func (v *Stats) Snapshot() ReadingStats {
 	}
 	for a, n := range v.perAuthor {
 		s.PerAuthor[a] = n
+	}
+	for _, t := range v.readTitles {
+		id := t.id
+		if f := t.resolve(); f != nil {
+			id = f.id
+			credit(s.PerAuthor, v.books[id].authors, t.reads)
+		}
+		if b := v.books[id]; b == nil || b.reads == 0 {
+			s.DistinctBooks++ // not read by id as well
+		}
 	}
 	return s
 }

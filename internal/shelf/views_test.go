@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +29,18 @@ func readAt(id string, seq int64, at time.Time) *Event {
 // readTitle is a read known only by its title, as a plain text line gives.
 func readTitle(title string, at time.Time) *Event {
 	return &Event{Type: TypeBookRead, Title: title, Time: at, ReadAt: at}
+}
+
+// outsideRead is a read by id from outside the aggregate: unnumbered, so it
+// may come in any order with the book's own events.
+func outsideRead(id string, at time.Time) *Event {
+	return &Event{Type: TypeBookRead, Source: "outside", BookID: id, Time: at, ReadAt: at}
+}
+
+// addedAt is e, a book-added event, at another time.
+func addedAt(e *Event, at time.Time) *Event {
+	e.Time = at
+	return e
 }
 
 func removed(id string, seq int64) *Event {
@@ -106,10 +119,55 @@ func TestLastRead(t *testing.T) {
 			events: []*Event{dune(), readTitle("Solaris", hour(2)), readAt("b1", 2, hour(1))},
 			limit:  5,
 			want:   []entry{{TitleBookID("Solaris"), "Solaris", hour(2)}, {"b1", "Dune", hour(1)}}},
-		{name: "title-only reads of one unknown title are one entry",
+		{name: "title-only reads of one unknown title are one entry, titled as the latest",
 			events: []*Event{readTitle("Solaris", hour(1)), readTitle("solaris", hour(2))},
 			limit:  5,
-			want:   []entry{{TitleBookID("Solaris"), "Solaris", hour(2)}}},
+			want:   []entry{{TitleBookID("Solaris"), "solaris", hour(2)}}},
+		{name: "an unknown title read twice at once is titled by the smaller text",
+			events: []*Event{readTitle("solaris", hour(1)), readTitle(" Solaris ", hour(1)), readTitle("SOLARIS", hour(0))},
+			limit:  5,
+			want:   []entry{{TitleBookID("Solaris"), "Solaris", hour(1)}}},
+		{name: "a title line before its book's add joins the book",
+			events: []*Event{readTitle("dune", hour(1)), dune()},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(1)}}},
+		{name: "a title line means the book of that title added first",
+			events: []*Event{dune(), readTitle("DUNE", hour(2)), addedAt(added("b4", 1, "Dune", "Brian Herbert"), hour(-1))},
+			limit:  5,
+			want:   []entry{{"b4", "Dune", hour(2)}}},
+		{name: "of books of one title added at once, the smaller id",
+			events: []*Event{added("b9", 1, "Dune"), readTitle("dune", hour(1)), dune()},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(1)}}},
+		{name: "removing the book a title means moves its lines to the next",
+			events: []*Event{dune(), addedAt(added("b4", 1, "Dune"), hour(-1)), readTitle("dune", hour(2)), readAt("b1", 2, hour(1)),
+				removed("b4", 2)},
+			limit: 5,
+			want:  []entry{{"b1", "Dune", hour(2)}}},
+		{name: "a title whose books are all removed is hidden with them",
+			events: []*Event{dune(), readTitle("dune", hour(2)), removed("b1", 2)},
+			limit:  5,
+			want:   nil},
+		{name: "equal read times: the smaller id first",
+			events: []*Event{leftHand(), dune(), omens(), readAt("b3", 2, hour(1)), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(1))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(1)}, {"b2", "The Left Hand of Darkness", hour(1)}, {"b3", "Good Omens", hour(1)}}},
+		{name: "equal read times: a title line ranks as its book",
+			events: []*Event{dune(), leftHand(), readAt("b2", 2, hour(1)), readTitle("dune", hour(1))},
+			limit:  1,
+			want:   []entry{{"b1", "Dune", hour(1)}}},
+		{name: "a book read by id and by title shows once, at the later",
+			events: []*Event{dune(), leftHand(), readTitle("dune", hour(3)), readAt("b2", 2, hour(2)), readAt("b1", 2, hour(1))},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(3)}, {"b2", "The Left Hand of Darkness", hour(2)}}},
+		{name: "a read of an id not yet added shows once the add is in, titled by it",
+			events: []*Event{{Type: TypeBookRead, BookID: "b1", Title: "Not Dune", ReadAt: hour(1)}, dune()},
+			limit:  5,
+			want:   []entry{{"b1", "Dune", hour(1)}}},
+		{name: "a read of an id never added shows nothing",
+			events: []*Event{dune(), outsideRead("b9", hour(2)), readAt("b1", 2, hour(1))},
+			limit:  1,
+			want:   []entry{{"b1", "Dune", hour(1)}}},
 		{name: "duplicate and stale events change nothing",
 			events: []*Event{dune(), leftHand(), readAt("b1", 2, hour(1)), readAt("b2", 2, hour(2)),
 				readAt("b1", 2, hour(9)), // seq 2 again: a duplicate, whatever it says
@@ -160,22 +218,24 @@ func TestLastReadAuthors(t *testing.T) {
 	}
 }
 
-// Reads applied in any order give the same list as reads in time order.
+// Reads applied in any order give the same list as reads in time order,
+// whether the books' adds come before them or after.
 func TestLastReadOrderIndependent(t *testing.T) {
 	const books = 20
-	var events []*Event
+	var adds, events []*Event
 	for i := range books {
 		id := string(rune('a' + i))
-		events = append(events, readAt(id, 0, hour((i*7)%books)))
+		adds = append(adds, added(id, 1, "Book "+id))
+		events = append(events, outsideRead(id, hour((i*7)%books)))
 	}
 	inOrder := NewLastRead()
 	sorted := slices.Clone(events)
 	slices.SortFunc(sorted, func(a, b *Event) int { return a.ReadAt.Compare(b.ReadAt) })
-	for _, e := range sorted {
+	for _, e := range append(slices.Clone(adds), sorted...) {
 		inOrder.Apply(e)
 	}
 	shuffled := NewLastRead()
-	for _, e := range events {
+	for _, e := range append(slices.Clone(events), adds...) {
 		shuffled.Apply(e)
 	}
 	a, b := inOrder.Latest(books), shuffled.Latest(books)
@@ -319,6 +379,84 @@ func TestCatalogReadBeforeAdd(t *testing.T) {
 	}
 }
 
+// The catalog lists by the add's time, then id, however the adds came in:
+// replicas that read the partitions in other orders page alike.
+func TestCatalogOrderByAdd(t *testing.T) {
+	adds := []*Event{
+		addedAt(added("b1", 1, "Dune", "Frank Herbert"), hour(2)),
+		addedAt(added("b3", 1, "Emma", "Jane Austen"), hour(1)),
+		addedAt(added("b2", 1, "Persuasion", "Jane Austen"), hour(1)),
+		addedAt(added("b0", 1, "Ulysses", "James Joyce"), hour(0)),
+		addedAt(added("b4", 1, "Solaris", "Stanisław Lem"), hour(3)),
+	}
+	list := func(v *Catalog, author string, limit, offset int) string {
+		books, total := v.List(author, limit, offset)
+		var ids []string
+		for _, b := range books {
+			ids = append(ids, b.ID)
+		}
+		return fmt.Sprint(ids, " ", total)
+	}
+	for _, perm := range [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 1, 3}} {
+		v := NewCatalog()
+		for _, i := range perm {
+			v.Apply(adds[i])
+		}
+		for _, tc := range []struct {
+			author        string
+			limit, offset int
+			want          string
+		}{
+			{"", 10, 0, "[b0 b2 b3 b1 b4] 5"},
+			{"", 2, 1, "[b2 b3] 5"},
+			{"", 1, 4, "[b4] 5"},
+			{"jane austen", 1, 1, "[b3] 2"},
+		} {
+			if got := list(v, tc.author, tc.limit, tc.offset); got != tc.want {
+				t.Errorf("applied in order %v: List(%q, %d, %d) = %s, want %s", perm, tc.author, tc.limit, tc.offset, got, tc.want)
+			}
+		}
+		v.Apply(removed("b2", 2))
+		if got, want := list(v, "", 2, 1), "[b3 b1] 4"; got != want || v.Len() != 4 {
+			t.Errorf("applied in order %v, b2 removed: List = %s, Len %d; want %s, 4", perm, got, v.Len(), want)
+		}
+	}
+}
+
+// Title lines count for the book their title means, decided when asked:
+// a line before its book's add counts, and a book of the same title added
+// earlier takes the lines over, until it is removed.
+func TestCatalogTitleReads(t *testing.T) {
+	v := NewCatalog()
+	for _, e := range []*Event{
+		readTitle("dune", hour(3)), // before any Dune
+		dune(),
+		readAt("b1", 2, hour(1)),
+		readTitle(" DUNE", hour(2)),
+		addedAt(added("b4", 1, "Dune", "Brian Herbert"), hour(-1)),
+		outsideRead("b4", hour(0)),
+	} {
+		v.Apply(e)
+	}
+	check := func(when, id string, reads int, last time.Time) {
+		t.Helper()
+		b, err := v.Get(id)
+		if err != nil || b.Reads != reads || b.LastReadAt == nil || !b.LastReadAt.Equal(last) {
+			t.Errorf("%s: Get(%s) = %+v, %v; want %d reads, the last at %v", when, id, b, err, reads, last)
+		}
+	}
+	check("both added", "b4", 3, hour(3))
+	check("both added", "b1", 1, hour(1))
+	v.Apply(removed("b4", 2))
+	check("b4 removed", "b1", 3, hour(3))
+	if _, err := v.Get("b4"); !errors.Is(err, ErrRemoved) {
+		t.Errorf("Get(b4) = %v, want ErrRemoved", err)
+	}
+	if _, err := v.Get(TitleBookID("Dune")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(title id) = %v, want ErrNotFound", err)
+	}
+}
+
 func TestCatalogAddedNoAuthors(t *testing.T) {
 	v := NewCatalog()
 	v.Apply(added("b1", 1, "Dune"))
@@ -361,6 +499,43 @@ func TestStats(t *testing.T) {
 	s.PerAuthor["Frank Herbert"] = 100
 	s.PerYear["1999"] = 1
 	checkStats(t, "after changing a snapshot", v.Snapshot(), want)
+}
+
+// Reads count for their book's authors whatever came first: the read or
+// the add, the title line or the book it means.
+func TestStatsReadsBeforeAdd(t *testing.T) {
+	reads := []*Event{
+		outsideRead("b1", hour(1)),
+		readTitle("good omens", hour(2)),
+		readTitle("Solaris", hour(3)),
+		outsideRead("b9", hour(4)), // never added
+	}
+	want := ReadingStats{
+		BooksRead:     5,
+		DistinctBooks: 4, // b1, b3 by its title, Solaris, b9
+		BooksOnShelf:  2,
+		PerYear:       map[string]int{"2024": 5},
+		PerAuthor:     map[string]int{"Frank Herbert": 2, "Terry Pratchett": 1, "Neil Gaiman": 1},
+	}
+	for _, addsFirst := range []bool{false, true} {
+		v := NewStats()
+		events := append(slices.Clone(reads), dune(), omens(), readAt("b1", 2, hour(5)))
+		if addsFirst {
+			events = append([]*Event{dune(), omens(), readAt("b1", 2, hour(5))}, reads...)
+		}
+		for _, e := range events {
+			v.Apply(e)
+		}
+		when := fmt.Sprint("adds first: ", addsFirst)
+		checkStats(t, when, v.Snapshot(), want)
+
+		// A Good Omens added earlier is the one the line means now.
+		v.Apply(addedAt(added("b5", 1, "Good Omens", "Someone Else"), hour(-1)))
+		checkStats(t, when+", another Good Omens", v.Snapshot(), ReadingStats{
+			BooksRead: 5, DistinctBooks: 4, BooksOnShelf: 3, PerYear: want.PerYear,
+			PerAuthor: map[string]int{"Frank Herbert": 2, "Someone Else": 1},
+		})
+	}
 }
 
 func checkStats(t *testing.T, when string, got, want ReadingStats) {
@@ -414,9 +589,8 @@ func TestLastReadModel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			type model struct {
 				readAt  time.Time
-				order   int // when that read was applied: the later shows first among equal times
 				read    bool
-				known   bool
+				added   bool
 				removed bool
 			}
 			books := map[string]*model{}
@@ -434,10 +608,10 @@ func TestLastReadModel(t *testing.T) {
 				switch r := rng.IntN(100); {
 				case r < 5:
 					v.Apply(&Event{Type: TypeBookRemoved, BookID: id})
-					m.removed = m.known // the view ignores a book it never saw
+					m.removed = m.added // the view ignores a book it never saw added
 				case r < 10:
 					v.Apply(&Event{Type: TypeBookAdded, BookID: id, Title: id})
-					m.known, m.removed = true, false
+					m.added, m.removed = true, false
 				default:
 					clock = clock.Add(time.Minute)
 					at := clock
@@ -448,9 +622,8 @@ func TestLastReadModel(t *testing.T) {
 						at = t0.Add(time.Duration(rng.IntN(op+1)) * time.Minute)
 					}
 					v.Apply(&Event{Type: TypeBookRead, BookID: id, ReadAt: at})
-					m.known = true
 					if !m.read || at.After(m.readAt) {
-						m.read, m.readAt, m.order = true, at, op
+						m.read, m.readAt = true, at
 						entries++
 					}
 				}
@@ -458,7 +631,7 @@ func TestLastReadModel(t *testing.T) {
 					checkReadOrder(t, &v.reads)
 					var want []string
 					for id, m := range books {
-						if m.read && !m.removed {
+						if m.read && m.added && !m.removed {
 							want = append(want, id)
 						}
 					}
@@ -466,7 +639,7 @@ func TestLastReadModel(t *testing.T) {
 						if c := books[b].readAt.Compare(books[a].readAt); c != 0 {
 							return c
 						}
-						return books[b].order - books[a].order
+						return strings.Compare(a, b) // the same in every replica
 					})
 					for _, limit := range []int{1, MaxLimit, len(want) + 1} {
 						var got []string
@@ -523,6 +696,9 @@ func checkReadOrder(t *testing.T, o *readOrder) {
 func TestLastReadBackwards(t *testing.T) {
 	const n = 20 * orderBlock
 	v := NewLastRead()
+	for i := range n {
+		v.Apply(&Event{Type: TypeBookAdded, BookID: fmt.Sprint("b", i), Title: fmt.Sprint("Book ", i)})
+	}
 	for i := range n {
 		v.Apply(&Event{Type: TypeBookRead, BookID: fmt.Sprint("b", i), ReadAt: t0.Add(-time.Duration(i) * time.Minute)})
 	}
