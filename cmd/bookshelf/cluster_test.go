@@ -181,9 +181,11 @@ func TestOriginalReadmeOnRealKafkaAndConsul(t *testing.T) {
 	needKcat(t)
 	needDig(t)
 	topic := "readme-" + fmt.Sprint(time.Now().UnixNano())
+	// The original README's command line, word for word but for the
+	// broker's port, the topic (one of this test's own) and --consul.
 	port := freePort(t)
 	args := []string{"lastread", "--topic", topic, "--broker", in.kafka, "--addr", "127.0.0.1",
-		"--port", fmt.Sprint(port), "--name", "lastreadbooks", "--id", "lastread1", "--tags", "books last",
+		"--port", fmt.Sprint(port), "--name", "lastreadbooks", "--id", "lastread1", "--tags", "books", "last",
 		"--consul", in.consul}
 	lr := startProc(t, port, args...)
 	lr.waitReady()
@@ -193,7 +195,7 @@ func TestOriginalReadmeOnRealKafkaAndConsul(t *testing.T) {
 	kcatProduce(t, in.kafka, topic, "The Dispossessed", "The Lathe of Heaven")
 	eventually(t, "the lines listed on GET /", func() bool {
 		var l lastReadJSON
-		do(t, "GET", lr.url("/"), "", nil).json(t, &l)
+		do(t, "GET", lr.url("/"), "", nil).json(t, &l.Books) // a JSON list, as the original's
 		got := titles(l)
 		slices.Sort(got)
 		return slices.Equal(got, []string{"The Dispossessed", "The Lathe of Heaven"})

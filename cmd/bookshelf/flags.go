@@ -19,12 +19,15 @@ import (
 type flags struct {
 	*flag.FlagSet
 	envErr error
+	// wordy names the flags that take every word up to the next flag, as
+	// the original's argparse took --tags: "--tags books last".
+	wordy map[string]bool
 }
 
 func newFlags(name, summary string, stderr io.Writer) *flags {
 	fs := flag.NewFlagSet("bookshelf "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &flags{FlagSet: fs}
+	f := &flags{FlagSet: fs, wordy: map[string]bool{}}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bookshelf %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", name, summary)
 		fs.PrintDefaults()
@@ -41,6 +44,46 @@ func (f *flags) str(p *string, name, def, usage string) {
 		def = v
 	}
 	f.StringVar(p, name, def, usage+" ($"+envName(name)+")")
+}
+
+// words is str for a flag that takes several words, each its own
+// argument (--tags books last) or one quoted argument ("books last"): they
+// are joined with spaces.
+func (f *flags) words(p *string, name, def, usage string) {
+	f.str(p, name, def, usage)
+	f.wordy[name] = true
+}
+
+// joinWords joins the words that follow a wordy flag into its value, so
+// that the flag package, which stops at the first word that is not a
+// flag, reads them as one.
+func (f *flags) joinWords(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name, value, inline := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if !strings.HasPrefix(a, "-") || !f.wordy[name] {
+			out = append(out, a)
+			continue
+		}
+		var words []string
+		if inline {
+			words = append(words, value)
+		}
+		for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			i++
+			words = append(words, args[i])
+		}
+		if !inline && len(words) == 0 {
+			out = append(out, a) // no value: the flag package says so
+			continue
+		}
+		out = append(out, "--"+name+"="+strings.Join(words, " "))
+	}
+	return out
 }
 
 func (f *flags) int(p *int, name string, def int, usage string) {
@@ -68,7 +111,7 @@ func fromEnv[T any](f *flags, name string, def T, parseValue func(string) (T, er
 
 // parse parses args; --help prints usage and returns errHelp's nil twin.
 func (f *flags) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
+	if err := f.Parse(f.joinWords(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelpShown
 		}

@@ -80,3 +80,48 @@ func TestFlagsHelpNamesTheVariables(t *testing.T) {
 		}
 	}
 }
+
+// The original README started its view with "--tags books last": several
+// words after one flag, as Python's argparse took them. Every service
+// takes that, the quoted form, and the comma form alike.
+func TestFlagsTakeTheOriginalsTags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		tags    string
+		port    int
+		wantErr string
+	}{
+		{args: []string{"--topic", "bookshelf", "--port", "8087", "--name", "lastreadbooks", "--id", "lastread1", "--tags", "books", "last"},
+			tags: "books last", port: 8087},
+		{args: []string{"--tags", "books", "last", "--port", "8088"}, tags: "books last", port: 8088},
+		{args: []string{"--tags", "books last"}, tags: "books last", port: 1},
+		{args: []string{"-tags=books", "last"}, tags: "books last", port: 1},
+		{args: []string{"--tags", "books,last"}, tags: "books,last", port: 1},
+		{args: []string{"--tags", "books"}, tags: "books", port: 1},
+		{args: []string{"--tags"}, wantErr: "flag needs an argument"},
+		{args: []string{"--port", "8087", "last"}, wantErr: `unexpected argument "last"`},
+	} {
+		var out bytes.Buffer
+		f := newFlags("lastread", "test", &out)
+		var tags, topic, name, id string
+		var port int
+		f.words(&tags, "tags", "", "tags")
+		f.str(&topic, "topic", "", "topic")
+		f.str(&name, "name", "", "name")
+		f.str(&id, "id", "", "id")
+		f.int(&port, "port", 1, "port")
+		err := f.parse(tc.args)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error()+out.String(), tc.wantErr) {
+				t.Errorf("parse %q: %v, want an error saying %s", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || tags != tc.tags || port != tc.port {
+			t.Errorf("parse %q: tags %q, port %d, %v; want %q and %d", tc.args, tags, port, err, tc.tags, tc.port)
+		}
+		if got := tagList(tags); len(got) != len(strings.Fields(strings.ReplaceAll(tc.tags, ",", " "))) {
+			t.Errorf("parse %q: tag list %q", tc.args, got)
+		}
+	}
+}

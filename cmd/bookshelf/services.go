@@ -44,7 +44,7 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	f.int(&o.port, "port", port, "HTTP port to listen on")
 	f.str(&o.name, "name", service, "service name to register under")
 	f.str(&o.id, "id", "", "instance id, unique per process: it names the registration and the aggregate's transactional id (default name-host-port)")
-	f.str(&o.tags, "tags", "", "tags to register with, comma- or space-separated")
+	f.words(&o.tags, "tags", "", "tags to register with: several words (--tags books last), or one comma- or space-separated value")
 	if withPartitions {
 		f.int(&o.partitions, "partitions", 3, "partitions of each topic when this service creates them")
 	}

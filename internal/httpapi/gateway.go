@@ -52,7 +52,7 @@ var API = []Endpoint{
 	{"GET", "/stats", ServiceStats, "Reading statistics: books read, per year, per author."},
 	{"POST", "/bookshelf/books", ServiceBooks, "The original path of POST /books."},
 	{"GET", "/bookshelf/books", ServiceCatalog, "The original path of GET /books."},
-	{"GET", "/bookshelf/books/last/read", ServiceLastRead, "The original path of GET /books/last-read."},
+	{"GET", "/bookshelf/books/last/read", ServiceLastRead, "The original path of GET /books/last-read: the same books, as the original's bare JSON list."},
 	{"POST", "/bookshelf/books/{id}/finished", ServiceBooks, "The original path of POST /books/{id}/read."},
 	{"GET", "/healthz", "", "The gateway is alive."},
 	{"GET", "/readyz", "", "The gateway is ready."},

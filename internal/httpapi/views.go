@@ -20,9 +20,11 @@ const (
 )
 
 // LastRead is the HTTP handler of the lastread service: GET
-// /books/last-read, the original GET /bookshelf/books/last/read, and GET /
-// (where the original service answered its list), each with ?limit=
-// (default 5, at most 100) and ?offset=; plus /healthz, /readyz, /metrics.
+// /books/last-read ({"books":[…]}), and the original GET
+// /bookshelf/books/last/read and GET / (where the original service
+// answered), which answer the bare JSON list as the original did; each
+// with ?limit= (default 5, at most 100) and ?offset=; plus /healthz,
+// /readyz, /metrics.
 //
 // ready says whether the replica has caught up with the log; until it
 // has, queries are answered 503 with its reason.
@@ -34,9 +36,10 @@ func LastRead(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, opts ...Opti
 func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c *config) (*lastRead, http.Handler) {
 	h := &lastRead{view: newView(c, ready, rep), rep: rep}
 	rs := newRoutes()
-	rs.get("/books/last-read", h.list)
-	rs.get("/bookshelf/books/last/read", h.list)
-	rs.get("/", h.list)
+	rs.get("/books/last-read", h.list(false))
+	// Where the original answered, the original answer: a bare list.
+	rs.get("/bookshelf/books/last/read", h.list(true))
+	rs.get("/", h.list(true))
 	Common(rs.mux, h.health(), c.metrics)
 	return h, wrap(rs, c)
 }
@@ -220,12 +223,13 @@ func unescapeQuery(s string) (string, error) {
 type lastRead struct {
 	view
 	rep *shelf.Replica[*shelf.LastRead]
-	// pages caches the encoded first page per limit. Most requests are the
-	// same few (the UI's GET /books/last-read), and reading the view and
-	// encoding is most of their cost. A page is keyed on the replica's
-	// version, which moves with every event it applies: an unchanged key
-	// means an unchanged view.
-	pages [shelf.MaxLimit + 1]atomic.Pointer[lastReadPage]
+	// pages caches the encoded first page per shape (object, bare list)
+	// and limit. Most requests are the same few (the UI's GET
+	// /books/last-read), and reading the view and encoding is most of
+	// their cost. A page is keyed on the replica's version, which moves
+	// with every event it applies: an unchanged key means an unchanged
+	// view.
+	pages [2][shelf.MaxLimit + 1]atomic.Pointer[lastReadPage]
 }
 
 type lastReadPage struct {
@@ -239,7 +243,23 @@ type lastReadList struct {
 	Books []shelf.ReadEntry `json:"books"`
 }
 
-func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
+// list answers with the books read last: as {"books":[…]}, or as the bare
+// list when bare.
+func (h *lastRead) list(bare bool) http.HandlerFunc {
+	shape := 0
+	if bare {
+		shape = 1
+	}
+	answer := func(entries []shelf.ReadEntry) any {
+		if bare {
+			return entries
+		}
+		return lastReadList{Books: entries}
+	}
+	return func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, shape, answer) }
+}
+
+func (h *lastRead) serve(w http.ResponseWriter, r *http.Request, shape int, answer func([]shelf.ReadEntry) any) {
 	if !h.begin(w, r) {
 		return
 	}
@@ -251,21 +271,21 @@ func (h *lastRead) list(w http.ResponseWriter, r *http.Request) {
 	if q.offset > 0 {
 		var entries []shelf.ReadEntry
 		h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.offset + q.limit) })
-		writeJSON(w, r, http.StatusOK, lastReadList{Books: entries[min(q.offset, len(entries)):]})
+		writeJSON(w, r, http.StatusOK, answer(entries[min(q.offset, len(entries)):]))
 		return
 	}
 	// The key is taken before the view is read: if the view moves in
 	// between, the page holds a newer state than its key says, and no later
 	// request can see that key again, since keys only grow.
 	version := h.rep.Version()
-	slot := &h.pages[q.limit]
+	slot := &h.pages[shape][q.limit]
 	if p := slot.Load(); p != nil && p.version == version {
 		writeJSONBody(w, http.StatusOK, p.body, p.length)
 		return
 	}
 	var entries []shelf.ReadEntry
 	h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.limit) })
-	buf, err := encodeJSON(lastReadList{Books: entries})
+	buf, err := encodeJSON(answer(entries))
 	if err != nil {
 		writeError(w, r, statusError(http.StatusInternalServerError, "the answer could not be encoded"), "")
 		return
