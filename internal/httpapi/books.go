@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,8 +17,10 @@ import (
 
 // Submitter hands a command to the aggregate and waits for its outcome:
 // accepted or replayed (with the position of its event), or rejected. An
-// error means the command path failed (the log cannot take writes, no
-// outcome before ctx ended); the command may or may not take effect.
+// error wrapping shelf.ErrUnavailable means the command path failed (the
+// log cannot take writes, no outcome before ctx ended): the command may or
+// may not take effect, and the client is told to retry. Any other error is
+// a bug.
 type Submitter interface {
 	Submit(ctx context.Context, c shelf.Command) (shelf.Outcome, error)
 }
@@ -285,10 +288,12 @@ func (b *books) submit(w http.ResponseWriter, r *http.Request, cmd shelf.Command
 		b.cfg.log.LogAttrs(r.Context(), level, "command not submitted",
 			slog.String("command_id", cmd.ID), slog.String("book_id", cmd.BookID),
 			slog.String("type", cmd.Type), slog.Any("err", err))
-		// Whatever the cause, for the client the command path is down.
-		if !errors.Is(err, context.DeadlineExceeded) {
-			err = errCommandPath
+		if ctx.Err() != nil && !errors.Is(err, shelf.ErrUnavailable) {
+			// The wait ran out: the command path did not answer in time.
+			err = fmt.Errorf("%w: %w", shelf.ErrUnavailable, err)
 		}
+		// ErrUnavailable is a 503 the client may retry; anything else
+		// is a bug, a logged 500.
 		writeError(w, r, err, cmd.BookID)
 		return out, false
 	}
@@ -302,15 +307,9 @@ func (b *books) submit(w http.ResponseWriter, r *http.Request, cmd shelf.Command
 		writeError(w, r, out.Err(), cmd.BookID)
 		return out, false
 	}
-	b.cfg.log.LogAttrs(r.Context(), slog.LevelError, "outcome with an unknown status",
-		slog.String("command_id", cmd.ID), slog.String("book_id", cmd.BookID), slog.String("status", out.Status))
-	writeError(w, r, errCommandPath, cmd.BookID)
+	writeError(w, r, fmt.Errorf("command %s: an outcome with an unknown status %q", cmd.ID, out.Status), cmd.BookID)
 	return out, false
 }
-
-// errCommandPath stands for any failure to get a command decided; the
-// problem table answers it 503.
-var errCommandPath = errors.New("the command path failed")
 
 // idempotencyKey returns the request's Idempotency-Key, "" if none.
 func idempotencyKey(r *http.Request) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,8 +150,8 @@ func TestBooksSubmitFails(t *testing.T) {
 		err    error
 		detail string
 	}{
-		{"log down", errors.New("kafka: not enough replicas"), "cannot take writes"},
-		{"no outcome", fmt.Errorf("wait for outcome: %w", context.DeadlineExceeded), "Idempotency-Key"},
+		{"log down", fmt.Errorf("%w: kafka: not enough replicas", shelf.ErrUnavailable), "cannot take writes"},
+		{"no outcome", fmt.Errorf("%w: wait for outcome: %w", shelf.ErrUnavailable, context.DeadlineExceeded), "Idempotency-Key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, f := newBooks(t)
@@ -168,6 +169,26 @@ func TestBooksSubmitFails(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An error the command path does not call retriable is a bug: a 500,
+// logged with the request, never a 503 that would have clients and the
+// gateway retry it.
+func TestBooksUnknownErrorIsALogged500(t *testing.T) {
+	var log strings.Builder // the handler writes it before do returns
+	f := newFakeSubmitter(t)
+	f.err = errors.New("encode command: a bug")
+	h := Books(f, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+	rec := do(t, h, "POST", "/books", `{"title":"Dune"}`)
+	if rec.Code != 500 || rec.Header().Get("Retry-After") != "" {
+		t.Fatalf("status %d, Retry-After %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	if p := problemOf(t, rec); strings.Contains(p.Detail, "a bug") {
+		t.Errorf("the problem tells the client the server's error: %q", p.Detail)
+	}
+	if out := log.String(); !strings.Contains(out, `msg="request failed"`) || !strings.Contains(out, "status=500") || !strings.Contains(out, "a bug") {
+		t.Errorf("the 500 is not logged with its error:\n%s", out)
 	}
 }
 

@@ -10,6 +10,7 @@
 //
 // Every error a client sees goes through one table (problemFor) that maps
 // domain errors to statuses. Bad input is a 4xx, never a 500; a failure of
-// the command path (the event log cannot take writes, no outcome in time)
-// is a 503 with Retry-After.
+// the command path (shelf.ErrUnavailable: the event log cannot take
+// writes, no outcome in time) is a 503 with Retry-After; an error the
+// table does not know is a bug, a 500 logged with its request.
 package httpapi

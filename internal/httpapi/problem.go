@@ -85,13 +85,15 @@ var problemTable = []struct {
 	// Well formed, but the aggregate instance that owns the book cannot
 	// decide it (a command type it does not know, during an upgrade).
 	{shelf.ErrUndecidable, http.StatusUnprocessableEntity, "undecidable", "Cannot be decided"},
+	// The log cannot take the command now: retry.
+	{shelf.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
 	{shelf.ErrInvalid, http.StatusBadRequest, "invalid-request", "Invalid request"},
 }
 
 // problemFor turns an error into the answer a client gets. bookID, when
 // known, makes the detail of a 404 precise. Anything the table does not
-// know came from the command path failing (the log cannot take writes, no
-// outcome in time): a 503 the client may retry.
+// know is a bug: a 500, which writeError logs, never a 503 that would tell
+// clients and the gateway to retry it.
 func problemFor(err error, bookID string) Problem {
 	var re *requestError
 	if errors.As(err, &re) {
@@ -125,6 +127,12 @@ func problemFor(err error, bookID string) Problem {
 			if bookID != "" {
 				p.Detail = fmt.Sprintf("the book %q was removed", bookID)
 			}
+		case shelf.ErrUnavailable:
+			p.retryAfter = 1
+			p.Detail = "the event log cannot take writes right now; retry in a moment"
+			if errors.Is(err, context.DeadlineExceeded) {
+				p.Detail = "no outcome for the command arrived in time; it may still take effect: retry with the same Idempotency-Key to be safe"
+			}
 		case shelf.ErrConflict:
 			// An outcome carries the aggregate's message, which already
 			// starts with "conflict: "; say it once.
@@ -136,20 +144,22 @@ func problemFor(err error, bookID string) Problem {
 		}
 		return p
 	}
-	p := Problem{
-		Type: problemBase + "unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable,
-		Detail:     "the event log cannot take writes right now; retry in a moment",
-		retryAfter: 1,
+	return Problem{
+		Type: "about:blank", Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
+		Detail: "the server failed on this request; it has been logged",
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		p.Detail = "no outcome for the command arrived in time; it may still take effect: retry with the same Idempotency-Key to be safe"
-	}
-	return p
 }
 
-// writeError answers err as a problem.
+// writeError answers err as a problem. An error the table does not know
+// (a 500) is handed to the middleware, which logs it with the request.
 func writeError(w http.ResponseWriter, r *http.Request, err error, bookID string) {
-	writeProblem(w, r, problemFor(err, bookID))
+	p := problemFor(err, bookID)
+	if p.Status == http.StatusInternalServerError {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.err = err
+		}
+	}
+	writeProblem(w, r, p)
 }
 
 // writeProblem writes p, with the request path as its instance.

@@ -139,6 +139,11 @@ func (m *middleware) done(sw *statusWriter, r *http.Request, start time.Time) {
 		status = http.StatusOK // nothing written: net/http sends 200
 	}
 	m.reqs.Observe(r.Pattern, status, d)
+	if sw.err != nil {
+		m.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.String("err", sw.err.Error()))
+	}
 	if m.log.Enabled(r.Context(), slog.LevelDebug) {
 		m.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -155,7 +160,8 @@ type statusWriter struct {
 	r       *http.Request
 	status  int
 	bytes   int64
-	swallow bool // the mux's own body is dropped: a problem went instead
+	swallow bool  // the mux's own body is dropped: a problem went instead
+	err     error // the error of a 500, for the log
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -17,7 +16,8 @@ import (
 
 // ErrUnavailable wraps failures to hand a command to Kafka or to hear its
 // outcome in time: the caller may retry (with the same idempotency key).
-var ErrUnavailable = errors.New("the event log is unavailable")
+// It is the domain's shelf.ErrUnavailable, which the HTTP side maps to 503.
+var ErrUnavailable = shelf.ErrUnavailable
 
 // Submitter appends commands to the commands topic and waits for their
 // outcomes on the replies topic. Any books instance may submit; the

@@ -28,6 +28,10 @@ var (
 	// book. It is answered with the reason and dead-lettered; sending it
 	// again to the same version gets the same answer.
 	ErrUndecidable = errors.New("cannot be decided")
+	// ErrUnavailable: the event log cannot take the command, or its
+	// outcome did not come in time, now. The caller may retry (with the
+	// same idempotency key); the command may still take effect.
+	ErrUnavailable = errors.New("the event log is unavailable")
 	// ErrUnknownType: a well-formed event of a type this version does not
 	// know. Readers skip it rather than dead-letter it: a newer writer may
 	// have produced it.
