@@ -46,8 +46,8 @@ func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c 
 
 // Catalog is the HTTP handler of the catalog service: GET /books (and the
 // original GET /bookshelf/books) with ?author=, ?limit= (default 20, at
-// most 100) and ?offset=, and GET /books/{id}; plus /healthz, /readyz,
-// /metrics.
+// most 100), ?offset= and the cursor ?after= (the answer's next), and GET
+// /books/{id}; plus /healthz, /readyz, /metrics.
 func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option) http.Handler {
 	c := newConfig(opts)
 	h := &catalog{view: newView(c, ready, rep), rep: rep}
@@ -149,16 +149,16 @@ func (v view) begin(w http.ResponseWriter, r *http.Request) bool {
 // listQuery is the query string of a list.
 type listQuery struct {
 	limit, offset int
-	author        string
+	author, after string
 }
 
-// parseQuery reads ?limit=, ?offset= and, when withAuthor, ?author=; the
-// first of each counts. Other parameters are ignored. It walks the raw
+// parseQuery reads ?limit=, ?offset= and, when withAuthor (the catalog),
+// ?author= and ?after=; the first of each counts. Other parameters are ignored. It walks the raw
 // query itself rather than building url.Values: a view's GET is a hot
 // path and this one allocates nothing for plain values.
 func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, error) {
 	q := listQuery{limit: defLimit}
-	var seenLimit, seenOffset, seenAuthor bool
+	var seenLimit, seenOffset, seenAuthor, seenAfter bool
 	for rest := r.URL.RawQuery; rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
@@ -203,6 +203,16 @@ func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, erro
 				return q, invalidField("author", "author is %d characters long, at most %d allowed", n, MaxAuthorQuery)
 			}
 			q.author = s
+		case k == "after" && withAuthor && !seenAfter:
+			seenAfter = true
+			s, err := unescapeQuery(v)
+			if err != nil {
+				return q, err
+			}
+			if len(s) > shelf.MaxIDLen {
+				return q, invalidField("after", "after is a book id, at most %d bytes; use the next cursor of a page", shelf.MaxIDLen)
+			}
+			q.after = s
 		}
 	}
 	return q, nil
@@ -303,12 +313,15 @@ type catalog struct {
 	rep *shelf.Replica[*shelf.Catalog]
 }
 
-// catalogList is the answer of GET /books.
+// catalogList is the answer of GET /books. Next, when set, is the cursor
+// of the page after: ?after=<next>.
 type catalogList struct {
 	Books  []shelf.CatalogBook `json:"books"`
 	Total  int                 `json:"total"`
 	Limit  int                 `json:"limit"`
 	Offset int                 `json:"offset"`
+	After  string              `json:"after,omitempty"`
+	Next   string              `json:"next,omitempty"`
 }
 
 func (h *catalog) list(w http.ResponseWriter, r *http.Request) {
@@ -320,10 +333,16 @@ func (h *catalog) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err, "")
 		return
 	}
-	ans := catalogList{Limit: q.limit, Offset: q.offset}
-	// Encoding happens outside the lock: List copies the books, and the
+	ans := catalogList{Limit: q.limit, Offset: q.offset, After: q.after}
+	// Encoding happens outside the lock: Page copies the books, and the
 	// slices they share with the view (authors) are never changed in place.
-	h.rep.Read(func(v *shelf.Catalog) { ans.Books, ans.Total = v.List(q.author, q.limit, q.offset) })
+	h.rep.Read(func(v *shelf.Catalog) {
+		ans.Books, ans.Total, ans.Next, err = v.Page(shelf.PageQuery{Author: q.author, Limit: q.limit, After: q.after, Offset: q.offset})
+	})
+	if err != nil {
+		writeError(w, r, err, "")
+		return
+	}
 	writeJSON(w, r, http.StatusOK, ans)
 }
 

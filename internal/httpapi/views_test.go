@@ -117,6 +117,8 @@ func TestViewQueryErrors(t *testing.T) {
 		{cat, "/books?limit=1000", "limit"},
 		{cat, "/books?author=" + strings.Repeat("a", 257), "author"},
 		{cat, "/books/a%20b", "id"},
+		{cat, "/books?after=no-such-book", "after"},
+		{cat, "/books?after=" + strings.Repeat("b", shelf.MaxIDLen+1), "after"},
 	} {
 		rec := do(t, tc.h, "GET", tc.target, "")
 		if rec.Code != 400 {
@@ -145,17 +147,29 @@ func TestCatalog(t *testing.T) {
 	type list struct {
 		Books                []shelf.CatalogBook `json:"books"`
 		Total, Limit, Offset int
+		Next                 string
 	}
 	for _, tc := range []struct {
 		target               string
 		want                 string
 		total, limit, offset int
+		next                 string
 	}{
-		{"/books", "dune,emma,persuasion", 3, 20, 0},
-		{"/bookshelf/books", "dune,emma,persuasion", 3, 20, 0},
-		{"/books?limit=1&offset=1", "emma", 3, 1, 1},
-		{"/books?author=jane+austen", "emma,persuasion", 2, 20, 0},
-		{"/books?author=nobody", "", 0, 20, 0},
+		{"/books", "dune,emma,persuasion", 3, 20, 0, ""},
+		{"/bookshelf/books", "dune,emma,persuasion", 3, 20, 0, ""},
+		{"/books?limit=1&offset=1", "emma", 3, 1, 1, "emma"},
+		{"/books?author=jane+austen", "emma,persuasion", 2, 20, 0, ""},
+		{"/books?author=nobody", "", 0, 20, 0, ""},
+		// Paging by cursor: each page's next is the after of the one
+		// that follows; the last has none.
+		{"/books?limit=1", "dune", 3, 1, 0, "dune"},
+		{"/books?limit=1&after=dune", "emma", 3, 1, 0, "emma"},
+		{"/books?limit=1&after=emma", "persuasion", 3, 1, 0, ""},
+		{"/books?limit=5&after=dune&offset=1", "persuasion", 3, 5, 1, ""},
+		{"/books?author=Jane+Austen&limit=1&after=emma", "persuasion", 2, 1, 0, ""},
+		// A removed book's cursor still knows its place: the books are
+		// added at one time, so they go by id.
+		{"/books?after=gone", "persuasion", 3, 20, 0, ""},
 	} {
 		rec := do(t, h, "GET", tc.target, "")
 		var got list
@@ -166,7 +180,8 @@ func TestCatalog(t *testing.T) {
 		for _, b := range got.Books {
 			s = append(s, b.ID)
 		}
-		if strings.Join(s, ",") != tc.want || got.Total != tc.total || got.Limit != tc.limit || got.Offset != tc.offset || got.Books == nil {
+		if strings.Join(s, ",") != tc.want || got.Total != tc.total || got.Limit != tc.limit || got.Offset != tc.offset ||
+			got.Next != tc.next || got.Books == nil {
 			t.Errorf("%s: %s %+v", tc.target, s, got)
 		}
 	}

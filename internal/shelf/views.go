@@ -402,8 +402,29 @@ func (s *sortedBlocks[T]) remove(x T, after func(a, b T) bool) {
 // ascend calls fn with the values from the offset-th on, in order, while
 // fn returns true. Whole blocks before offset are skipped by their length.
 func (s *sortedBlocks[T]) ascend(offset int, fn func(T) bool) {
-	offset = max(offset, 0)
-	for _, b := range s.blocks {
+	s.ascendFrom(0, 0, offset, fn)
+}
+
+// ascendAfter is ascend from the first value that sorts after pivot, which
+// need not be held: a cursor stays good when its value is taken out. It
+// finds the place by binary search.
+func (s *sortedBlocks[T]) ascendAfter(pivot T, after func(a, b T) bool, offset int, fn func(T) bool) {
+	bi := sort.Search(len(s.blocks), func(i int) bool {
+		b := s.blocks[i]
+		return after(b[len(b)-1], pivot)
+	})
+	if bi == len(s.blocks) {
+		return
+	}
+	b := s.blocks[bi]
+	s.ascendFrom(bi, sort.Search(len(b), func(i int) bool { return after(b[i], pivot) }), offset, fn)
+}
+
+// ascendFrom calls fn with the values from the j-th of block bi on,
+// skipping offset of them, while fn returns true.
+func (s *sortedBlocks[T]) ascendFrom(bi, j, offset int, fn func(T) bool) {
+	offset = max(offset, 0) + j
+	for _, b := range s.blocks[bi:] {
 		if offset >= len(b) {
 			offset -= len(b)
 			continue
@@ -532,23 +553,66 @@ type Catalog struct {
 	// replica saw the adds in, so every replica pages alike. A removed
 	// book leaves it.
 	order sortedBlocks[*catalogBook]
+	// byAuthor holds the same, per author (AuthorKey): an author's page
+	// and its total cost what the page does, not a walk of the shelf.
+	byAuthor map[string]*sortedBlocks[*catalogBook]
 }
 
 type catalogBook struct {
 	bookFacts
-	book    Book
-	authors map[string]bool // lower-cased, for ?author=
+	book Book
 	// The reads by id. They count from before the add too: a read from
 	// outside the aggregate may come first, from another partition.
 	reads    int
 	lastRead time.Time
 }
 
+// AuthorKey is how ?author= matches a book's author: case and surrounding
+// space do not matter.
+func AuthorKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// authorKeys are the distinct AuthorKeys of b's authors.
+func (b *catalogBook) authorKeys() []string {
+	keys := make([]string, 0, len(b.book.Authors))
+	for _, a := range b.book.Authors {
+		if k := AuthorKey(a); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 func catalogAfter(a, b *catalogBook) bool { return compareBooks(&a.bookFacts, &b.bookFacts) > 0 }
 
 // NewCatalog returns an empty view.
 func NewCatalog() *Catalog {
-	return &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, titles: titleIndex{}}
+	return &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, titles: titleIndex{},
+		byAuthor: map[string]*sortedBlocks[*catalogBook]{}}
+}
+
+// shelve puts b in the order and under each of its authors.
+func (v *Catalog) shelve(b *catalogBook) {
+	v.order.insert(b, catalogAfter)
+	for _, k := range b.authorKeys() {
+		idx := v.byAuthor[k]
+		if idx == nil {
+			idx = &sortedBlocks[*catalogBook]{}
+			v.byAuthor[k] = idx
+		}
+		idx.insert(b, catalogAfter)
+	}
+}
+
+// unshelve takes b out of the order and from under its authors.
+func (v *Catalog) unshelve(b *catalogBook) {
+	v.order.remove(b, catalogAfter)
+	for _, k := range b.authorKeys() {
+		if idx := v.byAuthor[k]; idx != nil {
+			if idx.remove(b, catalogAfter); idx.n == 0 {
+				delete(v.byAuthor, k)
+			}
+		}
+	}
 }
 
 func (v *Catalog) book(id string) *catalogBook {
@@ -577,16 +641,12 @@ func (v *Catalog) Apply(e *Event) {
 		b.bookFacts.add(e)
 		b.book = e.Book()
 		b.book.Authors = nonNil(b.book.Authors)
-		b.authors = make(map[string]bool, len(e.Authors))
-		for _, a := range e.Authors {
-			b.authors[strings.ToLower(strings.TrimSpace(a))] = true
-		}
 		v.titles.list(&b.bookFacts)
-		v.order.insert(b, catalogAfter)
+		v.shelve(b)
 	case TypeBookRemoved:
 		if b := v.books[e.BookID]; b != nil && b.added && !b.removed {
 			b.removed = true
-			v.order.remove(b, catalogAfter)
+			v.unshelve(b)
 		}
 	case TypeBookRead:
 		if e.BookID == "" {
@@ -634,29 +694,65 @@ func (v *Catalog) Get(id string) (CatalogBook, error) {
 // with an author named author (any case) when it is not empty, skipping
 // offset and returning at most limit; total counts every match.
 func (v *Catalog) List(author string, limit, offset int) (books []CatalogBook, total int) {
-	author = strings.ToLower(strings.TrimSpace(author))
-	limit = max(limit, 0) // a negative capacity would panic
-	books = make([]CatalogBook, 0, min(limit, v.order.n))
-	if author == "" {
-		// Every book matches: no need to walk to the page.
-		if limit > 0 {
-			v.order.ascend(offset, func(b *catalogBook) bool {
-				books = append(books, v.show(b))
-				return len(books) < limit
-			})
-		}
-		return books, v.order.n
-	}
-	v.order.ascend(0, func(b *catalogBook) bool {
-		if b.authors[author] {
-			if total >= offset && len(books) < limit {
-				books = append(books, v.show(b))
-			}
-			total++
-		}
-		return true
-	})
+	books, total, _, _ = v.Page(PageQuery{Author: author, Limit: limit, Offset: offset})
 	return books, total
+}
+
+// PageQuery asks for one page of the catalog.
+type PageQuery struct {
+	// Author, when not empty, keeps the books with an author of that name
+	// (AuthorKey: any case).
+	Author string
+	Limit  int
+	// After, when not empty, is a cursor: the page starts after that
+	// book, the Next of the page before. It stays good when that book is
+	// removed meanwhile. Offset books are skipped from there.
+	After  string
+	Offset int
+}
+
+// Page returns one page of books, by the time they were added (then id):
+// at most q.Limit, how many match in all, and the cursor of the page
+// after ("" when this is the last). It costs the page, and a binary
+// search for a cursor, not a walk of the shelf. The error is a
+// *FieldError when q.After names no book this catalog knows.
+func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string, err error) {
+	idx := &v.order
+	if q.Author != "" {
+		if idx = v.byAuthor[AuthorKey(q.Author)]; idx == nil {
+			idx = &sortedBlocks[*catalogBook]{}
+		}
+	}
+	limit := max(q.Limit, 0) // a negative capacity would panic
+	books = make([]CatalogBook, 0, min(limit, idx.n))
+	if limit == 0 {
+		return books, idx.n, "", nil
+	}
+	// One more than asked, to know whether a page follows.
+	var last *catalogBook
+	more := false
+	take := func(b *catalogBook) bool {
+		if len(books) == limit {
+			more = true
+			return false
+		}
+		books = append(books, v.show(b))
+		last = b
+		return true
+	}
+	if q.After == "" {
+		idx.ascend(q.Offset, take)
+	} else {
+		pivot := v.books[q.After]
+		if pivot == nil || !pivot.added {
+			return nil, 0, "", invalid("after", "%q is no book of this catalog; use the next cursor of a page", q.After)
+		}
+		idx.ascendAfter(pivot, catalogAfter, q.Offset, take)
+	}
+	if more {
+		next = last.id
+	}
+	return books, idx.n, next, nil
 }
 
 // Len is the number of books on the shelf.

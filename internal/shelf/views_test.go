@@ -711,3 +711,94 @@ func TestLastReadBackwards(t *testing.T) {
 		t.Errorf("%d entries in %d blocks", n, len(v.reads.blocks))
 	}
 }
+
+// Paging by cursor visits every book once, in order, whatever the page
+// size, with or without an author, and a cursor stays good when its book
+// is removed meanwhile. The author index follows removes and re-adds.
+func TestCatalogPageByCursor(t *testing.T) {
+	v := NewCatalog()
+	var all, herbert []string
+	at := map[string]time.Time{}
+	for i := range 2000 {
+		id := fmt.Sprintf("b%04d", i)
+		author := "Ursula K. Le Guin"
+		if i%3 == 0 {
+			author = "Frank Herbert"
+			herbert = append(herbert, id)
+		}
+		e := added(id, 1, "Title", author, "Someone Else")
+		// Times out of order, and some equal: the order is (time, id).
+		e.Time = t0.Add(time.Duration((i*7919)%1000) * time.Second)
+		v.Apply(e)
+		all = append(all, id)
+		at[id] = e.Time
+	}
+	order := func(ids []string) []string {
+		ids = slices.Clone(ids)
+		slices.SortFunc(ids, func(a, b string) int {
+			if c := at[a].Compare(at[b]); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
+		return ids
+	}
+	walk := func(author string, limit int, remove string) ([]string, int) {
+		var got []string
+		q := PageQuery{Author: author, Limit: limit}
+		total := -1
+		for pages := 0; ; pages++ {
+			books, n, next, err := v.Page(q)
+			if err != nil {
+				t.Fatalf("Page(%+v): %v", q, err)
+			}
+			if total < 0 {
+				total = n
+			}
+			for _, b := range books {
+				got = append(got, b.ID)
+			}
+			if next == "" {
+				return got, total
+			}
+			if next != books[len(books)-1].ID || pages > 10000 {
+				t.Fatalf("Page(%+v): next %q after %d books", q, next, len(books))
+			}
+			if remove == next {
+				v.Apply(removed(next, 2)) // the cursor's book leaves
+			}
+			q.After = next
+		}
+	}
+	for _, limit := range []int{1, 7, 100} {
+		if got, total := walk("", limit, ""); !slices.Equal(got, order(all)) || total != len(all) {
+			t.Fatalf("paging by %d: %d books, total %d; want all %d in order", limit, len(got), total, len(all))
+		}
+		if got, total := walk(" frank HERBERT", limit, ""); !slices.Equal(got, order(herbert)) || total != len(herbert) {
+			t.Fatalf("paging Frank Herbert by %d: %d books, total %d; want %d in order", limit, len(got), total, len(herbert))
+		}
+	}
+	// A cursor whose book is removed while a client pages goes on from
+	// where that book was.
+	cut := order(herbert)[10]
+	got, _ := walk("Frank Herbert", 11, cut)
+	if want := order(herbert); !slices.Equal(got, want) {
+		t.Fatalf("paging while the cursor's book is removed: %d books, want %d", len(got), len(want))
+	}
+	if _, total, _, _ := v.Page(PageQuery{Author: "frank herbert", Limit: 1}); total != len(herbert)-1 {
+		t.Fatalf("after removing one, Frank Herbert has %d books, want %d", total, len(herbert)-1)
+	}
+	if _, _, _, err := v.Page(PageQuery{Limit: 5, After: "no-such-book"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a cursor of no book: %v, want an invalid field", err)
+	}
+	// A book re-added (from outside the aggregate) comes back under its
+	// authors, the new ones.
+	again := added(cut, 3, "Title", "Stanisław Lem")
+	v.Apply(again)
+	if _, n, _, _ := v.Page(PageQuery{Author: "stanisław lem", Limit: 1}); n != 1 {
+		t.Fatalf("the re-added book under its new author: %d", n)
+	}
+	if _, n, _, _ := v.Page(PageQuery{Author: "frank herbert", Limit: 1}); n != len(herbert)-1 {
+		t.Fatalf("the re-added book under its old author: %d, want %d", n, len(herbert)-1)
+	}
+}
