@@ -44,7 +44,7 @@ type Endpoint struct {
 // Routing and documentation come from this one table.
 var API = []Endpoint{
 	{"POST", "/books", ServiceBooks, `Add a book: {"title", "authors": [...], "year", "isbn"}. 201 with the book (and its id), Location and Bookshelf-Position.`},
-	{"GET", "/books", ServiceCatalog, "List the books on the shelf, in the order they were added (then by id): ?author=, ?limit= (default 20, at most 100), ?offset=, ?after= (the next cursor of a page)."},
+	{"GET", "/books", ServiceCatalog, "List the books on the shelf, in the order they were added (then by id): ?author=, ?q= (words of the title or an author, each a prefix; case and accents aside), ?limit= (default 20, at most 100), ?offset=, ?after= (the next cursor of a page)."},
 	{"GET", "/books/last-read", ServiceLastRead, "The books read most recently, distinct, newest first, with title, authors and read_at: ?limit= (default 5)."},
 	{"GET", "/books/{id}", ServiceCatalog, "One book, with how often and when it was last read; 404 if unknown or removed."},
 	{"DELETE", "/books/{id}", ServiceBooks, "Remove a book: 204, or 404."},

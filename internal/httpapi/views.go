@@ -45,8 +45,9 @@ func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c 
 }
 
 // Catalog is the HTTP handler of the catalog service: GET /books (and the
-// original GET /bookshelf/books) with ?author=, ?limit= (default 20, at
-// most 100), ?offset= and the cursor ?after= (the answer's next), and GET
+// original GET /bookshelf/books) with ?author=, ?q= (words of the title
+// or an author's name, each a prefix), ?limit= (default 20, at most 100),
+// ?offset= and the cursor ?after= (the answer's next), and GET
 // /books/{id}; plus /healthz, /readyz, /metrics.
 func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option) http.Handler {
 	c := newConfig(opts)
@@ -148,17 +149,17 @@ func (v view) begin(w http.ResponseWriter, r *http.Request) bool {
 
 // listQuery is the query string of a list.
 type listQuery struct {
-	limit, offset int
-	author, after string
+	limit, offset    int
+	author, after, q string
 }
 
 // parseQuery reads ?limit=, ?offset= and, when withAuthor (the catalog),
-// ?author= and ?after=; the first of each counts. Other parameters are ignored. It walks the raw
+// ?author=, ?q= and ?after=; the first of each counts. Other parameters are ignored. It walks the raw
 // query itself rather than building url.Values: a view's GET is a hot
 // path and this one allocates nothing for plain values.
 func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, error) {
 	q := listQuery{limit: defLimit}
-	var seenLimit, seenOffset, seenAuthor, seenAfter bool
+	var seenLimit, seenOffset, seenAuthor, seenAfter, seenQ bool
 	for rest := r.URL.RawQuery; rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
@@ -203,6 +204,16 @@ func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, erro
 				return q, invalidField("author", "author is %d characters long, at most %d allowed", n, MaxAuthorQuery)
 			}
 			q.author = s
+		case k == "q" && withAuthor && !seenQ:
+			seenQ = true
+			s, err := unescapeQuery(v)
+			if err != nil {
+				return q, err
+			}
+			if n := utf8.RuneCountInString(s); n > MaxAuthorQuery {
+				return q, invalidField("q", "q is %d characters long, at most %d allowed", n, MaxAuthorQuery)
+			}
+			q.q = s
 		case k == "after" && withAuthor && !seenAfter:
 			seenAfter = true
 			s, err := unescapeQuery(v)
@@ -337,7 +348,7 @@ func (h *catalog) list(w http.ResponseWriter, r *http.Request) {
 	// Encoding happens outside the lock: Page copies the books, and the
 	// slices they share with the view (authors) are never changed in place.
 	h.rep.Read(func(v *shelf.Catalog) {
-		ans.Books, ans.Total, ans.Next, err = v.Page(shelf.PageQuery{Author: q.author, Limit: q.limit, After: q.after, Offset: q.offset})
+		ans.Books, ans.Total, ans.Next, err = v.Page(shelf.PageQuery{Author: q.author, Q: q.q, Limit: q.limit, After: q.after, Offset: q.offset})
 	})
 	if err != nil {
 		writeError(w, r, err, "")

@@ -118,6 +118,8 @@ func TestViewQueryErrors(t *testing.T) {
 		{cat, "/books?author=" + strings.Repeat("a", 257), "author"},
 		{cat, "/books/a%20b", "id"},
 		{cat, "/books?after=no-such-book", "after"},
+		{cat, "/books?q=%21%21", "q"},
+		{cat, "/books?q=" + strings.Repeat("a", 257), "q"},
 		{cat, "/books?after=" + strings.Repeat("b", shelf.MaxIDLen+1), "after"},
 	} {
 		rec := do(t, tc.h, "GET", tc.target, "")
@@ -167,6 +169,12 @@ func TestCatalog(t *testing.T) {
 		{"/books?limit=1&after=emma", "persuasion", 3, 1, 0, ""},
 		{"/books?limit=5&after=dune&offset=1", "persuasion", 3, 5, 1, ""},
 		{"/books?author=Jane+Austen&limit=1&after=emma", "persuasion", 2, 1, 0, ""},
+		// Search by words of the title or an author, each a prefix.
+		{"/books?q=jane+aus", "emma,persuasion", 2, 20, 0, ""},
+		{"/books?q=PERS", "persuasion", 1, 20, 0, ""},
+		{"/books?q=austen&limit=1", "emma", 2, 1, 0, "emma"},
+		{"/books?q=austen&limit=1&after=emma", "persuasion", 2, 1, 0, ""},
+		{"/books?q=dune&author=jane+austen", "", 0, 20, 0, ""},
 		// A removed book's cursor still knows its place: the books are
 		// added at one time, so they go by id.
 		{"/books?after=gone", "persuasion", 3, 20, 0, ""},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -269,5 +270,53 @@ func TestBenchRecords(t *testing.T) {
 		if !r.ReadAt.Equal(last[r.ID]) {
 			t.Errorf("%s: ours read at %v, bare %v", r.ID, r.ReadAt, last[r.ID])
 		}
+	}
+}
+
+// catalogOfMillion is a catalog of a million books, two authors each of
+// 5 000, titles of three words of a thousand; built once per run.
+var catalogOfMillion = sync.OnceValue(func() *Catalog {
+	rng := rand.New(rand.NewPCG(1, 2))
+	v := NewCatalog()
+	at := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	word := func() string { return fmt.Sprintf("%s%d", benchWords[rng.IntN(len(benchWords))], rng.IntN(30)) }
+	for i := range 1_000_000 {
+		at = at.Add(time.Duration(rng.IntN(3)) * time.Second)
+		v.Apply(&Event{Type: TypeBookAdded, Source: EventSource, Seq: 1, BookID: fmt.Sprintf("b%07d", i), Time: at,
+			Title:   word() + " " + word() + " " + word(),
+			Authors: []string{fmt.Sprintf("Author %d", rng.IntN(5000)), fmt.Sprintf("Writer %d", rng.IntN(5000))}})
+	}
+	return v
+})
+
+// Pages of the catalog at a million books: each costs its page and a
+// binary search, not a walk of the shelf; a search costs the books its
+// rarest word's prefix matches.
+func BenchmarkCatalogPageMillion(b *testing.B) {
+	v := catalogOfMillion()
+	for _, bc := range []struct {
+		name string
+		q    PageQuery
+	}{
+		{"first page", PageQuery{Limit: 20}},
+		{"deep offset", PageQuery{Limit: 20, Offset: 900_000}},
+		{"cursor", PageQuery{Limit: 20, After: "b0500000"}},
+		{"author", PageQuery{Limit: 20, Author: "author 4242"}},
+		{"author deep cursor", PageQuery{Limit: 20, Author: "Writer 17", After: "b0900000"}},
+		{"q one word", PageQuery{Limit: 20, Q: "dune7"}},
+		{"q two words", PageQuery{Limit: 20, Q: "dune7 sola"}},
+		{"q author name", PageQuery{Limit: 20, Q: "author 4242"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var total int
+			for b.Loop() {
+				books, n, _, err := v.Page(bc.q)
+				if err != nil || len(books) == 0 {
+					b.Fatalf("%+v: %d books, %v", bc.q, len(books), err)
+				}
+				total = n
+			}
+			b.ReportMetric(float64(total), "total")
+		})
 	}
 }

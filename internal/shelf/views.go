@@ -409,15 +409,45 @@ func (s *sortedBlocks[T]) ascend(offset int, fn func(T) bool) {
 // need not be held: a cursor stays good when its value is taken out. It
 // finds the place by binary search.
 func (s *sortedBlocks[T]) ascendAfter(pivot T, after func(a, b T) bool, offset int, fn func(T) bool) {
+	c := s.seek(func(x T) bool { return after(x, pivot) })
+	s.ascendFrom(c.bi, c.j, offset, fn)
+}
+
+// blockCursor is a place in a sortedBlocks, for walking it one value at a
+// time; it is good until the blocks change.
+type blockCursor[T comparable] struct {
+	s     *sortedBlocks[T]
+	bi, j int
+}
+
+// seek returns a cursor at the first value for which past is true; past
+// must be false for a prefix of the values and true for the rest.
+func (s *sortedBlocks[T]) seek(past func(T) bool) blockCursor[T] {
 	bi := sort.Search(len(s.blocks), func(i int) bool {
 		b := s.blocks[i]
-		return after(b[len(b)-1], pivot)
+		return past(b[len(b)-1])
 	})
 	if bi == len(s.blocks) {
-		return
+		return blockCursor[T]{s: s, bi: bi}
 	}
 	b := s.blocks[bi]
-	s.ascendFrom(bi, sort.Search(len(b), func(i int) bool { return after(b[i], pivot) }), offset, fn)
+	return blockCursor[T]{s: s, bi: bi, j: sort.Search(len(b), func(i int) bool { return past(b[i]) })}
+}
+
+// value returns the value at the cursor, false past the end.
+func (c *blockCursor[T]) value() (T, bool) {
+	if c.bi >= len(c.s.blocks) {
+		var zero T
+		return zero, false
+	}
+	return c.s.blocks[c.bi][c.j], true
+}
+
+// next moves the cursor to the next value.
+func (c *blockCursor[T]) next() {
+	if c.j++; c.j >= len(c.s.blocks[c.bi]) {
+		c.bi, c.j = c.bi+1, 0
+	}
 }
 
 // ascendFrom calls fn with the values from the j-th of block bi on,
@@ -556,6 +586,9 @@ type Catalog struct {
 	// byAuthor holds the same, per author (AuthorKey): an author's page
 	// and its total cost what the page does, not a walk of the shelf.
 	byAuthor map[string]*sortedBlocks[*catalogBook]
+	// words finds the books on the shelf by the words of their titles
+	// and authors, for ?q=.
+	words wordIndex
 }
 
 type catalogBook struct {
@@ -590,9 +623,10 @@ func NewCatalog() *Catalog {
 		byAuthor: map[string]*sortedBlocks[*catalogBook]{}}
 }
 
-// shelve puts b in the order and under each of its authors.
+// shelve puts b in the order, under each of its authors and its words.
 func (v *Catalog) shelve(b *catalogBook) {
 	v.order.insert(b, catalogAfter)
+	v.words.add(b)
 	for _, k := range b.authorKeys() {
 		idx := v.byAuthor[k]
 		if idx == nil {
@@ -603,9 +637,10 @@ func (v *Catalog) shelve(b *catalogBook) {
 	}
 }
 
-// unshelve takes b out of the order and from under its authors.
+// unshelve takes b out of the order, from under its authors and words.
 func (v *Catalog) unshelve(b *catalogBook) {
 	v.order.remove(b, catalogAfter)
+	v.words.remove(b)
 	for _, k := range b.authorKeys() {
 		if idx := v.byAuthor[k]; idx != nil {
 			if idx.remove(b, catalogAfter); idx.n == 0 {
@@ -703,7 +738,11 @@ type PageQuery struct {
 	// Author, when not empty, keeps the books with an author of that name
 	// (AuthorKey: any case).
 	Author string
-	Limit  int
+	// Q, when not empty, keeps the books found by every word of it: each
+	// a prefix of a word of the title or of an author's name
+	// (SearchWords: case and accents do not matter).
+	Q     string
+	Limit int
 	// After, when not empty, is a cursor: the page starts after that
 	// book, the Next of the page before. It stays good when that book is
 	// removed meanwhile. Offset books are skipped from there.
@@ -717,6 +756,9 @@ type PageQuery struct {
 // search for a cursor, not a walk of the shelf. The error is a
 // *FieldError when q.After names no book this catalog knows.
 func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string, err error) {
+	if q.Q != "" {
+		return v.search(q)
+	}
 	idx := &v.order
 	if q.Author != "" {
 		if idx = v.byAuthor[AuthorKey(q.Author)]; idx == nil {
@@ -753,6 +795,46 @@ func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string
 		next = last.id
 	}
 	return books, idx.n, next, nil
+}
+
+// search is Page for a query of words. Its total takes a walk of the
+// books the rarest word's prefix matches (see wordIndex.search).
+func (v *Catalog) search(q PageQuery) (books []CatalogBook, total int, next string, err error) {
+	words := SearchWords(q.Q)
+	switch {
+	case len(words) == 0:
+		return nil, 0, "", invalid("q", "%q has no word to search for (letters or digits)", q.Q)
+	case len(words) > MaxQueryWords:
+		return nil, 0, "", invalid("q", "%d words, at most %d", len(words), MaxQueryWords)
+	}
+	var pivot *catalogBook
+	if q.After != "" {
+		if pivot = v.books[q.After]; pivot == nil || !pivot.added {
+			return nil, 0, "", invalid("after", "%q is no book of this catalog; use the next cursor of a page", q.After)
+		}
+	}
+	author := AuthorKey(q.Author)
+	limit, skip := max(q.Limit, 0), max(q.Offset, 0)
+	books = make([]CatalogBook, 0, min(limit, 16))
+	var last *catalogBook
+	v.words.search(words, func(b *catalogBook) bool {
+		if author != "" && !slices.Contains(b.authorKeys(), author) {
+			return true
+		}
+		total++
+		switch {
+		case pivot != nil && !catalogAfter(b, pivot):
+		case skip > 0:
+			skip--
+		case len(books) < limit:
+			books = append(books, v.show(b))
+			last = b
+		case next == "" && last != nil:
+			next = last.id // a book follows the page
+		}
+		return true
+	})
+	return books, total, next, nil
 }
 
 // Len is the number of books on the shelf.
