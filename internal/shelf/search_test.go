@@ -181,3 +181,31 @@ func TestCatalogSearchIsAWalk(t *testing.T) {
 		}
 	}
 }
+
+// A query is outside input: whatever it holds, its words are non-empty,
+// distinct, folded (folding them again changes nothing), and a book whose
+// title is the query is found by it.
+func FuzzSearchWords(f *testing.F) {
+	for _, s := range []string{"Dune", "Stanisław Lem", "Cafe\u0301 ÆØÅ ß", "Война и мир", "a-b_c.d", "\xff\xfe", "１２３"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words := SearchWords(s)
+		if len(words) > 0 && strings.Join(SearchWords(strings.Join(words, " ")), " ") != strings.Join(words, " ") {
+			t.Fatalf("SearchWords(%q) = %q, not a fixed point", s, words)
+		}
+		for i, w := range words {
+			if w == "" || slices.Contains(words[i+1:], w) {
+				t.Fatalf("SearchWords(%q) = %q: empty or repeated word", s, words)
+			}
+		}
+		if len(words) == 0 || len(words) > MaxQueryWords {
+			return
+		}
+		v := NewCatalog()
+		v.Apply(&Event{Type: TypeBookAdded, Source: EventSource, Seq: 1, BookID: "b1", Title: s})
+		if books, _, _, err := v.Page(PageQuery{Q: s, Limit: 1}); err != nil || len(books) != 1 {
+			t.Fatalf("a book titled %q is not found by it: %v %v", s, books, err)
+		}
+	})
+}
