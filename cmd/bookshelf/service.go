@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bookshelf/bookshelf/internal/httpapi"
+	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 )
 
@@ -27,6 +28,9 @@ type component struct {
 	ready func() (bool, string)
 	loops []func(ctx context.Context) error
 	log   *slog.Logger
+	// metrics, when set, is the registry the service serves on /metrics:
+	// it counts the connections turned away too.
+	metrics *metrics.Registry
 }
 
 // run serves until ctx ends or a loop fails, then stops in reverse order of
@@ -48,8 +52,16 @@ func (c *component) run(ctx context.Context, reg registry.Registry) error {
 	}
 
 	srv := httpapi.NewServer(c.ln.Addr().String(), c.handler, httpapi.WithLogger(c.log))
+	// Bounded, so that a flood of clients is turned away at once instead
+	// of taking the process past its file descriptors.
+	ln := httpapi.LimitListener(c.ln, httpapi.DefaultMaxConns)
+	if c.metrics != nil {
+		c.metrics.CounterFunc("bookshelf_http_connections_shed_total",
+			"Connections answered 503 at once because the server held as many as it takes.",
+			func() float64 { return float64(ln.Shed()) })
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(c.ln) }()
+	go func() { served <- srv.Serve(ln) }()
 
 	regCtx, stopRegistering := context.WithCancel(ctx)
 	registered := make(chan bool, 1)

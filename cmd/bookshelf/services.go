@@ -133,7 +133,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	}
 	h := httpapi.Books(sub, httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready))
 	return &component{
-		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log,
+		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg,
 		loops: []func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
 			proc.Run,
@@ -203,7 +203,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		return float64(p.Total - p.Done)
 	})
 	return &component{
-		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log,
+		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg,
 		loops: []func(context.Context) error{follower.Run, probe.Run},
 	}, nil
 }
@@ -216,8 +216,9 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 	if ready == nil {
 		ready = func() (bool, string) { return true, "" }
 	}
-	h := httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready))
-	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready}
+	reg := metrics.NewRegistry()
+	h := httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg))
+	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg}
 }
 
 // resolver adapts a registry to the gateway's Resolver.

@@ -58,12 +58,15 @@ const (
 func Books(s Submitter, opts ...Option) http.Handler {
 	c := newConfig(opts)
 	b := &books{sub: s, cfg: c}
+	// Commands past the bound are shed at once: queued, they would
+	// wait out their deadline and tie a connection each meanwhile.
+	lim := newLimiter(c.maxCommands, "commands", c.metrics)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /books", b.add)
-	mux.HandleFunc("POST /bookshelf/books", b.add)
-	mux.HandleFunc("DELETE /books/{id}", b.remove)
-	mux.HandleFunc("POST /books/{id}/read", b.read)
-	mux.HandleFunc("POST /bookshelf/books/{id}/finished", b.read)
+	mux.HandleFunc("POST /books", lim.wrap(b.add))
+	mux.HandleFunc("POST /bookshelf/books", lim.wrap(b.add))
+	mux.HandleFunc("DELETE /books/{id}", lim.wrap(b.remove))
+	mux.HandleFunc("POST /books/{id}/read", lim.wrap(b.read))
+	mux.HandleFunc("POST /bookshelf/books/{id}/finished", lim.wrap(b.read))
 	Common(mux, c.ready, c.metrics)
 	return wrap(mux, c)
 }

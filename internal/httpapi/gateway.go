@@ -103,6 +103,10 @@ func Gateway(res Resolver, opts ...Option) http.Handler {
 	if g.client == nil {
 		g.client = newProxyClient()
 	}
+	// Commands and queries have bounds of their own: a flood of commands
+	// is shed at once, and the queries go on being answered.
+	commands := newLimiter(c.maxCommands, "commands", c.metrics)
+	queries := newLimiter(c.maxQueries, "queries", c.metrics)
 	mux := http.NewServeMux()
 	for _, e := range API {
 		if e.Service == "" {
@@ -111,7 +115,11 @@ func Gateway(res Resolver, opts ...Option) http.Handler {
 		if g.next[e.Service] == nil {
 			g.next[e.Service] = new(atomic.Uint64)
 		}
-		mux.Handle(e.Method+" "+e.Path, g.route(e.Service))
+		lim := queries
+		if e.Service == ServiceBooks {
+			lim = commands
+		}
+		mux.Handle(e.Method+" "+e.Path, lim.wrap(g.route(e.Service)))
 	}
 	index, api := renderIndex()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -30,6 +30,8 @@ type config struct {
 	client        *http.Client
 	commandTry    time.Duration
 	queryTry      time.Duration
+	maxCommands   int
+	maxQueries    int
 }
 
 // Defaults of the options.
@@ -51,6 +53,8 @@ func newConfig(opts []Option) *config {
 		waitTimeout:   DefaultWaitTimeout,
 		commandTry:    DefaultCommandAttempt,
 		queryTry:      DefaultQueryAttempt,
+		maxCommands:   DefaultMaxCommands,
+		maxQueries:    DefaultMaxQueries,
 	}
 	for _, o := range opts {
 		o(c)
@@ -107,4 +111,19 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.client 
 // requests to the books service, query for the views.
 func WithAttemptTimeouts(command, query time.Duration) Option {
 	return func(c *config) { c.commandTry, c.queryTry = command, query }
+}
+
+// WithMaxInFlight bounds the commands (Books, Gateway) and the queries
+// (Gateway) a handler serves at once; one more is answered 503 busy with
+// Retry-After at once, and counted in bookshelf_http_shed_total. The
+// defaults are DefaultMaxCommands and DefaultMaxQueries.
+func WithMaxInFlight(commands, queries int) Option {
+	return func(c *config) {
+		if commands > 0 {
+			c.maxCommands = commands
+		}
+		if queries > 0 {
+			c.maxQueries = queries
+		}
+	}
 }
