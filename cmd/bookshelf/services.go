@@ -197,6 +197,8 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	reg.CounterFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
 	reg.CounterFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
 	reg.CounterFunc("bookshelf_records_dead_lettered_total", "Poison records met since start (the dead-letter topic holds each once).", func() float64 { return float64(counts.DeadLettered.Load()) })
+	reg.CounterFunc("bookshelf_dead_letters_failed_total", "Dead letters the dead-letter topic did not take (the records stay in the log).",
+		func() float64 { return float64(follower.DeadLettersFailed()) })
 	reg.CounterFunc("bookshelf_fetch_errors_total", "Fetches of the event log that failed (the broker away or refusing).", func() float64 { return float64(counts.FetchErrors.Load()) })
 	reg.GaugeFunc("bookshelf_view_catching_up_records", "Records left to read before the view is caught up.", func() float64 {
 		p := follower.Progress()

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -34,6 +35,11 @@ type DeadLetters struct {
 
 	mu   sync.Mutex
 	seen map[string]bool
+
+	// Failed counts the dead letters the topic did not take (missing,
+	// refusing, away): their records stay in the log they came from, and
+	// are dead-lettered again at the next start.
+	Failed atomic.Int64
 }
 
 // NewDeadLetters connects to the dead-letter topic of cfg and reads which
@@ -91,6 +97,7 @@ func (d *DeadLetters) Send(r *kgo.Record, cause error) {
 	// reader stops must still be written; Close flushes it.
 	d.cl.TryProduce(context.Background(), deadLetter(r, cause, d.name, d.topic, d.limit), func(_ *kgo.Record, err error) {
 		if err != nil {
+			d.Failed.Add(1)
 			d.mu.Lock()
 			delete(d.seen, key) // a later reader may try again
 			d.mu.Unlock()

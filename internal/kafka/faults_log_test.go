@@ -179,3 +179,32 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 		t.Fatalf("a stalled rebuild was given up after %v, stall limit %v", d, p.rebuildStall)
 	}
 }
+
+// A view whose dead letters the topic refuses goes on reading: the poison
+// record stays in the log, the failure is counted, and the records behind
+// it are applied.
+func TestFaultViewGoesOnWhenTheDeadLetterTopicRefuses(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	dlqID := topicID(t, cfg, cfg.Topics.DLQ)
+	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !producesTo(r, "", cfg.Topics.DLQ, dlqID) {
+			return nil, nil, false
+		}
+		resp, err := produceError(kerr.TopicAuthorizationFailed)(r)
+		return resp, err, true
+	})
+	produce(t, cfg, cfg.Topics.Events, []byte("Dune"), []byte{0xff, 0xfe}, []byte("Solaris"))
+	g := newGroup(t)
+	lr := shelf.NewReplica(shelf.NewLastRead())
+	f := NewFollower(cfg, "lastread", lr)
+	g.run(t, "follower", f.Run)
+	waitFor(t, "the failed dead letter counted", func() bool { return f.DeadLettersFailed() == 1 })
+	<-f.CaughtUp()
+	var got []shelf.ReadEntry
+	lr.Read(func(v *shelf.LastRead) { got = v.Latest(5) })
+	if len(got) != 2 {
+		t.Fatalf("view = %+v, want both titles", got)
+	}
+}

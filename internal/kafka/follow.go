@@ -44,6 +44,8 @@ type Follower struct {
 	// the process; otherwise Run makes its own.
 	DeadLetters *DeadLetters
 
+	dlq atomic.Pointer[DeadLetters] // the one Run uses, once it runs
+
 	mu       sync.Mutex
 	target   map[int32]int64 // the ends seen at start: ready once passed
 	start    map[int32]int64
@@ -82,6 +84,16 @@ func (f *Follower) Progress() Progress {
 		p.Done += min(f.next[part], end) - f.start[part]
 	}
 	return p
+}
+
+// DeadLettersFailed is how many dead letters the dead-letter topic did not
+// take: the records stay in the log, and are dead-lettered again at the
+// next start.
+func (f *Follower) DeadLettersFailed() int64 {
+	if d := f.dlq.Load(); d != nil {
+		return d.Failed.Load()
+	}
+	return 0
 }
 
 // CaughtUp is closed once the follower has read what the log held when it
@@ -125,6 +137,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		defer dlq.Close()
 	}
+	f.dlq.Store(dlq)
 
 	f.log.Info("reading the event log", "partitions", len(start), "records", f.Progress().Total)
 	stopProgress := f.reportProgress(ctx)
