@@ -127,7 +127,10 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 			return false, "cannot process commands"
 		}
 		if err := proc.DeadLetterTrouble(); err != nil {
-			return false, err.Error()
+			// Ready all the same: the other partitions' commands are
+			// decided, and taking the instance out would stop them
+			// reaching it.
+			return true, err.Error()
 		}
 		return true, ""
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // ReadyFunc tells whether a service can serve, and if not, why, in words a
-// person reads in /readyz (such as "catching up: 1200 of 5000 records").
+// person reads in /readyz (such as "catching up: 1200 of 5000 records"). A
+// reason given while ready is a warning /readyz shows beside "ready".
 type ReadyFunc func() (ready bool, reason string)
 
 // alwaysReady is the ReadyFunc of a service that is ready once it serves.

@@ -40,8 +40,8 @@ func NewServer(addr string, h http.Handler, opts ...Option) *http.Server {
 }
 
 // Common adds what every service answers to mux: GET /healthz (alive),
-// GET /readyz (ready, by ready; 503 with the reason otherwise) and
-// GET /metrics (reg).
+// GET /readyz (ready, by ready, with its reason if it gives one while
+// ready; 503 with the reason otherwise) and GET /metrics (reg).
 func Common(mux *http.ServeMux, ready ReadyFunc, reg *metrics.Registry) {
 	if ready == nil {
 		ready = alwaysReady
@@ -53,11 +53,16 @@ func Common(mux *http.ServeMux, ready ReadyFunc, reg *metrics.Registry) {
 		writeText(w, http.StatusOK, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ok, reason := ready(); !ok {
+		ok, reason := ready()
+		switch {
+		case !ok:
 			writeError(w, r, notReady(reason), "")
-			return
+		case reason != "":
+			// Ready, with something a person should know.
+			writeText(w, http.StatusOK, "ready, but "+reason+"\n")
+		default:
+			writeText(w, http.StatusOK, "ready\n")
 		}
-		writeText(w, http.StatusOK, "ready\n")
 	})
 	mux.Handle("GET /metrics", reg)
 }

@@ -71,3 +71,25 @@ func TestNewServer(t *testing.T) {
 		t.Errorf("server errors are not logged through slog: %q", logs.String())
 	}
 }
+
+// /readyz: ready, ready with a warning a person should see, or 503 with
+// the reason.
+func TestReadyzSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		ok     bool
+		reason string
+		status int
+		body   string
+	}{
+		{true, "", 200, "ready\n"},
+		{true, "the dead-letter topic cannot be written", 200, "ready, but the dead-letter topic cannot be written\n"},
+		{false, "catching up: 1 of 2 records", 503, "catching up: 1 of 2 records"},
+	} {
+		mux := http.NewServeMux()
+		Common(mux, func() (bool, string) { return tc.ok, tc.reason }, nil)
+		rec := do(t, mux, "GET", "/readyz", "")
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("ready %v %q: %d %q, want %d with %q", tc.ok, tc.reason, rec.Code, rec.Body, tc.status, tc.body)
+		}
+	}
+}

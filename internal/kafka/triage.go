@@ -57,7 +57,8 @@ func (p *Processor) triage(recs []*kgo.Record) []*pending {
 // on, as a rebuild holds one, and its dead letters are tried again in the
 // background until they land: nothing is lost and nothing skipped, and the
 // other partitions go on. While a partition is held so, DeadLetterTrouble
-// says why.
+// says why (the books service shows it in /readyz, and stays ready: its
+// other partitions are decided).
 func (p *Processor) sendDeadLetters(ctx context.Context, work []*pending) []*pending {
 	var letters []*pending
 	for _, w := range work {

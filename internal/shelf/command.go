@@ -249,9 +249,9 @@ type Outcome struct {
 	// ReadAt is when the book was read, for mark-read.
 	ReadAt   *time.Time `json:"read_at,omitempty"`
 	Position string     `json:"position,omitempty"`
-	// Error names the domain error of a rejection: "invalid", "not-found",
-	// "removed", "conflict", "refused" or "undecidable"; Detail is the message for a
-	// person.
+	// Error names the domain error of a rejection: "invalid",
+	// "not-found", "removed", "conflict", "refused" or "undecidable";
+	// Detail is the message for a person.
 	Error  string `json:"error,omitempty"`
 	Detail string `json:"detail,omitempty"`
 	// Field is the wrong field of an "invalid" rejection.
