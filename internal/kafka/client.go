@@ -234,13 +234,19 @@ func KeepEvents(ctx context.Context, cfg Config) ([]string, error) {
 // warns of a commands topic that keeps its commands less than a week.
 func checkRetention(ctx context.Context, adm *kadm.Client, cfg Config) error {
 	t := cfg.Topics
+	permanent := func(err error) error {
+		if code := (*kerr.Error)(nil); errors.As(err, &code) && !code.Retriable {
+			return fmt.Errorf("%w: %w (checking that the event log keeps every event needs DESCRIBE_CONFIGS on it)", ErrPermanent, err)
+		}
+		return err
+	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, t.Events, t.Commands)
 	if err != nil {
-		return fmt.Errorf("describe the configs of %s: %w", t.Events, err)
+		return permanent(fmt.Errorf("describe the configs of %s and %s: %w", t.Events, t.Commands, err))
 	}
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			return fmt.Errorf("describe the configs of %s: %w", rc.Name, rc.Err)
+			return permanent(fmt.Errorf("describe the configs of %s: %w", rc.Name, rc.Err))
 		}
 		got := map[string]string{}
 		for _, c := range rc.Configs {

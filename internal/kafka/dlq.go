@@ -45,16 +45,23 @@ type DeadLetters struct {
 // NewDeadLetters connects to the dead-letter topic of cfg and reads which
 // records it holds; name says who dead-letters, in a header.
 func NewDeadLetters(ctx context.Context, cfg Config, name string) (*DeadLetters, error) {
+	look, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	limit := deadLetterLimit(ctx, cfg, look)
+	look.Close()
 	cl, err := kgo.NewClient(append(cfg.baseOpts(),
 		kgo.DefaultProduceTopic(cfg.Topics.DLQ),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30*time.Second),
+		// A batch of dead letters must fit the topic as each does.
+		kgo.ProducerBatchMaxBytes(int32(max(limit, minBatchBytes))),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	d := &DeadLetters{cfg: cfg, cl: cl, topic: cfg.Topics.DLQ, name: name, log: cfg.logger(), seen: map[string]bool{}}
-	d.limit = deadLetterLimit(ctx, cfg, cl)
+	d := &DeadLetters{cfg: cfg, cl: cl, topic: cfg.Topics.DLQ, name: name, log: cfg.logger(), seen: map[string]bool{}, limit: limit}
 	if err := d.load(ctx); err != nil {
 		// Not fatal: at worst a record is dead-lettered twice.
 		d.log.Warn("could not read the dead-letter topic; duplicates possible", "topic", d.topic, "err", err)
@@ -139,6 +146,7 @@ func deadLetter(r *kgo.Record, cause error, by, topic string, limit int) *kgo.Re
 		{Key: HeaderOriginTopic, Value: []byte(r.Topic)},
 		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		{Key: HeaderOriginTimestamp, Value: []byte(r.Timestamp.UTC().Format(time.RFC3339Nano))},
 		{Key: HeaderError, Value: []byte(msg)},
 		{Key: HeaderDeadLetteredBy, Value: []byte(by)},
 	}
@@ -167,12 +175,14 @@ func deadLetter(r *kgo.Record, cause error, by, topic string, limit int) *kgo.Re
 		hs = append(hs, kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(strconv.Itoa(len(r.Value)))})
 	}
 	hs = append(hs, ours...)
+	// Stamped when dead-lettered: a command held back for days keeps its
+	// own time in a header, and a topic that refuses old timestamps
+	// (message.timestamp.before.max.ms) still takes it.
 	return &kgo.Record{
-		Topic:     topic,
-		Key:       key,
-		Value:     value,
-		Headers:   hs,
-		Timestamp: r.Timestamp,
+		Topic:   topic,
+		Key:     key,
+		Value:   value,
+		Headers: hs,
 	}
 }
 
@@ -213,8 +223,9 @@ func maxMessageBytes(ctx context.Context, cl *kgo.Client, topic string) (int, er
 	return DefaultMaxMessageBytes, nil
 }
 
-// deadLetterLimit is maxMessageBytes of the dead-letter topic, or Kafka's
-// default when it cannot be read (logged).
+// deadLetterLimit is what one dead letter, and one batch of them, may
+// weigh: the dead-letter topic's max.message.bytes (Kafka's default when
+// it cannot be read, logged), and no more than franz-go puts in a batch.
 func deadLetterLimit(ctx context.Context, cfg Config, cl *kgo.Client) int {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -222,10 +233,18 @@ func deadLetterLimit(ctx context.Context, cfg Config, cl *kgo.Client) int {
 	if err != nil {
 		cfg.logger().Warn("cannot read the dead-letter topic's max.message.bytes; assuming Kafka's default",
 			"topic", cfg.Topics.DLQ, "default", DefaultMaxMessageBytes, "err", err)
-		return DefaultMaxMessageBytes
+		n = DefaultMaxMessageBytes
 	}
-	return n
+	return min(n, maxBatchBytes)
 }
+
+// maxBatchBytes is franz-go's largest record batch by default: a record
+// above it is refused before it is sent. minBatchBytes is the least it
+// takes as a bound.
+const (
+	maxBatchBytes = 1_000_012
+	minBatchBytes = 512
+)
 
 // Close flushes what is pending and closes the client.
 func (d *DeadLetters) Close() {

@@ -53,10 +53,18 @@ func TestFaultUnwritableDeadLetterTopicHoldsOnlyItsPartition(t *testing.T) {
 		resp, err := produceError(kerr.TopicAuthorizationFailed)(r)
 		return resp, err, true
 	})
+	// A good command before the poison one, in the same first batch: it
+	// waits with it, decided on the state the partition had.
+	before := addCmd(bookOn(t, cfg, 0), "Before")
+	value, err := shelf.EncodeCommand(&before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceAt(t, cfg, cfg.Topics.Commands, 0, before.BookID, value)
+	produceAt(t, cfg, cfg.Topics.Commands, 0, "x", []byte("not a command"))
 	g := newGroup(t)
 	sub, proc := startBooks(t, g, cfg, "a")
 	waitFor(t, "the submitter reads outcomes", sub.Ready)
-	produceAt(t, cfg, cfg.Topics.Commands, 0, "x", []byte("not a command"))
 	behind := addCmd(bookOn(t, cfg, 0), "Behind")
 	answered := make(chan shelf.Outcome, 1)
 	go func() {
@@ -68,7 +76,7 @@ func TestFaultUnwritableDeadLetterTopicHoldsOnlyItsPartition(t *testing.T) {
 		}
 		answered <- o
 	}()
-	books := []string{behind.BookID}
+	books := []string{before.BookID, behind.BookID}
 	for _, part := range []int32{1, 2} {
 		c := addCmd(bookOn(t, cfg, part), "Beside")
 		books = append(books, c.BookID)
@@ -130,7 +138,7 @@ func TestFaultClockAheadIsTheInstancesProblem(t *testing.T) {
 func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 	t.Parallel()
 	c, cfg := faultCluster(t)
-	const n, size = 6000, 1000
+	const n, size = 8000, 1000
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// Uncompressed, so that the partition holds as many bytes as the
@@ -149,7 +157,7 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var delay atomic.Int64
-	delay.Store(int64(500 * time.Millisecond))
+	delay.Store(int64(600 * time.Millisecond))
 	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		d := time.Duration(delay.Load())
@@ -157,7 +165,7 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 		return nil, nil, false
 	})
 	p := NewProcessor(cfg, "slow")
-	p.rebuildStall = 1500 * time.Millisecond
+	p.rebuildStall = 2 * time.Second
 	began := time.Now()
 	st, err := p.build(ctx, 0)
 	took := time.Since(began)

@@ -142,23 +142,19 @@ func TestEnsureTopicsRefusesAChangedPartitionCount(t *testing.T) {
 		if _, err := kadm.NewClient(testClient(t, cfg)).CreatePartitions(ctx, 2, cfg.Topics.Events, cfg.Topics.Commands, cfg.Topics.Replies); err != nil {
 			t.Fatal(err)
 		}
-		err := waitForErr(ctx, func() error { return EnsureTopics(ctx, cfg) })
+		// A broker shows partitions just added a moment later, and not of
+		// every topic at once: wait for all of them.
+		for _, topic := range []string{cfg.Topics.Events, cfg.Topics.Commands, cfg.Topics.Replies} {
+			waitFor(t, topic+" with 5 partitions", func() bool {
+				n, err := partitionsOf(ctx, testClient(t, cfg), topic)
+				return err == nil && n == 5
+			})
+		}
+		err := EnsureTopics(ctx, cfg)
 		if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "its events fit 3 partitions") {
 			t.Fatalf("EnsureTopics after adding partitions: %v; want a permanent error saying the events fit 3 partitions", err)
 		}
 	})
-}
-
-// waitForErr calls fn until it fails or ctx ends: a broker takes a moment
-// to show partitions just added.
-func waitForErr(ctx context.Context, fn func() error) error {
-	for {
-		err := fn()
-		if err != nil || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // Home must place a book where franz-go's and Kafka's default partitioner
@@ -371,28 +367,35 @@ func TestADeadLetterAlwaysFits(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cl.Close()
-			r := &kgo.Record{Topic: cfg.Topics.Commands, Partition: 0, Key: []byte("x"), Value: poison,
-				Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(strings.Repeat("t", 200))}}}
-			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-				t.Fatalf("produce the poison command: %v", err)
+			// Three at once: their dead letters go out together, and
+			// must fit the topic as a batch too.
+			var rs []*kgo.Record
+			for range 3 {
+				rs = append(rs, &kgo.Record{Topic: cfg.Topics.Commands, Partition: 0, Key: []byte("x"), Value: poison,
+					Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(strings.Repeat("t", 200))}}})
+			}
+			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				t.Fatalf("produce the poison commands: %v", err)
 			}
 			// A valid command behind it, on the same partition.
 			if o := submit(t, sub, addCmd(bookOn(t, cfg, 0), "Behind")); o.Status != shelf.StatusAccepted {
 				t.Fatalf("the command behind the poison one: %+v", o)
 			}
 			dl := readAll(t, cfg, cfg.Topics.DLQ)
-			if len(dl) != 1 {
-				t.Fatalf("dead-letter topic holds %d records, want 1", len(dl))
+			if len(dl) != 3 {
+				t.Fatalf("dead-letter topic holds %d records, want 3", len(dl))
 			}
-			hs := headersOf(dl[0])
-			size := len(dl[0].Key) + len(dl[0].Value)
-			for _, h := range dl[0].Headers {
-				size += len(h.Key) + len(h.Value)
-			}
-			if hs[HeaderOriginalSize] != fmt.Sprint(len(poison)) || !strings.HasPrefix(string(poison), string(dl[0].Value)) ||
-				hs[HeaderError] == "" || size > limit {
-				t.Errorf("dead letter of %d bytes (headers %v), want a cut under %d bytes marked with the original size %d",
-					size, hs, limit, len(poison))
+			for _, d := range dl {
+				hs := headersOf(d)
+				size := len(d.Key) + len(d.Value)
+				for _, h := range d.Headers {
+					size += len(h.Key) + len(h.Value)
+				}
+				if hs[HeaderOriginalSize] != fmt.Sprint(len(poison)) || !strings.HasPrefix(string(poison), string(d.Value)) ||
+					hs[HeaderError] == "" || hs[HeaderOriginTimestamp] == "" || size > limit {
+					t.Errorf("dead letter of %d bytes (headers %v), want a cut under %d bytes marked with the original size %d",
+						size, hs, limit, len(poison))
+				}
 			}
 		})
 	}

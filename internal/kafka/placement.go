@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
 )
 
 // Home is the partition, of n, where the commands and the events of the
@@ -67,9 +69,13 @@ func murmur2(data []byte) uint32 {
 // checkPlacement refuses an event log whose partition count changed after
 // its events were written: Home would then look for every book on another
 // partition than the one that holds its events. It reads the first
-// records of each partition and checks the aggregate's (transactional,
-// keyed) are on their home. Kafka cannot take partitions away again, so
-// the message says what can be done.
+// records of each partition and checks where the aggregate's events among
+// them are (its source and bookseq, in a transaction, keyed by their
+// subject). Most of them off their home says the count changed; one or
+// two may be off it for other reasons (a command sent by hand to another
+// partition, decided there by an earlier version), which the views then
+// dead-letter. Kafka cannot take partitions away again, so the message
+// says what can be done.
 func checkPlacement(ctx context.Context, cfg Config) error {
 	cl, err := kgo.NewClient(cfg.baseOpts()...)
 	if err != nil {
@@ -90,38 +96,55 @@ func checkPlacement(ctx context.Context, cfg Config) error {
 	if len(from) == 0 {
 		return nil
 	}
-	// Read uncommitted: a sample need not wait out an open transaction,
-	// and the aggregate placed an aborted record as well as any other.
+	// Read uncommitted, markers kept: a sample need not wait out an open
+	// transaction (the aggregate placed an aborted record as it placed
+	// any other), and a partition of markers alone still answers.
 	rd, err := kgo.NewClient(append(cfg.baseOpts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topics.Events: from}),
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(fetchMaxWait))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer rd.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var sample []*kgo.Record
-	for len(from) > 0 && ctx.Err() == nil {
+	var e shelf.Event
+	for len(from) > 0 {
 		fetches := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("sample the event log %s to check its partition count: %w", cfg.Topics.Events, ctx.Err())
+		}
+		if err := fetchError(fetches); err != nil {
+			return fmt.Errorf("sample the event log %s to check its partition count: %w", cfg.Topics.Events, err)
+		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			delete(from, r.Partition)
-			if r.Attrs.IsTransactional() && !r.Attrs.IsControl() && len(r.Key) > 0 {
+			if r.Attrs.IsControl() || !r.Attrs.IsTransactional() || len(r.Key) == 0 {
+				return
+			}
+			if shelf.DecodeRecordInto(&e, r.Value, r.Timestamp) == nil && e.FromAggregate() && e.BookID == string(r.Key) {
 				sample = append(sample, r)
 			}
 		})
 	}
+	var off []*kgo.Record
 	for _, r := range sample {
-		if home := Home(string(r.Key), n); home != r.Partition {
-			was := ""
-			if c := placedWith(sample, n); c > 0 {
-				was = fmt.Sprintf(" (its events fit %d partitions)", c)
-			}
-			return fmt.Errorf("%w: the event log %s has %d partitions, but its events were written with another count%s: book %q is on partition %d, and with %d partitions it would be looked for on %d. A book's partition depends on the count, so it is fixed once the log holds events; Kafka cannot take partitions away, so start a new bookshelf under another --topic, or copy the log into one created with the old count",
-				ErrPermanent, cfg.Topics.Events, n, was, r.Key, r.Partition, n, home)
+		if Home(string(r.Key), n) != r.Partition {
+			off = append(off, r)
 		}
 	}
-	return nil
+	if len(off) == 0 || 2*len(off) <= len(sample) {
+		return nil
+	}
+	r := off[0]
+	was := ""
+	if c := placedWith(sample, n); c > 0 {
+		was = fmt.Sprintf(" (its events fit %d partitions)", c)
+	}
+	return fmt.Errorf("%w: the event log %s has %d partitions, but its events were written with another count%s: %d of the %d sampled are off their book's partition, such as book %q on partition %d, which with %d partitions would be looked for on %d. A book's partition depends on the count, so it is fixed once the log holds events; Kafka cannot take partitions away, so start a new bookshelf under another --topic, or copy the log into one created with the old count",
+		ErrPermanent, cfg.Topics.Events, n, was, len(off), len(sample), r.Key, r.Partition, n, Home(string(r.Key), n))
 }
 
 // placedWith finds a partition count, below n, that places every sampled

@@ -293,6 +293,8 @@ func (p *Processor) startSession(ctx context.Context, cl *kgo.Client) error {
 		kgo.ProducerLinger(0),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(dlqWriteTimeout),
+		// A batch of dead letters must fit the topic as each does.
+		kgo.ProducerBatchMaxBytes(int32(max(p.dlqLimit, minBatchBytes))),
 	)...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

@@ -52,6 +52,7 @@ const (
 	HeaderOriginTopic     = "bookshelf-origin-topic"
 	HeaderOriginPartition = "bookshelf-origin-partition"
 	HeaderOriginOffset    = "bookshelf-origin-offset"
+	HeaderOriginTimestamp = "bookshelf-origin-timestamp"
 	HeaderError           = "bookshelf-error"
 	HeaderDeadLetteredBy  = "bookshelf-dead-lettered-by"
 )

@@ -53,10 +53,10 @@ func (p *Processor) triage(recs []*kgo.Record) []*pending {
 
 // sendDeadLetters writes the dead letters of work and returns the work to
 // go on with. A partition whose dead letter cannot be written (the topic
-// is missing, refuses this instance, or is away) is held from that command
-// on, as a rebuild holds one, and its dead letters are tried again in the
-// background until they land: nothing is lost and nothing skipped, and the
-// other partitions go on. While a partition is held so, DeadLetterTrouble
+// is missing, refuses this instance, or is away) is held, its commands of
+// this batch and those polled after, as a rebuild holds one, and its dead
+// letters are tried again in the background until they land: nothing is
+// lost and nothing skipped, and the other partitions go on. While a partition is held so, DeadLetterTrouble
 // says why (the books service shows it in /readyz, and stays ready: its
 // other partitions are decided).
 func (p *Processor) sendDeadLetters(ctx context.Context, work []*pending) []*pending {
@@ -70,7 +70,6 @@ func (p *Processor) sendDeadLetters(ctx context.Context, work []*pending) []*pen
 		return work
 	}
 	failed := map[int32]error{}
-	first := map[int32]int64{}
 	for i, err := range p.produceLetters(ctx, letters) {
 		w := letters[i]
 		part := w.rec.Partition
@@ -82,16 +81,20 @@ func (p *Processor) sendDeadLetters(ctx context.Context, work []*pending) []*pen
 			continue
 		}
 		if _, ok := failed[part]; !ok {
-			failed[part], first[part] = err, w.rec.Offset
+			failed[part] = err
 		}
 	}
 	if len(failed) == 0 {
 		return work
 	}
+	// All of the partition's commands of this batch are held, those before
+	// the one whose dead letter failed too: the partition's state is then
+	// the one it had before the batch, which the hold keeps, and none of
+	// its commands is decided on a state the hold would not know of.
 	held := map[int32][]*pending{}
 	work = slices.DeleteFunc(work, func(w *pending) bool {
 		part := w.rec.Partition
-		if _, ok := failed[part]; ok && w.rec.Offset >= first[part] {
+		if _, ok := failed[part]; ok {
 			held[part] = append(held[part], w)
 			return true
 		}
@@ -138,9 +141,9 @@ func (p *Processor) markLettered(part int32, offset int64) {
 	p.lettered[part][offset] = true
 }
 
-// holdForDeadLetters holds the commands ws of part, from the first whose
-// dead letter could not be written, and tries their dead letters again
-// with backoff until they land or the partition moves.
+// holdForDeadLetters holds the commands ws of part, none of them decided,
+// and tries their dead letters again with backoff until they land or the
+// partition moves.
 func (p *Processor) holdForDeadLetters(ctx context.Context, part int32, ws []*pending, cause error) {
 	ctx, cancel := context.WithCancel(ctx)
 	b := &rebuild{cancel: cancel, done: make(chan struct{}), st: p.owned[part], deadLetters: cause}
