@@ -5,7 +5,7 @@ PKGS    := ./...
 # "context deadline exceeded" when a duration ends on a busy machine.
 FUZZTIME ?= 50000x
 
-.PHONY: run test unit fuzz bench lint build infra infra-down cluster cluster-down cluster-status demo
+.PHONY: run test unit fuzz bench load lint build infra infra-down cluster cluster-down cluster-status demo
 
 ## run: every service in one process, with an embedded broker
 run:
@@ -33,6 +33,11 @@ fuzz:
 ## bench: hot paths beside bare baselines, with the ratios
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## load: the load scenarios against a bookshelf of its own (LOAD_ARGS: --target, --books, --rate, ...)
+load:
+	$(GO) build -o bin/bookshelf ./cmd/bookshelf
+	bin/bookshelf load $(LOAD_ARGS)
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"internal/kafka":                 {"internal/shelf"},
 	"internal/httpapi":               {"internal/shelf", "internal/metrics"},
 	"internal/consul":                {"internal/registry"},
+	"internal/load":                  nil,
 }
 
 var outside = map[string]bool{"internal/kafka": true, "internal/consul": true}

@@ -101,18 +101,16 @@ func (ix *wordIndex) add(b *catalogBook) {
 	if ix.books == nil {
 		ix.books = map[string]*sortedBlocks[*catalogBook]{}
 	}
-	// The words are looked up without being allocated; only a word new
-	// to the index is kept as a string. A word met twice in one book is
+	// A word met twice in one book (its title's and an author's) is
 	// filed once.
 	var seen [16]*sortedBlocks[*catalogBook]
 	done := seen[:0]
-	b.eachSearchWord(func(w []byte) bool {
-		bs := ix.books[string(w)]
+	b.eachSearchWord(func(w string) bool {
+		bs := ix.books[w]
 		if bs == nil {
-			key := string(w)
 			bs = &sortedBlocks[*catalogBook]{}
-			ix.books[key] = bs
-			ix.words.insert(key, stringAfter)
+			ix.books[w] = bs
+			ix.words.insert(w, stringAfter)
 		}
 		if !slices.Contains(done, bs) {
 			done = append(done, bs)
@@ -123,35 +121,59 @@ func (ix *wordIndex) add(b *catalogBook) {
 }
 
 func (ix *wordIndex) remove(b *catalogBook) {
-	b.eachSearchWord(func(w []byte) bool {
-		bs := ix.books[string(w)]
+	b.eachSearchWord(func(w string) bool {
+		bs := ix.books[w]
 		if bs == nil {
-			return true // a word met twice, gone already
+			return true
 		}
 		if bs.remove(b, catalogAfter); bs.n == 0 {
-			key := string(w)
-			delete(ix.books, key)
-			ix.words.remove(key, stringAfter)
+			delete(ix.books, w)
+			ix.words.remove(w, stringAfter)
 		}
 		return true
 	})
 }
 
-// eachSearchWord calls fn with each word of b's title and authors (a word
-// may come twice), while fn returns true.
-func (b *catalogBook) eachSearchWord(fn func(w []byte) bool) {
-	stop := false
-	each := func(w []byte) bool {
-		stop = !fn(w)
-		return !stop
+// foldedWords are the words b is found by, its title's and its authors',
+// folded, each once, joined by spaces: what a search checks its
+// candidates against, kept with the book (a few dozen bytes) so that the
+// check is a substring search rather than a fold of the book's text.
+func foldedWords(b Book) string {
+	var sb strings.Builder
+	add := func(w []byte) bool {
+		if have := sb.String(); strings.HasPrefix(have, string(w)+" ") || strings.Contains(have, " "+string(w)+" ") {
+			return true // met already
+		}
+		sb.Write(w)
+		sb.WriteByte(' ')
+		return true
 	}
-	eachWord(b.book.Title, each)
-	for _, a := range b.book.Authors {
-		if stop {
+	sb.WriteByte(' ')
+	eachWord(b.Title, add)
+	for _, a := range b.Authors {
+		eachWord(a, add)
+	}
+	return sb.String()
+}
+
+// eachSearchWord calls fn with each word of b's, once.
+func (b *catalogBook) eachSearchWord(fn func(w string) bool) {
+	for w := range strings.FieldsSeq(b.words) {
+		if !fn(w) {
 			return
 		}
-		eachWord(a, each)
 	}
+}
+
+// matches tells whether every word of query is a prefix of one of b's.
+func (b *catalogBook) matches(query []string) bool {
+	for _, q := range query {
+		// b.words starts with a space, and each word ends with one.
+		if !strings.Contains(b.words, " "+q) {
+			return false
+		}
+	}
+	return true
 }
 
 // prefixed returns the books of each word that begins with prefix, and
@@ -165,28 +187,6 @@ func (ix *wordIndex) prefixed(prefix string) (lists []*sortedBlocks[*catalogBook
 		c.next()
 	}
 	return lists, size
-}
-
-// matches tells whether every word of query is a prefix of one of b's.
-func (b *catalogBook) matches(query []string) bool {
-	var found uint64 // bit i: query[i] is found; MaxQueryWords is below 64
-	all := uint64(1)<<len(query) - 1
-	check := func(w []byte) bool {
-		for i, q := range query {
-			if found&(1<<i) == 0 && len(w) >= len(q) && string(w[:len(q)]) == q {
-				found |= 1 << i
-			}
-		}
-		return found != all
-	}
-	eachWord(b.book.Title, check)
-	for _, a := range b.book.Authors {
-		if found == all {
-			break
-		}
-		eachWord(a, check)
-	}
-	return found == all
 }
 
 // search calls fn, in catalog order, with each book whose words begin

@@ -594,6 +594,8 @@ type Catalog struct {
 type catalogBook struct {
 	bookFacts
 	book Book
+	// words are the book's search words (see foldedWords).
+	words string
 	// The reads by id. They count from before the add too: a read from
 	// outside the aggregate may come first, from another partition.
 	reads    int
@@ -676,6 +678,7 @@ func (v *Catalog) Apply(e *Event) {
 		b.bookFacts.add(e)
 		b.book = e.Book()
 		b.book.Authors = nonNil(b.book.Authors)
+		b.words = foldedWords(b.book)
 		v.titles.list(&b.bookFacts)
 		v.shelve(b)
 	case TypeBookRemoved:

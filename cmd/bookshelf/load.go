@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/load"
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// runLoad runs the load scenarios: against a bookshelf of its own (`up` on
+// free ports, in a temporary folder) or, with --target, against any
+// gateway. Each query is measured beside a bare net/http handler serving
+// the same bytes, in the same run.
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("load", "Load the bookshelf and measure it: commands pushed past capacity beside a view's\nqueries, then the catalog's queries at a large shelf, each beside a bare baseline.", stderr)
+	var (
+		target, brokers, topic, jsonOut, scenarios string
+		books, rate, queryRate                     int
+		dur                                        time.Duration
+	)
+	f.str(&target, "target", "", "a gateway to load, http://host:port (default: a bookshelf of its own, up on free ports)")
+	f.str(&brokers, "broker", "", "the brokers of --target's bookshelf, for the bulk import of books")
+	f.str(&topic, "topic", kafka.DefaultTopic, "the event log of --target's bookshelf")
+	f.int(&books, "books", 1_000_000, "books imported straight into the event log before the query scenarios")
+	f.int(&rate, "rate", 4000, "commands per second pushed in the overload scenario")
+	f.int(&queryRate, "query-rate", 500, "queries per second of each query scenario")
+	f.duration(&dur, "duration", 10*time.Second, "how long each scenario runs")
+	f.str(&jsonOut, "json", "load.json", "where to write the results as JSON (empty: nowhere)")
+	f.str(&scenarios, "scenarios", "commands,queries", "which scenarios to run: commands, queries")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := serviceLogger(stderr, "info")
+	if err != nil {
+		return err
+	}
+	if target == "" {
+		sys, err := startOwnUp(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer sys.stop()
+		target, brokers, topic = sys.gateway, sys.broker, kafka.DefaultTopic
+	}
+	target = strings.TrimRight(target, "/")
+	cl := load.Client()
+	var results []load.Result
+	for _, sc := range splitList(scenarios) {
+		var rs []load.Result
+		switch sc {
+		case "commands":
+			rs, err = commandScenario(ctx, cl, target, rate, queryRate, dur, log)
+		case "queries":
+			rs, err = queryScenario(ctx, cl, target, brokers, topic, books, queryRate, dur, log)
+		default:
+			return fmt.Errorf("unknown scenario %q: commands or queries", sc)
+		}
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", sc, err)
+		}
+		results = append(results, rs...)
+	}
+	load.Table(stdout, results)
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "results written to %s\n", jsonOut)
+	}
+	return nil
+}
+
+// commandScenario pushes commands at rate beside last-read queries at
+// queryRate, then commands at a tenth of the rate: what is shed, what the
+// view keeps answering, and how soon commands are back to normal.
+func commandScenario(ctx context.Context, cl *http.Client, target string, rate, queryRate int, dur time.Duration, log *slog.Logger) ([]load.Result, error) {
+	add := load.PostJSON(cl, target+"/books", func(i int) io.Reader {
+		return strings.NewReader(fmt.Sprintf(`{"title":"Load %d","authors":["Author %d"]}`, i, i%500))
+	})
+	lastRead := load.Get(cl, func(int) string { return target + "/books/last-read" })
+	log.Info("load: commands past capacity beside queries", "commands_per_second", rate, "queries_per_second", queryRate, "for", dur)
+	done := make(chan load.Result, 1)
+	go func() {
+		done <- load.Run(ctx, load.Spec{Name: "last-read beside the commands", Rate: queryRate, Duration: dur, Do: lastRead})
+	}()
+	over := load.Run(ctx, load.Spec{Name: "commands past capacity", Rate: rate, Duration: dur, Do: add})
+	beside := <-done
+	after := load.Run(ctx, load.Spec{Name: "commands after", Rate: max(rate/10, 1), Duration: min(dur, 5*time.Second), Do: add})
+	return []load.Result{over, beside, after}, ctx.Err()
+}
+
+// queryScenario imports books straight into the event log, waits for the
+// catalog to hold them, then loads each catalog query beside a bare
+// handler serving the bytes of the same answer.
+func queryScenario(ctx context.Context, cl *http.Client, target, brokers, topic string, books, queryRate int, dur time.Duration, log *slog.Logger) ([]load.Result, error) {
+	if brokers == "" {
+		return nil, fmt.Errorf("the bulk import needs --broker with --target")
+	}
+	total, err := catalogTotal(ctx, cl, target)
+	if err != nil {
+		return nil, err
+	}
+	if want := books - total; want > 0 {
+		shelfBooks := make([]shelf.Book, want)
+		stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+		for i := range shelfBooks {
+			shelfBooks[i] = shelf.Book{ID: fmt.Sprintf("load-%s-%d", stamp, i), Title: loadTitle(i),
+				Authors: []string{fmt.Sprintf("Author %d", i%5000), fmt.Sprintf("Writer %d", (i/7)%5000)}}
+		}
+		began := time.Now()
+		cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
+		err := kafka.ImportBooks(ctx, cfg, shelfBooks, func(n int) {
+			if n%100_000 == 0 || n == want {
+				log.Info("load: importing books", "done", n, "of", want, "per_second", int(float64(n)/max(time.Since(began).Seconds(), 0.001)))
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		for total < books {
+			time.Sleep(time.Second)
+			if total, err = catalogTotal(ctx, cl, target); err != nil {
+				return nil, err
+			}
+			log.Info("load: the catalog reads the import", "books", total, "of", books)
+		}
+		log.Info("load: the catalog holds the books", "books", total, "seconds", int(time.Since(began).Seconds()))
+	}
+	var out []load.Result
+	for _, q := range []struct{ name, path string }{
+		{"catalog first page", "/books?limit=20"},
+		{"catalog by author", "/books?author=" + url.QueryEscape("Author 4242") + "&limit=20"},
+		{"catalog deep offset", "/books?limit=20&offset=" + strconv.Itoa(max(books-100, 0))},
+		{"catalog search, one word", "/books?q=dune7&limit=20"},
+		{"catalog search, two words", "/books?q=" + url.QueryEscape("dune7 sol") + "&limit=20"},
+	} {
+		body, err := fetch(ctx, cl, target+q.path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", q.name, err)
+		}
+		bare, stop, err := bareServer(body)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("load: "+q.name, "path", q.path, "per_second", queryRate, "for", dur/2)
+		ours := load.Run(ctx, load.Spec{Name: q.name, Rate: queryRate, Duration: dur / 2,
+			Do: load.Get(cl, func(int) string { return target + q.path })})
+		base := load.Run(ctx, load.Spec{Name: q.name + " (bare)", Rate: queryRate, Duration: dur / 2,
+			Do: load.Get(cl, func(int) string { return bare })})
+		stop()
+		out = append(out, ours, base)
+	}
+	return out, ctx.Err()
+}
+
+// loadTitle is a title of three words of a thousand, as a shelf has.
+func loadTitle(i int) string {
+	words := []string{"Dune", "Solaris", "Foundation", "Night", "Wind", "Sea", "Earth", "Tombs", "Shore", "River",
+		"Stars", "Glass", "Bead", "Game", "City", "Silence", "Winter", "Summer", "Heaven", "World", "Forest", "Fire"}
+	w := func(k int) string { return fmt.Sprintf("%s%d", words[k%len(words)], (k/len(words))%30) }
+	return w(i*7919) + " " + w(i*104729+1) + " " + w(i*1299709+2)
+}
+
+func catalogTotal(ctx context.Context, cl *http.Client, target string) (int, error) {
+	body, err := fetch(ctx, cl, target+"/books?limit=1")
+	if err != nil {
+		return 0, err
+	}
+	var ans struct{ Total int }
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return 0, fmt.Errorf("the catalog's answer: %w", err)
+	}
+	return ans.Total, nil
+}
+
+func fetch(ctx context.Context, cl *http.Client, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return b, err
+}
+
+// bareServer serves body to every GET, as a bare net/http handler: the
+// baseline of a query.
+func bareServer(body []byte) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String() + "/", func() { _ = srv.Close() }, nil
+}
+
+// ownUp is a `bookshelf up` this process started.
+type ownUp struct {
+	cmd             *exec.Cmd
+	dir             string
+	gateway, broker string
+}
+
+// startOwnUp starts `bookshelf up` on free ports in a temporary folder and
+// waits until its gateway is ready.
+func startOwnUp(ctx context.Context, log *slog.Logger) (*ownUp, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "bookshelf-load-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"up", "--data-dir", filepath.Join(dir, "data")}
+	ports := map[string]int{}
+	for _, name := range []string{"gateway", "books", "catalog", "stats", "lastread", "broker"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ports[name] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		args = append(args, fmt.Sprintf("--%s-port=%d", name, ports[name]))
+	}
+	u := &ownUp{dir: dir, gateway: fmt.Sprintf("http://127.0.0.1:%d", ports["gateway"]), broker: fmt.Sprintf("127.0.0.1:%d", ports["broker"])}
+	u.cmd = exec.Command(self, args...)
+	logs, err := os.Create(filepath.Join(dir, "up.log"))
+	if err != nil {
+		return nil, err
+	}
+	u.cmd.Stdout, u.cmd.Stderr = logs, logs
+	if err := u.cmd.Start(); err != nil {
+		return nil, err
+	}
+	log.Info("load: started a bookshelf of its own", "gateway", u.gateway, "broker", u.broker, "logs", logs.Name())
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		resp, err := http.Get(u.gateway + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return u, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			u.stop()
+			return nil, fmt.Errorf("the bookshelf of its own did not get ready; see %s", logs.Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (u *ownUp) stop() {
+	_ = u.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = u.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = u.cmd.Process.Kill()
+		<-done
+	}
+	_ = os.RemoveAll(u.dir)
+}
