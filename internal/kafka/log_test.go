@@ -534,3 +534,43 @@ func TestKeepEventsMendsAnEmbeddedLogOfAnEarlierVersion(t *testing.T) {
 		t.Fatalf("KeepEvents again: %v %v, want nothing to do", was, err)
 	}
 }
+
+// Books imported straight into the log are books the aggregate added, for
+// every reader: the views list them, and the aggregate knows them.
+func TestImportedBooksAreTheAggregates(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		var books []shelf.Book
+		for i := range 25_000 {
+			books = append(books, shelf.Book{ID: fmt.Sprintf("imp-%d", i), Title: fmt.Sprintf("Title %d", i), Authors: []string{"Someone"}})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var progress []int
+		if err := ImportBooks(ctx, cfg, books, func(n int) { progress = append(progress, n) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(progress) != 3 || progress[2] != len(books) {
+			t.Errorf("progress %v, want 3 steps to %d", progress, len(books))
+		}
+		g := newGroup(t)
+		cat := shelf.NewReplica(shelf.NewCatalog())
+		f := NewFollower(cfg, "catalog", cat)
+		g.run(t, "follower", f.Run)
+		<-f.CaughtUp()
+		cat.Read(func(v *shelf.Catalog) {
+			if v.Len() != len(books) {
+				t.Errorf("the catalog holds %d books, want %d", v.Len(), len(books))
+			}
+		})
+		if n := f.Counts.DeadLettered.Load(); n != 0 {
+			t.Errorf("%d imported records dead-lettered", n)
+		}
+		sub, _ := startBooks(t, g, cfg, "a")
+		if o := submit(t, sub, readCmd("imp-4242")); o.Status != shelf.StatusAccepted {
+			t.Errorf("a read of an imported book: %+v", o)
+		}
+		if o := submit(t, sub, addCmd("imp-7", "Again")); !errors.Is(o.Err(), shelf.ErrConflict) {
+			t.Errorf("adding an imported book again: %+v, want a conflict", o)
+		}
+	})
+}
