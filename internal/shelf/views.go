@@ -67,7 +67,22 @@ func compareBooks(a, b *bookFacts) int {
 // come before its book's add (from another partition) or before the add of
 // another book with that title, and a choice made on arrival would depend
 // on the order this replica happened to see them in.
-type titleIndex map[string]*titleEntry
+//
+// It is built at the first title line, from every book the view holds,
+// and kept from then on: a log without text lines (most logs, and every
+// one written through the API) costs no entry per book.
+type titleIndex struct {
+	m     map[string]*titleEntry
+	built bool
+	// all calls its argument with the facts of every book the view
+	// holds, for the build.
+	all func(func(*bookFacts))
+}
+
+func newTitleIndex(all func(func(*bookFacts))) titleIndex { return titleIndex{all: all} }
+
+// get is the entry of a title key, nil if none (or not built).
+func (ix *titleIndex) get(key string) *titleEntry { return ix.m[key] }
 
 type titleEntry struct {
 	// books added with the title, by compareBooks: one, nearly always,
@@ -88,18 +103,24 @@ type titleEntry struct {
 	target *readTarget
 }
 
-func (ix titleIndex) entry(key string) *titleEntry {
-	t := ix[key]
+func (ix *titleIndex) entry(key string) *titleEntry {
+	t := ix.m[key]
 	if t == nil {
 		t = &titleEntry{}
 		t.books = t.one[:0]
-		ix[key] = t
+		ix.m[key] = t
 	}
 	return t
 }
 
-// list files an added book under its title.
-func (ix titleIndex) list(f *bookFacts) {
+// list files an added book under its title, once the index is built.
+func (ix *titleIndex) list(f *bookFacts) {
+	if ix.built {
+		ix.file(f)
+	}
+}
+
+func (ix *titleIndex) file(f *bookFacts) {
 	t := ix.entry(f.titleKey)
 	// Books mostly come in the order they were added: after the last.
 	if n := len(t.books); n == 0 || compareBooks(t.books[n-1], f) < 0 {
@@ -113,16 +134,24 @@ func (ix titleIndex) list(f *bookFacts) {
 // unlist takes a removed book from under its title before it is added
 // again, perhaps with another title and time. The aggregate never re-adds
 // an id; an add from elsewhere applied to a view directly may.
-func (ix titleIndex) unlist(f *bookFacts) {
-	if t := ix[f.titleKey]; t != nil {
+func (ix *titleIndex) unlist(f *bookFacts) {
+	if t := ix.m[f.titleKey]; t != nil {
 		if i, ok := slices.BinarySearchFunc(t.books, f, compareBooks); ok {
 			t.books = slices.Delete(t.books, i, i+1)
 		}
 	}
 }
 
-// read counts a title-only read.
-func (ix titleIndex) read(e *Event) *titleEntry {
+// read counts a title-only read, building the index at the first.
+func (ix *titleIndex) read(e *Event) *titleEntry {
+	if !ix.built {
+		ix.built, ix.m = true, map[string]*titleEntry{}
+		ix.all(func(f *bookFacts) {
+			if f.added {
+				ix.file(f)
+			}
+		})
+	}
 	t := ix.entry(TitleKey(e.Title))
 	if t.id == "" {
 		t.id = TitleBookID(e.Title)
@@ -194,7 +223,13 @@ type readTarget struct {
 
 // NewLastRead returns an empty view.
 func NewLastRead() *LastRead {
-	return &LastRead{seq: seqGate{}, books: map[string]*lastReadBook{}, titles: titleIndex{}}
+	v := &LastRead{seq: seqGate{}, books: map[string]*lastReadBook{}}
+	v.titles = newTitleIndex(func(fn func(*bookFacts)) {
+		for _, b := range v.books {
+			fn(&b.bookFacts)
+		}
+	})
+	return v
 }
 
 func (v *LastRead) book(id string) *lastReadBook {
@@ -621,8 +656,13 @@ func catalogAfter(a, b *catalogBook) bool { return compareBooks(&a.bookFacts, &b
 
 // NewCatalog returns an empty view.
 func NewCatalog() *Catalog {
-	return &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, titles: titleIndex{},
-		byAuthor: map[string]*sortedBlocks[*catalogBook]{}}
+	v := &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, byAuthor: map[string]*sortedBlocks[*catalogBook]{}}
+	v.titles = newTitleIndex(func(fn func(*bookFacts)) {
+		for _, b := range v.books {
+			fn(&b.bookFacts)
+		}
+	})
+	return v
 }
 
 // shelve puts b in the order, under each of its authors and its words.
@@ -704,7 +744,7 @@ func (v *Catalog) Apply(e *Event) {
 func (v *Catalog) show(b *catalogBook) CatalogBook {
 	c := CatalogBook{Book: b.book, AddedAt: b.addedAt, Reads: b.reads}
 	last := b.lastRead
-	if t := v.titles[b.titleKey]; t != nil && t.reads > 0 && t.resolve() == &b.bookFacts {
+	if t := v.titles.get(b.titleKey); t != nil && t.reads > 0 && t.resolve() == &b.bookFacts {
 		if c.Reads == 0 || t.lastRead.After(last) {
 			last = t.lastRead
 		}
@@ -881,10 +921,16 @@ type statsBook struct {
 
 // NewStats returns an empty view.
 func NewStats() *Stats {
-	return &Stats{
-		seq: seqGate{}, books: map[string]*statsBook{}, titles: titleIndex{},
+	v := &Stats{
+		seq: seqGate{}, books: map[string]*statsBook{},
 		perYear: map[int]int{}, perAuthor: map[string]int{},
 	}
+	v.titles = newTitleIndex(func(fn func(*bookFacts)) {
+		for _, b := range v.books {
+			fn(&b.bookFacts)
+		}
+	})
+	return v
 }
 
 func (v *Stats) book(id string) *statsBook {
