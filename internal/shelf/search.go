@@ -101,10 +101,6 @@ func (ix *wordIndex) add(b *catalogBook) {
 	if ix.books == nil {
 		ix.books = map[string]*sortedBlocks[*catalogBook]{}
 	}
-	// A word met twice in one book (its title's and an author's) is
-	// filed once.
-	var seen [16]*sortedBlocks[*catalogBook]
-	done := seen[:0]
 	b.eachSearchWord(func(w string) bool {
 		bs := ix.books[w]
 		if bs == nil {
@@ -112,10 +108,7 @@ func (ix *wordIndex) add(b *catalogBook) {
 			ix.books[w] = bs
 			ix.words.insert(w, stringAfter)
 		}
-		if !slices.Contains(done, bs) {
-			done = append(done, bs)
-			bs.insert(b, catalogAfter)
-		}
+		bs.insert(b, catalogAfter)
 		return true
 	})
 }
@@ -141,8 +134,8 @@ func (ix *wordIndex) remove(b *catalogBook) {
 func foldedWords(b Book) string {
 	var sb strings.Builder
 	add := func(w []byte) bool {
-		if have := sb.String(); strings.HasPrefix(have, string(w)+" ") || strings.Contains(have, " "+string(w)+" ") {
-			return true // met already
+		if strings.Contains(sb.String(), " "+string(w)+" ") {
+			return true // met already: each word once
 		}
 		sb.Write(w)
 		sb.WriteByte(' ')
