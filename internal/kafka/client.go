@@ -158,7 +158,7 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 	if err := checkRetention(ctx, adm, cfg); err != nil {
 		return err
 	}
-	return checkPlacement(ctx, cfg)
+	return checkPlacement(ctx, cl, cfg)
 }
 
 // deletesEvents lists the settings, of a topic's configs, under which it
@@ -189,25 +189,14 @@ func KeepEvents(ctx context.Context, cfg Config) ([]string, error) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	rcs, err := adm.DescribeTopicConfigs(ctx, cfg.Topics.Events)
-	if err != nil {
-		return nil, fmt.Errorf("describe the configs of %s: %w", cfg.Topics.Events, err)
-	}
-	rc, err := rcs.On(cfg.Topics.Events, nil)
-	if err == nil {
-		err = rc.Err
-	}
+	got, err := topicConfigs(ctx, adm, cfg.Topics.Events)
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return nil, nil // made with the right settings when created
 	}
 	if err != nil {
-		return nil, fmt.Errorf("describe the configs of %s: %w", cfg.Topics.Events, err)
+		return nil, err
 	}
-	got := map[string]string{}
-	for _, c := range rc.Configs {
-		got[c.Key] = c.MaybeValue()
-	}
-	wrong := deletesEvents(got)
+	wrong := deletesEvents(got[cfg.Topics.Events])
 	if len(wrong) == 0 {
 		return nil, nil
 	}
@@ -240,31 +229,44 @@ func checkRetention(ctx context.Context, adm *kadm.Client, cfg Config) error {
 		}
 		return err
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, t.Events, t.Commands)
+	got, err := topicConfigs(ctx, adm, t.Events, t.Commands)
 	if err != nil {
-		return permanent(fmt.Errorf("describe the configs of %s and %s: %w", t.Events, t.Commands, err))
+		return permanent(err)
 	}
-	for _, rc := range rcs {
-		if rc.Err != nil {
-			return permanent(fmt.Errorf("describe the configs of %s: %w", rc.Name, rc.Err))
-		}
-		got := map[string]string{}
-		for _, c := range rc.Configs {
-			got[c.Key] = c.MaybeValue()
-		}
-		if rc.Name == t.Commands {
-			if ms, err := strconv.ParseInt(got["retention.ms"], 10, 64); err == nil && ms >= 0 && ms < (7*24*time.Hour).Milliseconds() {
-				cfg.logger().Warn("the commands topic deletes commands within a week; a command held back longer (a partition stalled) would be lost",
-					"topic", t.Commands, "retention.ms", ms)
-			}
-			continue
-		}
-		if wrong := deletesEvents(got); len(wrong) > 0 {
-			return fmt.Errorf("%w: the event log %s would delete events (%s): it is the source of truth, and a book whose events are gone is forgotten at the next rebuild. Set it to keep every event: kafka-configs.sh --bootstrap-server %s --alter --entity-type topics --entity-name %s --add-config cleanup.policy=delete,retention.ms=-1,retention.bytes=-1",
-				ErrPermanent, t.Events, strings.Join(wrong, ", "), strings.Join(cfg.Brokers, ","), t.Events)
-		}
+	if ms, err := strconv.ParseInt(got[t.Commands]["retention.ms"], 10, 64); err == nil && ms >= 0 && ms < (7*24*time.Hour).Milliseconds() {
+		cfg.logger().Warn("the commands topic deletes commands within a week; a command held back longer (a partition stalled) would be lost",
+			"topic", t.Commands, "retention.ms", ms)
+	}
+	if wrong := deletesEvents(got[t.Events]); len(wrong) > 0 {
+		return fmt.Errorf("%w: the event log %s would delete events (%s): it is the source of truth, and a book whose events are gone is forgotten at the next rebuild. Set it to keep every event: kafka-configs.sh --bootstrap-server %s --alter --entity-type topics --entity-name %s --add-config cleanup.policy=delete,retention.ms=-1,retention.bytes=-1",
+			ErrPermanent, t.Events, strings.Join(wrong, ", "), strings.Join(cfg.Brokers, ","), t.Events)
 	}
 	return nil
+}
+
+// topicConfigs reads the configs of topics, defaults included: per topic,
+// each config's value by name. A topic the broker cannot describe is an
+// error, wrapping the broker's.
+func topicConfigs(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]map[string]string, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("describe the configs of %s: %w", strings.Join(topics, ", "), err)
+	}
+	out := map[string]map[string]string{}
+	for _, topic := range topics {
+		rc, err := rcs.On(topic, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe the configs of %s: %w", topic, err)
+		}
+		out[topic] = map[string]string{}
+		for _, c := range rc.Configs {
+			out[topic][c.Key] = c.MaybeValue()
+		}
+	}
+	return out, nil
 }
 
 // checkLayout checks the event log, the commands and the replies have the

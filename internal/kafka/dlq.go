@@ -200,27 +200,19 @@ func headerSize(h kgo.RecordHeader) int { return headerOverhead + len(h.Key) + l
 
 // maxMessageBytes reads the max.message.bytes of topic.
 func maxMessageBytes(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
-	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
+	got, err := topicConfigs(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
-		return 0, fmt.Errorf("describe the configs of %s: %w", topic, err)
+		return 0, err
 	}
-	rc, err := rcs.On(topic, nil)
-	if err == nil {
-		err = rc.Err
+	v, ok := got[topic]["max.message.bytes"]
+	if !ok {
+		return DefaultMaxMessageBytes, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("describe the configs of %s: %w", topic, err)
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: max.message.bytes %q", topic, v)
 	}
-	for _, c := range rc.Configs {
-		if c.Key == "max.message.bytes" {
-			n, err := strconv.Atoi(c.MaybeValue())
-			if err != nil || n <= 0 {
-				return 0, fmt.Errorf("%s: max.message.bytes %q", topic, c.MaybeValue())
-			}
-			return n, nil
-		}
-	}
-	return DefaultMaxMessageBytes, nil
+	return n, nil
 }
 
 // deadLetterLimit is what one dead letter, and one batch of them, may

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -50,10 +49,21 @@ func targets(t *testing.T) []target {
 }
 
 // each runs fn once per broker, on topics of its own.
-func each(t *testing.T, fn func(t *testing.T, cfg Config)) {
+func each(t *testing.T, fn func(t *testing.T, cfg Config)) { eachWith(t, nil, fn) }
+
+// eachWith is each, with some topics made first as a test needs them:
+// pre returns, for a target ("embedded" or "real"), the configs of each
+// topic to make (it may skip the target); EnsureTopics adds the others.
+func eachWith(t *testing.T, pre func(t *testing.T, target string, ts Topics) map[string]map[string]string,
+	fn func(t *testing.T, cfg Config)) {
 	for _, tg := range targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
 			cfg := Config{Brokers: tg.brokers, Topics: TopicsFor("t-" + randHex(6)), Partitions: 3}
+			if pre != nil {
+				for topic, configs := range pre(t, tg.name, cfg.Topics) {
+					createTopic(t, cfg, topic, configs)
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := EnsureTopics(ctx, cfg); err != nil {
@@ -514,85 +524,67 @@ func produce(t *testing.T, cfg Config, topic string, values ...[]byte) {
 // "refused", while the commands beside it are decided as usual.
 func TestCommandWhoseEventTheLogRefusesIsAnsweredAndDeadLettered(t *testing.T) {
 	const limit = 4096
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			cfg := Config{Brokers: tg.brokers, Topics: TopicsFor("t-" + randHex(6)), Partitions: 3}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			// The event log is created first, with the small limit;
-			// EnsureTopics adds the others.
-			cl, err := kgo.NewClient(cfg.baseOpts()...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			configs := map[string]*string{"max.message.bytes": kadm.StringPtr(strconv.Itoa(limit)),
-				"retention.ms": kadm.StringPtr("-1"), "retention.bytes": kadm.StringPtr("-1")}
-			_, err = kadm.NewClient(cl).CreateTopic(ctx, cfg.Partitions, -1, configs, cfg.Topics.Events)
-			cl.Close()
-			if err != nil {
-				t.Fatalf("create %s: %v", cfg.Topics.Events, err)
-			}
-			if err := EnsureTopics(ctx, cfg); err != nil {
-				t.Fatalf("ensure topics: %v", err)
-			}
-			g := newGroup(t)
-			sub, proc := startBooks(t, g, cfg, "a")
+	// The event log is made first, with the small limit.
+	eachWith(t, func(_ *testing.T, _ string, ts Topics) map[string]map[string]string {
+		return map[string]map[string]string{ts.Events: {"max.message.bytes": strconv.Itoa(limit), "retention.ms": "-1", "retention.bytes": "-1"}}
+	}, func(t *testing.T, cfg Config) {
+		g := newGroup(t)
+		sub, proc := startBooks(t, g, cfg, "a")
 
-			big := addCmd("b-big", "Too Many Authors")
-			big.Book.Authors = nil
-			for i := range shelf.MaxAuthors {
-				// Random, so that compression cannot shrink it below the limit.
-				big.Book.Authors = append(big.Book.Authors, fmt.Sprintf("%03d %s", i, randHex(100)))
-			}
-			// Sent together, so the big one may share batches with others.
-			cmds := []shelf.Command{addCmd("b-small-0", "Small 0"), big, addCmd("b-small-1", "Small 1"), addCmd("b-small-2", "Small 2")}
-			outcomes := make([]shelf.Outcome, len(cmds))
-			var wg sync.WaitGroup
-			for i, c := range cmds {
-				wg.Go(func() { outcomes[i] = submit(t, sub, c) })
-			}
-			wg.Wait()
-			for i, c := range cmds {
-				o := outcomes[i]
-				if c.BookID == big.BookID {
-					if !errors.Is(o.Err(), shelf.ErrRefused) || !strings.Contains(o.Detail, "MESSAGE_TOO_LARGE") {
-						t.Errorf("the big add: outcome %+v, want refused naming MESSAGE_TOO_LARGE", o)
-					}
-				} else if o.Status != shelf.StatusAccepted {
-					t.Errorf("add %s beside the big one: outcome %+v", c.BookID, o)
+		big := addCmd("b-big", "Too Many Authors")
+		big.Book.Authors = nil
+		for i := range shelf.MaxAuthors {
+			// Random, so that compression cannot shrink it below the limit.
+			big.Book.Authors = append(big.Book.Authors, fmt.Sprintf("%03d %s", i, randHex(100)))
+		}
+		// Sent together, so the big one may share batches with others.
+		cmds := []shelf.Command{addCmd("b-small-0", "Small 0"), big, addCmd("b-small-1", "Small 1"), addCmd("b-small-2", "Small 2")}
+		outcomes := make([]shelf.Outcome, len(cmds))
+		var wg sync.WaitGroup
+		for i, c := range cmds {
+			wg.Go(func() { outcomes[i] = submit(t, sub, c) })
+		}
+		wg.Wait()
+		for i, c := range cmds {
+			o := outcomes[i]
+			if c.BookID == big.BookID {
+				if !errors.Is(o.Err(), shelf.ErrRefused) || !strings.Contains(o.Detail, "MESSAGE_TOO_LARGE") {
+					t.Errorf("the big add: outcome %+v, want refused naming MESSAGE_TOO_LARGE", o)
 				}
+			} else if o.Status != shelf.StatusAccepted {
+				t.Errorf("add %s beside the big one: outcome %+v", c.BookID, o)
 			}
-			if o := submit(t, sub, addCmd("b-after", "After")); o.Status != shelf.StatusAccepted {
-				t.Fatalf("add after the big one: outcome %+v", o)
-			}
-			// The same command again is refused again, not retried for ever.
-			again := big
-			again.ID = "c-" + randHex(8)
-			if o := submit(t, sub, again); !errors.Is(o.Err(), shelf.ErrRefused) {
-				t.Fatalf("the big add again: outcome %+v, want refused", o)
-			}
+		}
+		if o := submit(t, sub, addCmd("b-after", "After")); o.Status != shelf.StatusAccepted {
+			t.Fatalf("add after the big one: outcome %+v", o)
+		}
+		// The same command again is refused again, not retried for ever.
+		again := big
+		again.ID = "c-" + randHex(8)
+		if o := submit(t, sub, again); !errors.Is(o.Err(), shelf.ErrRefused) {
+			t.Fatalf("the big add again: outcome %+v, want refused", o)
+		}
 
-			var dl []*kgo.Record
-			for deadline := time.Now().Add(10 * time.Second); len(dl) < 2 && time.Now().Before(deadline); {
-				dl = readAll(t, cfg, cfg.Topics.DLQ)
+		var dl []*kgo.Record
+		for deadline := time.Now().Add(10 * time.Second); len(dl) < 2 && time.Now().Before(deadline); {
+			dl = readAll(t, cfg, cfg.Topics.DLQ)
+		}
+		if len(dl) != 2 {
+			t.Fatalf("%d dead letters, want the big add's two commands", len(dl))
+		}
+		for _, r := range dl {
+			hs := headersOf(r)
+			if hs[HeaderOriginTopic] != cfg.Topics.Commands || !strings.Contains(hs[HeaderError], "MESSAGE_TOO_LARGE") {
+				t.Errorf("dead letter headers %v", hs)
 			}
-			if len(dl) != 2 {
-				t.Fatalf("%d dead letters, want the big add's two commands", len(dl))
-			}
-			for _, r := range dl {
-				hs := headersOf(r)
-				if hs[HeaderOriginTopic] != cfg.Topics.Commands || !strings.Contains(hs[HeaderError], "MESSAGE_TOO_LARGE") {
-					t.Errorf("dead letter headers %v", hs)
-				}
-			}
-			if n := len(readAll(t, cfg, cfg.Topics.Events)); n != 4 {
-				t.Errorf("event log holds %d events, want the 4 small adds", n)
-			}
-			if a := proc.Aborted.Load(); a < 4 || a > 8 {
-				t.Errorf("%d transactions aborted, want 2 per big add (one to suspect, one to blame)", a)
-			}
-		})
-	}
+		}
+		if n := len(readAll(t, cfg, cfg.Topics.Events)); n != 4 {
+			t.Errorf("event log holds %d events, want the 4 small adds", n)
+		}
+		if a := proc.Aborted.Load(); a < 4 || a > 8 {
+			t.Errorf("%d transactions aborted, want 2 per big add (one to suspect, one to blame)", a)
+		}
+	})
 }
 
 // A partition with a long log takes a while to rebuild: the rebuild logs

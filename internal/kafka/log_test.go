@@ -23,19 +23,11 @@ func topicConfig(t *testing.T, cfg Config, topic string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rcs, err := kadm.NewClient(testClient(t, cfg)).DescribeTopicConfigs(ctx, topic)
+	got, err := topicConfigs(ctx, kadm.NewClient(testClient(t, cfg)), topic)
 	if err != nil {
-		t.Fatalf("describe the configs of %s: %v", topic, err)
+		t.Fatal(err)
 	}
-	rc, err := rcs.On(topic, nil)
-	if err != nil || rc.Err != nil {
-		t.Fatalf("describe the configs of %s: %v %v", topic, err, rc.Err)
-	}
-	out := map[string]string{}
-	for _, c := range rc.Configs {
-		out[c.Key] = c.MaybeValue()
-	}
-	return out
+	return got[topic]
 }
 
 // createTopic creates topic with configs, before EnsureTopics would.
@@ -349,56 +341,51 @@ func TestUndecidableCommandsAreAnswered(t *testing.T) {
 // to fit, and the partition goes on.
 func TestADeadLetterAlwaysFits(t *testing.T) {
 	const limit = 4096
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			cfg := Config{Brokers: tg.brokers, Topics: TopicsFor("t-" + randHex(6)), Partitions: 3}
-			createTopic(t, cfg, cfg.Topics.DLQ, map[string]string{"max.message.bytes": fmt.Sprint(limit), "retention.ms": "-1"})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := EnsureTopics(ctx, cfg); err != nil {
-				t.Fatal(err)
+	eachWith(t, func(_ *testing.T, _ string, ts Topics) map[string]map[string]string {
+		return map[string]map[string]string{ts.DLQ: {"max.message.bytes": fmt.Sprint(limit), "retention.ms": "-1"}}
+	}, func(t *testing.T, cfg Config) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		g := newGroup(t)
+		sub, _ := startBooks(t, g, cfg, "a")
+		// Random, so that compression cannot make it fit.
+		poison := []byte("not a command " + randHex(limit/2-8))
+		cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		// Three at once: their dead letters go out together, and
+		// must fit the topic as a batch too.
+		var rs []*kgo.Record
+		for range 3 {
+			rs = append(rs, &kgo.Record{Topic: cfg.Topics.Commands, Partition: 0, Key: []byte("x"), Value: poison,
+				Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(strings.Repeat("t", 200))}}})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("produce the poison commands: %v", err)
+		}
+		// A valid command behind it, on the same partition.
+		if o := submit(t, sub, addCmd(bookOn(t, cfg, 0), "Behind")); o.Status != shelf.StatusAccepted {
+			t.Fatalf("the command behind the poison one: %+v", o)
+		}
+		dl := readAll(t, cfg, cfg.Topics.DLQ)
+		if len(dl) != 3 {
+			t.Fatalf("dead-letter topic holds %d records, want 3", len(dl))
+		}
+		for _, d := range dl {
+			hs := headersOf(d)
+			size := len(d.Key) + len(d.Value)
+			for _, h := range d.Headers {
+				size += len(h.Key) + len(h.Value)
 			}
-			g := newGroup(t)
-			sub, _ := startBooks(t, g, cfg, "a")
-			// Random, so that compression cannot make it fit.
-			poison := []byte("not a command " + randHex(limit/2-8))
-			cl, err := kgo.NewClient(append(cfg.baseOpts(), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-			if err != nil {
-				t.Fatal(err)
+			if hs[HeaderOriginalSize] != fmt.Sprint(len(poison)) || !strings.HasPrefix(string(poison), string(d.Value)) ||
+				hs[HeaderError] == "" || hs[HeaderOriginTimestamp] == "" || size > limit {
+				t.Errorf("dead letter of %d bytes (headers %v), want a cut under %d bytes marked with the original size %d",
+					size, hs, limit, len(poison))
 			}
-			defer cl.Close()
-			// Three at once: their dead letters go out together, and
-			// must fit the topic as a batch too.
-			var rs []*kgo.Record
-			for range 3 {
-				rs = append(rs, &kgo.Record{Topic: cfg.Topics.Commands, Partition: 0, Key: []byte("x"), Value: poison,
-					Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(strings.Repeat("t", 200))}}})
-			}
-			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-				t.Fatalf("produce the poison commands: %v", err)
-			}
-			// A valid command behind it, on the same partition.
-			if o := submit(t, sub, addCmd(bookOn(t, cfg, 0), "Behind")); o.Status != shelf.StatusAccepted {
-				t.Fatalf("the command behind the poison one: %+v", o)
-			}
-			dl := readAll(t, cfg, cfg.Topics.DLQ)
-			if len(dl) != 3 {
-				t.Fatalf("dead-letter topic holds %d records, want 3", len(dl))
-			}
-			for _, d := range dl {
-				hs := headersOf(d)
-				size := len(d.Key) + len(d.Value)
-				for _, h := range d.Headers {
-					size += len(h.Key) + len(h.Value)
-				}
-				if hs[HeaderOriginalSize] != fmt.Sprint(len(poison)) || !strings.HasPrefix(string(poison), string(d.Value)) ||
-					hs[HeaderError] == "" || hs[HeaderOriginTimestamp] == "" || size > limit {
-					t.Errorf("dead letter of %d bytes (headers %v), want a cut under %d bytes marked with the original size %d",
-						size, hs, limit, len(poison))
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // A broker that refuses the timestamps an instance writes (its clock is
@@ -406,22 +393,15 @@ func TestADeadLetterAlwaysFits(t *testing.T) {
 // commands: it gives up its partitions, and another instance decides
 // them. None is answered refused.
 func TestClockAheadIsTheInstancesProblem(t *testing.T) {
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			if tg.name == "embedded" {
-				t.Skip("the embedded broker does not check timestamps: TestFaultClockAheadIsTheInstancesProblem injects the refusal")
-			}
-			cfg := Config{Brokers: tg.brokers, Topics: TopicsFor("t-" + randHex(6)), Partitions: 3}
-			createTopic(t, cfg, cfg.Topics.Events, map[string]string{
-				"retention.ms": "-1", "retention.bytes": "-1", "message.timestamp.after.max.ms": "3600000"})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := EnsureTopics(ctx, cfg); err != nil {
-				t.Fatal(err)
-			}
-			clockAhead(t, cfg)
-		})
-	}
+	eachWith(t, func(t *testing.T, target string, ts Topics) map[string]map[string]string {
+		if target == "embedded" {
+			t.Skip("the embedded broker does not check timestamps: TestFaultClockAheadIsTheInstancesProblem injects the refusal")
+		}
+		return map[string]map[string]string{ts.Events: {
+			"retention.ms": "-1", "retention.bytes": "-1", "message.timestamp.after.max.ms": "3600000"}}
+	}, func(t *testing.T, cfg Config) {
+		clockAhead(t, cfg)
+	})
 }
 
 // clockAhead runs instance a with its clock two hours ahead beside b, and
@@ -457,56 +437,48 @@ func clockAhead(t *testing.T, cfg Config) {
 // time of each command, not by the deciding instance's clock: an instance
 // a day ahead must not forget the keys decided a moment ago.
 func TestKeyWindowHoldsUnderASkewedInstance(t *testing.T) {
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) {
-			cfg := Config{Brokers: tg.brokers, Topics: TopicsFor("t-" + randHex(6)), Partitions: 3}
-			if tg.name == "real" {
-				// A real broker refuses records an hour ahead by default
-				// (TestClockAheadIsTheInstancesProblem); let these in, to
-				// see what the idempotency window makes of them.
-				createTopic(t, cfg, cfg.Topics.Events, map[string]string{"retention.ms": "-1", "retention.bytes": "-1",
-					"message.timestamp.after.max.ms": "9223372036854775807"})
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := EnsureTopics(ctx, cfg); err != nil {
-				t.Fatal(err)
-			}
-			keyWindow(t, cfg)
-		})
-	}
+	eachWith(t, func(_ *testing.T, target string, ts Topics) map[string]map[string]string {
+		if target != "real" {
+			return nil
+		}
+		// A real broker refuses records an hour ahead by default
+		// (TestClockAheadIsTheInstancesProblem); let these in, to see
+		// what the idempotency window makes of them.
+		return map[string]map[string]string{ts.Events: {"retention.ms": "-1", "retention.bytes": "-1",
+			"message.timestamp.after.max.ms": "9223372036854775807"}}
+	}, keyWindow)
 }
 
+// keyWindow decides 70 keyed reads of one book on instance a, then 60 on
+// an instance 25 hours ahead, and retries the first.
 func keyWindow(t *testing.T, cfg Config) {
-	{
-		keyed := func(i int) shelf.Command {
-			return shelf.Command{ID: fmt.Sprintf("k-%d", i), Type: shelf.CmdMarkRead, BookID: "b1",
-				RequestHash: fmt.Sprintf("h-%d", i), IssuedAt: time.Now()}
-		}
-		ga := newGroup(t)
-		sub, _ := startBooks(t, ga, cfg, "a")
-		if o := submit(t, sub, addCmd("b1", "Dune")); o.Status != shelf.StatusAccepted {
-			t.Fatalf("add: %+v", o)
-		}
-		first := submit(t, sub, keyed(0))
-		for i := 1; i < 70; i++ {
-			submit(t, sub, keyed(i))
-		}
-		ga.stop()
+	keyed := func(i int) shelf.Command {
+		return shelf.Command{ID: fmt.Sprintf("k-%d", i), Type: shelf.CmdMarkRead, BookID: "b1",
+			RequestHash: fmt.Sprintf("h-%d", i), IssuedAt: time.Now()}
+	}
+	ga := newGroup(t)
+	sub, _ := startBooks(t, ga, cfg, "a")
+	if o := submit(t, sub, addCmd("b1", "Dune")); o.Status != shelf.StatusAccepted {
+		t.Fatalf("add: %+v", o)
+	}
+	first := submit(t, sub, keyed(0))
+	for i := 1; i < 70; i++ {
+		submit(t, sub, keyed(i))
+	}
+	ga.stop()
 
-		gb := newGroup(t)
-		sub, _ = startBooks(t, gb, cfg, "b-ahead", func(p *Processor) {
-			p.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
-		})
-		for i := 70; i < 130; i++ {
-			if o := submit(t, sub, keyed(i)); o.Status != shelf.StatusAccepted {
-				t.Fatalf("keyed read %d: %+v", i, o)
-			}
+	gb := newGroup(t)
+	sub, _ = startBooks(t, gb, cfg, "b-ahead", func(p *Processor) {
+		p.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	})
+	for i := 70; i < 130; i++ {
+		if o := submit(t, sub, keyed(i)); o.Status != shelf.StatusAccepted {
+			t.Fatalf("keyed read %d: %+v", i, o)
 		}
-		again := submit(t, sub, keyed(0))
-		if again.Status != shelf.StatusReplayed || again.Position != first.Position {
-			t.Errorf("the first key retried after an instance a day ahead decided: %+v, want a replay at %s", again, first.Position)
-		}
+	}
+	again := submit(t, sub, keyed(0))
+	if again.Status != shelf.StatusReplayed || again.Position != first.Position {
+		t.Errorf("the first key retried after an instance a day ahead decided: %+v, want a replay at %s", again, first.Position)
 	}
 }
 

@@ -76,13 +76,8 @@ func murmur2(data []byte) uint32 {
 // partition, decided there by an earlier version), which the views then
 // dead-letter. Kafka cannot take partitions away again, so the message
 // says what can be done.
-func checkPlacement(ctx context.Context, cfg Config) error {
-	cl, err := kgo.NewClient(cfg.baseOpts()...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
+func checkPlacement(ctx context.Context, cl *kgo.Client, cfg Config) error {
 	start, end, err := highWatermarks(ctx, cl, cfg.Topics.Events)
-	cl.Close()
 	if err != nil {
 		return err
 	}
