@@ -154,9 +154,10 @@ type listQuery struct {
 }
 
 // parseQuery reads ?limit=, ?offset= and, when withAuthor (the catalog),
-// ?author=, ?q= and ?after=; the first of each counts. Other parameters are ignored. It walks the raw
-// query itself rather than building url.Values: a view's GET is a hot
-// path and this one allocates nothing for plain values.
+// ?author=, ?q= and ?after=; the first of each counts. Other parameters
+// are ignored. It walks the raw query itself rather than building
+// url.Values: a view's GET is a hot path and this one allocates nothing
+// for plain values.
 func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, error) {
 	q := listQuery{limit: defLimit}
 	var seenLimit, seenOffset, seenAuthor, seenAfter, seenQ bool
@@ -174,59 +175,54 @@ func parseQuery(r *http.Request, defLimit int, withAuthor bool) (listQuery, erro
 		switch {
 		case k == "limit" && !seenLimit:
 			seenLimit = true
-			s, err := unescapeQuery(v)
-			if err != nil {
-				return q, err
-			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > shelf.MaxLimit {
-				return q, invalidField("limit", "limit must be an integer from 1 to %d, not %q", shelf.MaxLimit, s)
-			}
-			q.limit = n
+			q.limit, err = intParam("limit", v, 1, shelf.MaxLimit)
 		case k == "offset" && !seenOffset:
 			seenOffset = true
-			s, err := unescapeQuery(v)
-			if err != nil {
-				return q, err
-			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 || n > maxOffset {
-				return q, invalidField("offset", "offset must be an integer from 0 to %d, not %q", maxOffset, s)
-			}
-			q.offset = n
+			q.offset, err = intParam("offset", v, 0, maxOffset)
 		case k == "author" && withAuthor && !seenAuthor:
 			seenAuthor = true
-			s, err := unescapeQuery(v)
-			if err != nil {
-				return q, err
-			}
-			if n := utf8.RuneCountInString(s); n > MaxAuthorQuery {
-				return q, invalidField("author", "author is %d characters long, at most %d allowed", n, MaxAuthorQuery)
-			}
-			q.author = s
+			q.author, err = textParam("author", v, MaxAuthorQuery)
 		case k == "q" && withAuthor && !seenQ:
 			seenQ = true
-			s, err := unescapeQuery(v)
-			if err != nil {
-				return q, err
-			}
-			if n := utf8.RuneCountInString(s); n > MaxAuthorQuery {
-				return q, invalidField("q", "q is %d characters long, at most %d allowed", n, MaxAuthorQuery)
-			}
-			q.q = s
+			q.q, err = textParam("q", v, MaxAuthorQuery)
 		case k == "after" && withAuthor && !seenAfter:
 			seenAfter = true
-			s, err := unescapeQuery(v)
-			if err != nil {
-				return q, err
+			if q.after, err = unescapeQuery(v); err == nil && len(q.after) > shelf.MaxIDLen {
+				err = invalidField("after", "after is a book id, at most %d bytes; use the next cursor of a page", shelf.MaxIDLen)
 			}
-			if len(s) > shelf.MaxIDLen {
-				return q, invalidField("after", "after is a book id, at most %d bytes; use the next cursor of a page", shelf.MaxIDLen)
-			}
-			q.after = s
+		}
+		if err != nil {
+			return q, err
 		}
 	}
 	return q, nil
+}
+
+// intParam reads the integer value raw of query parameter name, from min
+// to max.
+func intParam(name, raw string, lo, hi int) (int, error) {
+	s, err := unescapeQuery(raw)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, invalidField(name, "%s must be an integer from %d to %d, not %q", name, lo, hi, s)
+	}
+	return n, nil
+}
+
+// textParam reads the text value raw of query parameter name, at most
+// maxRunes characters.
+func textParam(name, raw string, maxRunes int) (string, error) {
+	s, err := unescapeQuery(raw)
+	if err != nil {
+		return "", err
+	}
+	if n := utf8.RuneCountInString(s); n > maxRunes {
+		return "", invalidField(name, "%s is %d characters long, at most %d allowed", name, n, maxRunes)
+	}
+	return s, nil
 }
 
 // unescapeQuery decodes one key or value of a query string.

@@ -48,8 +48,7 @@ func ImportBooks(ctx context.Context, cfg Config, books []shelf.Book, progress f
 				_ = cl.EndTransaction(ctx, kgo.TryAbort)
 				return fmt.Errorf("encode book %s: %w", b.ID, err)
 			}
-			cl.Produce(ctx, &kgo.Record{Key: []byte(b.ID), Value: value,
-				Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}},
+			cl.Produce(ctx, &kgo.Record{Key: []byte(b.ID), Value: value, Headers: eventHeaders},
 				func(_ *kgo.Record, err error) {
 					if err != nil {
 						mu.Lock()

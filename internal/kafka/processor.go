@@ -448,7 +448,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 				// broker that refuses it (message.timestamp.*.max.ms)
 				// refuses this instance, not the command.
 				Timestamp: p.now(),
-				Headers:   []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}},
+				Headers:   eventHeaders,
 			})
 		}
 	}
@@ -498,6 +498,11 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	}
 	return nil
 }
+
+// eventHeaders are the headers of every event record: the content type
+// of a CloudEvent in structured mode. Shared by the records, which only
+// read them.
+var eventHeaders = []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/cloudevents+json")}}
 
 // decisionTime is the time a command is decided at: its record's
 // timestamp, else (a record without one) the instance's clock.

@@ -79,7 +79,17 @@ type titleIndex struct {
 	all func(func(*bookFacts))
 }
 
-func newTitleIndex(all func(func(*bookFacts))) titleIndex { return titleIndex{all: all} }
+// titlesOf is the title index of a view whose books are books (each
+// holding its bookFacts).
+func titlesOf[B interface{ facts() *bookFacts }](books map[string]B) titleIndex {
+	return titleIndex{all: func(fn func(*bookFacts)) {
+		for _, b := range books {
+			fn(b.facts())
+		}
+	}}
+}
+
+func (f *bookFacts) facts() *bookFacts { return f }
 
 // get is the entry of a title key, nil if none (or not built).
 func (ix *titleIndex) get(key string) *titleEntry { return ix.m[key] }
@@ -224,11 +234,7 @@ type readTarget struct {
 // NewLastRead returns an empty view.
 func NewLastRead() *LastRead {
 	v := &LastRead{seq: seqGate{}, books: map[string]*lastReadBook{}}
-	v.titles = newTitleIndex(func(fn func(*bookFacts)) {
-		for _, b := range v.books {
-			fn(&b.bookFacts)
-		}
-	})
+	v.titles = titlesOf(v.books)
 	return v
 }
 
@@ -657,11 +663,7 @@ func catalogAfter(a, b *catalogBook) bool { return compareBooks(&a.bookFacts, &b
 // NewCatalog returns an empty view.
 func NewCatalog() *Catalog {
 	v := &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, byAuthor: map[string]*sortedBlocks[*catalogBook]{}}
-	v.titles = newTitleIndex(func(fn func(*bookFacts)) {
-		for _, b := range v.books {
-			fn(&b.bookFacts)
-		}
-	})
+	v.titles = titlesOf(v.books)
 	return v
 }
 
@@ -925,11 +927,7 @@ func NewStats() *Stats {
 		seq: seqGate{}, books: map[string]*statsBook{},
 		perYear: map[int]int{}, perAuthor: map[string]int{},
 	}
-	v.titles = newTitleIndex(func(fn func(*bookFacts)) {
-		for _, b := range v.books {
-			fn(&b.bookFacts)
-		}
-	})
+	v.titles = titlesOf(v.books)
 	return v
 }
 
