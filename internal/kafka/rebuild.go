@@ -219,10 +219,8 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 	}
 	parts := int32(len(end))
 	var done atomic.Int64
-	ctx, stopWatch := p.watchRebuild(ctx, part, &done)
+	ctx, stopWatch := p.watchRebuild(ctx, part, end[part]-start[part], &done)
 	defer stopWatch()
-	stop := p.reportRebuild(part, end[part]-start[part], &done)
-	defer stop()
 	var e shelf.Event
 	n := 0
 	err = readRange(ctx, p.cfg, p.cfg.Topics.Events,
@@ -253,15 +251,20 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 // errRebuildStalled ends a rebuild that has read nothing for too long.
 var errRebuildStalled = errors.New("read nothing for too long")
 
-// watchRebuild cancels the returned context once done has not moved for
-// p.rebuildStall.
-func (p *Processor) watchRebuild(ctx context.Context, part int32, done *atomic.Int64) (context.Context, func()) {
+// watchRebuild watches the rebuild of a partition by done, the offsets
+// read of total, until stopped: it logs how far it is every
+// progressEvery (a partition with a long log shows that it moves), and
+// cancels the returned context once done has not moved for rebuildStall.
+func (p *Processor) watchRebuild(ctx context.Context, part int32, total int64, done *atomic.Int64) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(max(p.rebuildStall/8, time.Millisecond))
-		defer tick.Stop()
+		began := time.Now()
+		progress := time.NewTicker(p.progressEvery)
+		defer progress.Stop()
+		stall := time.NewTicker(max(p.rebuildStall/8, time.Millisecond))
+		defer stall.Stop()
 		last, since := done.Load(), time.Now()
 		for {
 			select {
@@ -269,7 +272,11 @@ func (p *Processor) watchRebuild(ctx context.Context, part int32, done *atomic.I
 				return
 			case <-ctx.Done():
 				return
-			case now := <-tick.C:
+			case <-progress.C:
+				d := done.Load()
+				p.log.Info("rebuilding partition state", "partition", part, "done", d, "total", total,
+					"per_second", int64(float64(d)/max(time.Since(began).Seconds(), 0.001)))
+			case now := <-stall.C:
 				if d := done.Load(); d != last {
 					last, since = d, now
 				} else if now.Sub(since) >= p.rebuildStall {
@@ -281,28 +288,4 @@ func (p *Processor) watchRebuild(ctx context.Context, part int32, done *atomic.I
 		}
 	})
 	return ctx, func() { close(quit); wg.Wait(); cancel(nil) }
-}
-
-// reportRebuild logs, every progressEvery until stopped, how far the
-// rebuild of a partition is: offsets done of total, and the rate. A
-// partition with a long log shows that it moves.
-func (p *Processor) reportRebuild(part int32, total int64, done *atomic.Int64) (stop func()) {
-	began := time.Now()
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(p.progressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tick.C:
-				d := done.Load()
-				p.log.Info("rebuilding partition state", "partition", part, "done", d, "total", total,
-					"per_second", int64(float64(d)/max(time.Since(began).Seconds(), 0.001)))
-			}
-		}
-	})
-	return func() { close(quit); wg.Wait() }
 }
