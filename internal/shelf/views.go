@@ -830,9 +830,9 @@ func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string
 	if q.After == "" {
 		idx.ascend(q.Offset, take)
 	} else {
-		pivot := v.books[q.After]
-		if pivot == nil || !pivot.added {
-			return nil, 0, "", invalid("after", "%q is no book of this catalog; use the next cursor of a page", q.After)
+		pivot, err := v.cursor(q.After)
+		if err != nil {
+			return nil, 0, "", err
 		}
 		idx.ascendAfter(pivot, catalogAfter, q.Offset, take)
 	}
@@ -840,6 +840,16 @@ func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string
 		next = last.id
 	}
 	return books, idx.n, next, nil
+}
+
+// cursor is the book a page starts after: one added, removed since or
+// not, so that a cursor outlives its book.
+func (v *Catalog) cursor(after string) (*catalogBook, error) {
+	b := v.books[after]
+	if b == nil || !b.added {
+		return nil, invalid("after", "%q is no book of this catalog; use the next cursor of a page", after)
+	}
+	return b, nil
 }
 
 // search is Page for a query of words. Its total takes a walk of the
@@ -854,8 +864,8 @@ func (v *Catalog) search(q PageQuery) (books []CatalogBook, total int, next stri
 	}
 	var pivot *catalogBook
 	if q.After != "" {
-		if pivot = v.books[q.After]; pivot == nil || !pivot.added {
-			return nil, 0, "", invalid("after", "%q is no book of this catalog; use the next cursor of a page", q.After)
+		if pivot, err = v.cursor(q.After); err != nil {
+			return nil, 0, "", err
 		}
 	}
 	author := AuthorKey(q.Author)
