@@ -164,16 +164,16 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 		c.SleepControl(func() { time.Sleep(d) })
 		return nil, nil, false
 	})
-	p := NewProcessor(cfg, "slow")
-	p.rebuildStall = 2 * time.Second
+	const stall = 2 * time.Second
+	p := NewProcessor(cfg, "slow", RebuildStall(stall))
 	began := time.Now()
 	st, err := p.build(ctx, 0)
 	took := time.Since(began)
 	if err != nil || st == nil {
-		t.Fatalf("a rebuild reading all along, for %v with a stall limit of %v: %v", took, p.rebuildStall, err)
+		t.Fatalf("a rebuild reading all along, for %v with a stall limit of %v: %v", took, stall, err)
 	}
-	t.Logf("rebuilt %d records of %d bytes in %v, stall limit %v", n, size, took, p.rebuildStall)
-	if took < 2*p.rebuildStall {
+	t.Logf("rebuilt %d records of %d bytes in %v, stall limit %v", n, size, took, stall)
+	if took < 2*stall {
 		t.Errorf("the rebuild took %v, not the several stall limits this test needs", took)
 	}
 
@@ -183,8 +183,8 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 	if !errors.Is(err, errRebuildStalled) {
 		t.Fatalf("a rebuild reading nothing: %v after %v, want it given up as stalled", err, time.Since(began))
 	}
-	if d := time.Since(began); d > 3*p.rebuildStall {
-		t.Fatalf("a stalled rebuild was given up after %v, stall limit %v", d, p.rebuildStall)
+	if d := time.Since(began); d > 3*stall {
+		t.Fatalf("a stalled rebuild was given up after %v, stall limit %v", d, stall)
 	}
 }
 

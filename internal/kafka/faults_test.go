@@ -432,7 +432,7 @@ func TestFaultProcessorStopsWithCommandsInFlight(t *testing.T) {
 			t.Parallel()
 			began := time.Now()
 			c, cfg := faultCluster(t)
-			sub, a, b, ga, _ := twoInstances(t, cfg)
+			sub, a, b, ga, _ := twoInstances(t, cfg, nil)
 
 			// a stops in the middle of a transaction, once it has
 			// decided a command: its context ends while the broker
@@ -768,11 +768,11 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	// And few commands held for a rebuild before its partition pauses.
 	const maxHeld = 3
 	var bLog lockedBuffer
-	sub, a, b, ga, _ := twoInstances(t, cfg, func(p *Processor) {
-		p.txnTimeout, p.maxHeld = 20*time.Second, maxHeld
-		if p.instance == "b" {
-			p.log = slog.New(slog.NewTextHandler(&bLog, nil))
+	sub, a, b, ga, _ := twoInstances(t, cfg, func(cfg *Config, instance string) []ProcessorOpt {
+		if instance == "b" {
+			cfg.Logger = slog.New(slog.NewTextHandler(&bLog, nil))
 		}
+		return []ProcessorOpt{TxnTimeout(20 * time.Second), MaxHeld(maxHeld)}
 	})
 	ofA, ofB := owned(a), owned(b)
 

@@ -106,16 +106,13 @@ func (g *group) run(t *testing.T, name string, fn func(ctx context.Context) erro
 	}()
 }
 
-func startBooks(t *testing.T, g *group, cfg Config, instance string, opts ...func(*Processor)) (*Submitter, *Processor) {
+func startBooks(t *testing.T, g *group, cfg Config, instance string, opts ...ProcessorOpt) (*Submitter, *Processor) {
 	t.Helper()
 	sub, err := NewSubmitter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := NewProcessor(cfg, instance)
-	for _, opt := range opts {
-		opt(proc)
-	}
+	proc := NewProcessor(cfg, instance, opts...)
 	// Closed once Run has returned, as its contract asks.
 	g.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
 	g.run(t, "processor", proc.Run)
@@ -301,7 +298,7 @@ func readAll(t *testing.T, cfg Config, topic string) []*kgo.Record {
 
 func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 	each(t, func(t *testing.T, cfg Config) {
-		sub, _, b, ga, _ := twoInstances(t, cfg)
+		sub, _, b, ga, _ := twoInstances(t, cfg, nil)
 		const n = 24
 		ids := map[string]bool{}
 		for i := range n {
@@ -353,7 +350,10 @@ func TestProcessorStopsOnRefusedSessionTimeout(t *testing.T) {
 // twoInstances starts a submitter and two processors, a and b, each in a
 // group of its own so a test can stop one, and waits until both own some
 // partitions.
-func twoInstances(t *testing.T, cfg Config, opts ...func(*Processor)) (sub *Submitter, a, b *Processor, ga, gb *group) {
+//
+// per, when set, gives each instance ("a" or "b") its options, and may
+// change its copy of cfg (its logger, say).
+func twoInstances(t *testing.T, cfg Config, per func(cfg *Config, instance string) []ProcessorOpt) (sub *Submitter, a, b *Processor, ga, gb *group) {
 	t.Helper()
 	gs := newGroup(t)
 	sub, err := NewSubmitter(cfg)
@@ -362,11 +362,15 @@ func twoInstances(t *testing.T, cfg Config, opts ...func(*Processor)) (sub *Subm
 	}
 	gs.run(t, "submitter", func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) })
 	ga, gb = newGroup(t), newGroup(t)
-	a, b = NewProcessor(cfg, "a"), NewProcessor(cfg, "b")
-	for _, opt := range opts {
-		opt(a)
-		opt(b)
+	newProcessor := func(instance string) *Processor {
+		c := cfg
+		var opts []ProcessorOpt
+		if per != nil {
+			opts = per(&c, instance)
+		}
+		return NewProcessor(c, instance, opts...)
 	}
+	a, b = newProcessor("a"), newProcessor("b")
 	ga.run(t, "processor a", a.Run)
 	gb.run(t, "processor b", b.Run)
 	for deadline := time.Now().Add(20 * time.Second); a.Assigned() == 0 || b.Assigned() == 0; {
@@ -614,8 +618,7 @@ func TestRebuildShowsProgress(t *testing.T) {
 
 		var log lockedBuffer
 		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
-		p := NewProcessor(cfg, "progress")
-		p.progressEvery = 5 * time.Millisecond
+		p := NewProcessor(cfg, "progress", RebuildProgress(5*time.Millisecond))
 		if _, err := p.build(ctx, 0); err != nil {
 			t.Fatal(err)
 		}

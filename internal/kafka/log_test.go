@@ -408,11 +408,12 @@ func TestClockAheadIsTheInstancesProblem(t *testing.T) {
 // checks every command is decided, once, by b.
 func clockAhead(t *testing.T, cfg Config) {
 	t.Helper()
-	sub, a, _, _, _ := twoInstances(t, cfg, func(p *Processor) {
-		p.quarantine = time.Minute
-		if p.instance == "a" {
-			p.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	sub, a, _, _, _ := twoInstances(t, cfg, func(_ *Config, instance string) []ProcessorOpt {
+		opts := []ProcessorOpt{Quarantine(time.Minute)}
+		if instance == "a" {
+			opts = append(opts, Clock(func() time.Time { return time.Now().Add(2 * time.Hour) }))
 		}
+		return opts
 	})
 	var books []string
 	var cmds []shelf.Command
@@ -468,9 +469,7 @@ func keyWindow(t *testing.T, cfg Config) {
 	ga.stop()
 
 	gb := newGroup(t)
-	sub, _ = startBooks(t, gb, cfg, "b-ahead", func(p *Processor) {
-		p.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
-	})
+	sub, _ = startBooks(t, gb, cfg, "b-ahead", Clock(func() time.Time { return time.Now().Add(25 * time.Hour) }))
 	for i := 70; i < 130; i++ {
 		if o := submit(t, sub, keyed(i)); o.Status != shelf.StatusAccepted {
 			t.Fatalf("keyed read %d: %+v", i, o)

@@ -30,17 +30,13 @@ type Processor struct {
 	// instances with one id would fence each other.
 	instance string
 	log      *slog.Logger
-	now      func() time.Time
-	// txnTimeout is how long the broker lets this instance's transaction
-	// stay open: the longest a killed instance can hold back its
-	// partitions. Tests set it; otherwise it is defaultTxnTimeout.
-	txnTimeout time.Duration
-	// maxHeld is how many commands of a partition being rebuilt are held
-	// before fetching it pauses until the rebuild is done. Tests set it;
-	// otherwise it is defaultMaxHeld.
-	maxHeld int
-	// progressEvery is how often a rebuild logs how far it is.
+	// The settings of the ProcessorOpts.
+	now           func() time.Time
+	txnTimeout    time.Duration
+	maxHeld       int
 	progressEvery time.Duration
+	quarantine    time.Duration
+	rebuildStall  time.Duration
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
@@ -78,14 +74,6 @@ type Processor struct {
 	// dead-letter topic (see noteHolds).
 	dlqTrouble atomic.Pointer[string]
 	dlqHeld    atomic.Int64
-	// quarantine is how long an instance whose timestamps the broker
-	// refuses stays out of the group. Tests set it; otherwise it is
-	// defaultQuarantine.
-	quarantine time.Duration
-	// rebuildStall is how long a rebuild may go without reading a record
-	// before it is given up. Tests set it; otherwise it is
-	// defaultRebuildStall.
-	rebuildStall time.Duration
 
 	// Counts, for metrics.
 	Decided      atomic.Int64
@@ -99,9 +87,38 @@ type Processor struct {
 	healthy    atomic.Bool
 }
 
+// A ProcessorOpt changes a setting of a Processor from its default.
+type ProcessorOpt func(*Processor)
+
+// TxnTimeout is how long the broker lets the instance's transaction stay
+// open: the longest a killed instance can hold back its partitions
+// (default 10 s).
+func TxnTimeout(d time.Duration) ProcessorOpt { return func(p *Processor) { p.txnTimeout = d } }
+
+// MaxHeld is how many commands of a partition being rebuilt are held
+// before fetching it pauses until the rebuild is done (default 10 000).
+func MaxHeld(n int) ProcessorOpt { return func(p *Processor) { p.maxHeld = n } }
+
+// RebuildProgress is how often a rebuild logs how far it is (default 2 s).
+func RebuildProgress(every time.Duration) ProcessorOpt {
+	return func(p *Processor) { p.progressEvery = every }
+}
+
+// RebuildStall is how long a rebuild may read nothing before it is given
+// up (default 2 minutes).
+func RebuildStall(d time.Duration) ProcessorOpt { return func(p *Processor) { p.rebuildStall = d } }
+
+// Quarantine is how long an instance whose record timestamps the broker
+// refuses stays out of the group (default a minute).
+func Quarantine(d time.Duration) ProcessorOpt { return func(p *Processor) { p.quarantine = d } }
+
+// Clock is the instance's clock, which stamps the records it writes
+// (default time.Now).
+func Clock(now func() time.Time) ProcessorOpt { return func(p *Processor) { p.now = now } }
+
 // NewProcessor returns the command processor of one books instance.
-func NewProcessor(cfg Config, instance string) *Processor {
-	return &Processor{
+func NewProcessor(cfg Config, instance string, opts ...ProcessorOpt) *Processor {
+	p := &Processor{
 		cfg: cfg, instance: instance,
 		log:           cfg.logger().With("topic", cfg.Topics.Commands),
 		now:           time.Now,
@@ -118,6 +135,10 @@ func NewProcessor(cfg Config, instance string) *Processor {
 		quarantine:    defaultQuarantine,
 		rebuildStall:  defaultRebuildStall,
 	}
+	for _, opt := range opts {
+		opt(p)
+	}
+	return p
 }
 
 // Assigned is how many command partitions this instance owns now.
