@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,12 +37,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	f.str(&target, "target", "", "a gateway to load, http://host:port (default: a bookshelf of its own, up on free ports)")
 	f.str(&brokers, "broker", "", "the brokers of --target's bookshelf, for the bulk import of books")
 	f.str(&topic, "topic", kafka.DefaultTopic, "the event log of --target's bookshelf")
+	var viewBroker string
+	f.str(&viewBroker, "views-broker", "", "the brokers of the views scenario, which writes a log of its own there and deletes it after (default: an embedded broker in a process of its own)")
 	f.int(&books, "books", 1_000_000, "books imported straight into the event log before the query scenarios")
 	f.int(&rate, "rate", 4000, "commands per second pushed in the overload scenario")
 	f.int(&queryRate, "query-rate", 500, "queries per second of each query scenario")
 	f.duration(&dur, "duration", 10*time.Second, "how long each scenario runs")
 	f.str(&jsonOut, "json", "load.json", "where to write the results as JSON (empty: nowhere)")
-	f.str(&scenarios, "scenarios", "commands,queries", "which scenarios to run: commands, queries")
+	f.str(&scenarios, "scenarios", "commands,queries,views", "which scenarios to run: commands, queries, views")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -49,7 +52,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if target == "" {
+	if target == "" && slices.ContainsFunc(splitList(scenarios), func(s string) bool { return s != "views" }) {
 		sys, err := startOwnUp(ctx, log)
 		if err != nil {
 			return err
@@ -60,6 +63,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	target = strings.TrimRight(target, "/")
 	cl := load.Client()
 	var results []load.Result
+	var catchUps []catchUp
 	for _, sc := range splitList(scenarios) {
 		var rs []load.Result
 		switch sc {
@@ -67,17 +71,27 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			rs, err = commandScenario(ctx, cl, target, rate, queryRate, dur, log)
 		case "queries":
 			rs, err = queryScenario(ctx, cl, target, brokers, topic, books, queryRate, dur, log)
+		case "views":
+			catchUps, err = viewsScenario(ctx, viewBroker, books, log)
 		default:
-			return fmt.Errorf("unknown scenario %q: commands or queries", sc)
+			return fmt.Errorf("unknown scenario %q: commands, queries or views", sc)
 		}
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", sc, err)
 		}
 		results = append(results, rs...)
 	}
-	load.Table(stdout, results)
+	if len(results) > 0 {
+		load.Table(stdout, results)
+	}
+	if len(catchUps) > 0 {
+		catchUpTable(stdout, catchUps)
+	}
 	if jsonOut != "" {
-		b, err := json.MarshalIndent(results, "", "  ")
+		b, err := json.MarshalIndent(struct {
+			Requests []load.Result `json:"requests"`
+			CatchUps []catchUp     `json:"catch_ups,omitempty"`
+		}{results, catchUps}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -245,12 +259,9 @@ func startOwnUp(ctx context.Context, log *slog.Logger) (*ownUp, error) {
 	args := []string{"up", "--data-dir", filepath.Join(dir, "data")}
 	ports := map[string]int{}
 	for _, name := range []string{"gateway", "books", "catalog", "stats", "lastread", "broker"} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if ports[name], err = unusedPort(); err != nil {
 			return nil, err
 		}
-		ports[name] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
 		args = append(args, fmt.Sprintf("--%s-port=%d", name, ports[name]))
 	}
 	u := &ownUp{dir: dir, gateway: fmt.Sprintf("http://127.0.0.1:%d", ports["gateway"]), broker: fmt.Sprintf("127.0.0.1:%d", ports["broker"])}
@@ -291,4 +302,247 @@ func (u *ownUp) stop() {
 		<-done
 	}
 	_ = os.RemoveAll(u.dir)
+}
+
+// catchUp is what the views scenario measured of one service: how soon it
+// was ready, having read the whole log, and its memory then.
+type catchUp struct {
+	Service  string        `json:"service"`
+	Records  int           `json:"records"`
+	Ready    time.Duration `json:"ready_ns"`
+	RSS      int64         `json:"rss_bytes"`
+	PeakRSS  int64         `json:"peak_rss_bytes"`
+	PerBook  int64         `json:"rss_bytes_per_book"`
+	Settling time.Duration `json:"first_queries_ns"` // for the aggregate, a command on each partition
+}
+
+// viewsScenario writes a log of books, and a read of each, to a topic of
+// its own (on brokers, or on an embedded broker it starts as a process of
+// its own), then starts each view, and an aggregate instance, as a
+// process of its own on that log, one after the other: how soon each is
+// ready, and what it holds in memory then.
+func viewsScenario(ctx context.Context, brokers string, books int, log *slog.Logger) ([]catchUp, error) {
+	dir, err := os.MkdirTemp("", "bookshelf-views-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	topic := "bookshelf-load-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if brokers == "" {
+		port, err := unusedPort()
+		if err != nil {
+			return nil, err
+		}
+		stop, err := startProcess(ctx, dir, "broker", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(dir, "data"), "--topic", topic)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		brokers = fmt.Sprintf("127.0.0.1:%d", port)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if c, err := net.Dial("tcp", brokers); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("the broker did not listen on %s; see %s", brokers, filepath.Join(dir, "broker.log"))
+			}
+		}
+	}
+	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
+	if err := kafka.EnsureTopics(ctx, cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := kafka.DeleteTopics(context.WithoutCancel(ctx), cfg); err != nil {
+			log.Warn("load: the views scenario's topics stay", "topic", topic, "err", err)
+		}
+	}()
+	shelfBooks, ids := loadBooks(books)
+	began := time.Now()
+	progress := func(what string, of int) func(int) {
+		return func(n int) {
+			if n%100_000 == 0 || n == of {
+				log.Info("load: importing "+what, "done", n, "of", of, "per_second", int(float64(n)/max(time.Since(began).Seconds(), 0.001)))
+			}
+		}
+	}
+	if err := kafka.ImportBooks(ctx, cfg, shelfBooks, progress("books", books)); err != nil {
+		return nil, err
+	}
+	began = time.Now()
+	if err := kafka.ImportReads(ctx, cfg, ids, progress("reads", books)); err != nil {
+		return nil, err
+	}
+	// The aggregate rebuilds a partition's state at its first command:
+	// one read of a book of each partition.
+	var reads []string
+	for p := range kafka.DefaultPartitions {
+		if i := slices.IndexFunc(ids, func(id string) bool { return kafka.Home(id, kafka.DefaultPartitions) == p }); i >= 0 {
+			reads = append(reads, "/books/"+ids[i]+"/read")
+		}
+	}
+	var out []catchUp
+	for _, svc := range []struct {
+		kind   string
+		probes []string
+	}{
+		{"catalog", []string{"/books?limit=20"}}, {"lastread", []string{"/books/last-read"}}, {"stats", []string{"/stats"}}, {"books", reads},
+	} {
+		c, err := measureCatchUp(ctx, dir, svc.kind, svc.probes, brokers, topic, log)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", svc.kind, err)
+		}
+		c.Records, c.PerBook = 2*books, c.RSS/int64(max(books, 1))
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// loadBooks are n books as the load scenarios make them, and their ids.
+func loadBooks(n int) ([]shelf.Book, []string) {
+	books, ids := make([]shelf.Book, n), make([]string, n)
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for i := range books {
+		ids[i] = fmt.Sprintf("load-%s-%d", stamp, i)
+		books[i] = shelf.Book{ID: ids[i], Title: loadTitle(i),
+			Authors: []string{fmt.Sprintf("Author %d", i%5000), fmt.Sprintf("Writer %d", (i/7)%5000)}}
+	}
+	return books, ids
+}
+
+// measureCatchUp starts one service on the log and waits until it is
+// ready; then it times its first queries (probes: GETs, or for the
+// aggregate POSTs of commands, which wait for its state of their
+// partitions) and reads the process's memory.
+func measureCatchUp(ctx context.Context, dir, kind string, probes []string, brokers, topic string, log *slog.Logger) (catchUp, error) {
+	port, err := unusedPort()
+	if err != nil {
+		return catchUp{}, err
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	log.Info("load: catching up", "service", kind, "at", base)
+	began := time.Now()
+	cmd, stop, err := startService(ctx, dir, kind, "--broker", brokers, "--topic", topic, "--port", strconv.Itoa(port), "--id", "load-"+kind)
+	if err != nil {
+		return catchUp{}, err
+	}
+	defer stop()
+	c := catchUp{Service: kind}
+	for last := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				c.Ready = time.Since(began)
+				break
+			}
+		}
+		if time.Since(began) > 5*time.Minute || ctx.Err() != nil {
+			return c, fmt.Errorf("not ready after %s; see %s", time.Since(began).Round(time.Second), filepath.Join(dir, kind+".log"))
+		}
+		if time.Since(last) > 2*time.Second {
+			last = time.Now()
+			log.Info("load: waiting for the service to catch up", "service", kind, "seconds", int(time.Since(began).Seconds()))
+		}
+	}
+	at := time.Now()
+	for _, probe := range probes {
+		if kind != "books" {
+			if _, err := fetch(ctx, http.DefaultClient, base+probe); err != nil {
+				return c, err
+			}
+			continue
+		}
+		resp, err := http.Post(base+probe, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			return c, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return c, fmt.Errorf("POST %s: %d %s", probe, resp.StatusCode, bytes.TrimSpace(body))
+		}
+	}
+	c.Settling = time.Since(at)
+	// What it holds once settled: it gives back what catching up took
+	// right after (see leanAfterCatchUp).
+	time.Sleep(2 * time.Second)
+	c.RSS, c.PeakRSS, err = processMemory(cmd.Process.Pid)
+	log.Info("load: caught up", "service", kind, "seconds", fmt.Sprintf("%.2f", c.Ready.Seconds()), "rss_mb", c.RSS>>20)
+	return c, err
+}
+
+// processMemory reads a process's resident memory, now and at its peak,
+// from /proc (Linux).
+func processMemory(pid int) (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("the process's memory: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
+			rss = kb << 10
+		} else if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+			peak = kb << 10
+		}
+	}
+	return rss, peak, nil
+}
+
+// unusedPort is a port on 127.0.0.1 that nothing listens on now.
+func unusedPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startProcess starts this binary with args, its output in dir, and
+// returns how to stop it (an interrupt, then a kill after 30 s).
+func startProcess(ctx context.Context, dir string, args ...string) (func(), error) {
+	_, stop, err := startService(ctx, dir, args[0], args[1:]...)
+	return stop, err
+}
+
+func startService(_ context.Context, dir, kind string, args ...string) (*exec.Cmd, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	logs, err := os.Create(filepath.Join(dir, kind+".log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(self, append([]string{kind}, args...)...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		logs.Close()
+		return nil, nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logs.Close()
+	}
+	return cmd, stop, nil
+}
+
+// catchUpTable prints what the views scenario measured.
+func catchUpTable(w io.Writer, cs []catchUp) {
+	fmt.Fprintf(w, "\n%-10s %10s %9s %13s %9s %9s %10s\n", "service", "records", "ready s", "first answer", "RSS MB", "peak MB", "RSS B/book")
+	for _, c := range cs {
+		fmt.Fprintf(w, "%-10s %10d %9.2f %13s %9d %9d %10d\n", c.Service, c.Records, c.Ready.Seconds(),
+			c.Settling.Round(time.Microsecond), c.RSS>>20, c.PeakRSS>>20, c.PerBook)
+	}
+	fmt.Fprintln(w, "(first answer: the first query once ready; for books, a command on each partition, which waits for its state)")
 }

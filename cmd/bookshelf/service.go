@@ -31,6 +31,9 @@ type component struct {
 	// metrics, when set, is the registry the service serves on /metrics:
 	// it counts the connections turned away too.
 	metrics *metrics.Registry
+	// caughtUp, for a view, is closed once it has read the log as it was
+	// at start.
+	caughtUp <-chan struct{}
 }
 
 // run serves until ctx ends or a loop fails, then stops in reverse order of

@@ -114,6 +114,8 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	reg.CounterFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
 	reg.CounterFunc("bookshelf_transactions_aborted_total", "Transactions aborted (rebalance or broker trouble).", func() float64 { return float64(proc.Aborted.Load()) })
 	reg.GaugeFunc("bookshelf_partitions_owned", "Command partitions this instance owns.", func() float64 { return float64(proc.Assigned()) })
+	reg.GaugeFunc("bookshelf_partitions_rebuilding", "Owned partitions whose state is being rebuilt from the event log (their commands wait).",
+		func() float64 { return float64(proc.Rebuilding()) })
 	reg.GaugeFunc("bookshelf_partitions_waiting_on_dead_letters", "Command partitions held because the dead-letter topic cannot be written.",
 		func() float64 { return float64(proc.WaitingOnDeadLetters()) })
 	ready := func() (bool, string) {
@@ -179,6 +181,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	}
 	opts := []httpapi.Option{httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready)}
 	var h http.Handler
+	var extra []func(context.Context) error
 	switch kind {
 	case "lastread":
 		r := shelf.NewReplica(shelf.NewLastRead())
@@ -188,6 +191,16 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		r := shelf.NewReplica(shelf.NewCatalog())
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
 		h = httpapi.Catalog(r, caughtUp, opts...)
+		// Caught up, it sorts what it read into its indexes at once,
+		// rather than at the first query.
+		extra = append(extra, func(ctx context.Context) error {
+			select {
+			case <-follower.CaughtUp():
+				r.Read(func(v *shelf.Catalog) { v.Settle() })
+			case <-ctx.Done():
+			}
+			return nil
+		})
 	case "stats":
 		r := shelf.NewReplica(shelf.NewStats())
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
@@ -209,7 +222,8 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	})
 	return &component{
 		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg,
-		loops: []func(context.Context) error{follower.Run, probe.Run},
+		loops:    append([]func(context.Context) error{follower.Run, probe.Run}, extra...),
+		caughtUp: follower.CaughtUp(),
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -92,7 +93,30 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	if err != nil {
 		return err
 	}
+	if c.caughtUp != nil {
+		go leanAfterCatchUp(ctx, c.caughtUp)
+	}
 	return c.run(ctx, reg)
+}
+
+// leanAfterCatchUp: once a view has caught up, its process gives back to
+// the system what catching up took (the records read, and their garbage),
+// and from then on collects when its heap has grown by a quarter of what
+// it holds rather than by all of it. A view's state is kept free of
+// pointers (see internal/shelf), so a collection costs little, and the
+// resident memory stays near the state's size. GOGC in the environment,
+// when set, decides instead. (`up` leaves the runtime as it is: the
+// embedded broker in its process keeps the log in memory, with pointers.)
+func leanAfterCatchUp(ctx context.Context, caughtUp <-chan struct{}) {
+	select {
+	case <-caughtUp:
+	case <-ctx.Done():
+		return
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
+	debug.FreeOSMemory()
 }
 
 // registry is Consul when --consul names an agent, else an in-process one.

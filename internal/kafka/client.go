@@ -20,7 +20,8 @@ type Config struct {
 	// Brokers are the seed brokers, host:port.
 	Brokers []string
 	Topics  Topics
-	// Partitions is the partition count topics are created with.
+	// Partitions is the partition count topics are created with; zero
+	// means DefaultPartitions.
 	Partitions int32
 	// SessionTimeout is how long the aggregate's group waits for a silent
 	// instance before giving its partitions to another; zero means
@@ -28,6 +29,10 @@ type Config struct {
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
 }
+
+// DefaultPartitions is how many partitions topics are created with unless
+// told otherwise.
+const DefaultPartitions int32 = 3
 
 // DefaultSessionTimeout is the least session timeout a broker allows by
 // default (group.min.session.timeout.ms): a dead instance is noticed as
@@ -129,7 +134,7 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 	adm := kadm.NewClient(cl)
 	parts := cfg.Partitions
 	if parts <= 0 {
-		parts = 3
+		parts = DefaultPartitions
 	}
 	var errs []error
 	for topic, configs := range cfg.Topics.topicConfigs() {
@@ -217,6 +222,26 @@ func KeepEvents(ctx context.Context, cfg Config) ([]string, error) {
 		return nil, fmt.Errorf("set %s to keep every event: %w", cfg.Topics.Events, err)
 	}
 	return wrong, nil
+}
+
+// DeleteTopics deletes the topics of cfg: the event log and those named
+// after it. It is for logs made to be thrown away, as a load run's.
+func DeleteTopics(ctx context.Context, cfg Config) error {
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics.All()...)
+	if err != nil {
+		return fmt.Errorf("delete topics: %w", err)
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			err = errors.Join(err, fmt.Errorf("delete %s: %w", r.Topic, r.Err))
+		}
+	}
+	return err
 }
 
 // checkRetention refuses an event log that would delete events, and

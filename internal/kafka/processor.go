@@ -43,6 +43,8 @@ type Processor struct {
 	// building holds the partitions being rebuilt in the background, with
 	// their commands polled meanwhile. Only the Run goroutine touches it.
 	building map[int32]*rebuild
+	// rebuilding counts them, for anyone to read.
+	rebuilding atomic.Int32
 	// stale holds partitions revoked or lost since the last batch; the
 	// group's callbacks add to it, Run drops their state before the next
 	// batch.
@@ -147,6 +149,10 @@ func (p *Processor) Assigned() int {
 	defer p.staleMu.Unlock()
 	return len(p.ownedParts)
 }
+
+// Rebuilding is how many owned partitions are being rebuilt from the log:
+// their commands wait until it is done.
+func (p *Processor) Rebuilding() int { return int(p.rebuilding.Load()) }
 
 // Healthy is false while the broker cannot be reached or a transaction
 // fails.

@@ -22,8 +22,17 @@ func (c Config) readerOpts() []kgo.Opt {
 		// reader sees the commit, longer than a view waits for a
 		// client's own write. Seen on Kafka and on kfake alike.
 		kgo.FetchMaxWait(fetchMaxWait),
+		// What a reader holds of the log at once: franz-go's defaults
+		// (50 MiB a fetch, 10 MiB a partition) made a view catching up
+		// hold a hundred megabytes of records beside its state. A
+		// broker still returns a batch larger than these, whole.
+		kgo.FetchMaxBytes(fetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxBytes/4),
 	)
 }
+
+// fetchMaxBytes is the most a reader asks for in one fetch.
+const fetchMaxBytes = 4 << 20
 
 // fetchMaxWait bounds how long a reader's fetch waits at the broker for
 // records: the most a missed wake-up delays what it reads.

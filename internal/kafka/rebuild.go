@@ -121,8 +121,10 @@ func (p *Processor) startBuilding(ctx context.Context, part int32) *rebuild {
 	ctx, cancel := context.WithCancel(ctx)
 	b := &rebuild{cancel: cancel, done: make(chan struct{})}
 	p.building[part] = b
+	p.rebuilding.Add(1)
 	go func() {
 		defer close(b.done)
+		defer p.rebuilding.Add(-1)
 		b.st, b.err = p.build(ctx, part)
 	}()
 	return b

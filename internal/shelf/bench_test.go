@@ -320,3 +320,79 @@ func BenchmarkCatalogPageMillion(b *testing.B) {
 		})
 	}
 }
+
+// millionAdds are the events of a shelf of a million books as the load
+// scenarios make it: ids of the aggregate's form, titles of three words,
+// two authors each of 5 000; then, for the last-read view, a read of
+// each book.
+func millionEvents(reads bool) func(func(*Event)) {
+	return func(fn func(*Event)) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		at := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+		word := func() string { return fmt.Sprintf("%s%d", benchWords[rng.IntN(len(benchWords))], rng.IntN(30)) }
+		var e Event
+		for i := range 1_000_000 {
+			at = at.Add(time.Duration(rng.IntN(3)) * time.Second)
+			e = Event{Type: TypeBookAdded, Source: EventSource, Seq: 1, BookID: fmt.Sprintf("%016x%016x", rng.Uint64(), i), Time: at,
+				Title:   word() + " " + word() + " " + word(),
+				Authors: []string{fmt.Sprintf("Author %d", rng.IntN(5000)), fmt.Sprintf("Writer %d", rng.IntN(5000))}}
+			fn(&e)
+			if reads {
+				id := e.BookID
+				e = Event{Type: TypeBookRead, Source: EventSource, Seq: 2, BookID: id, Time: at, ReadAt: at}
+				fn(&e)
+			}
+		}
+	}
+}
+
+// noView applies nothing: the cost of making the events alone.
+type noView struct{}
+
+func (noView) Apply(*Event) {}
+
+// Applying a million books to each view, one core: the time per event
+// and what the view's state holds per book afterwards (the heap in use
+// after a collection, beside the heap before). The events are made as
+// they are applied, so that the view's strings are its own; "events
+// only" is what making them costs, to take off the others' times.
+func BenchmarkApplyMillion(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		reads bool
+		view  func() Projection
+	}{
+		{"events only", true, func() Projection { return noView{} }},
+		{"catalog", false, func() Projection { return NewCatalog() }},
+		{"last-read", true, func() Projection { return NewLastRead() }},
+		{"stats", true, func() Projection { return NewStats() }},
+		{"books", true, func() Projection { return NewShelf() }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			var heap float64
+			events := 0
+			for b.Loop() {
+				b.StopTimer()
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				v := bc.view()
+				events = 0
+				b.StartTimer()
+				millionEvents(bc.reads)(func(e *Event) { v.Apply(e); events++ })
+				if c, ok := v.(*Catalog); ok {
+					c.Settle() // as a view that has caught up does
+				}
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap = float64(after.HeapAlloc) - float64(before.HeapAlloc)
+				runtime.KeepAlive(v)
+				b.StartTimer()
+			}
+			b.ReportMetric(heap/1e6, "heap-B/book")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package shelf
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"unicode"
@@ -92,38 +93,40 @@ var foldLatin = func() map[rune]string {
 // search, and, per word, its books in catalog order.
 type wordIndex struct {
 	words sortedBlocks[string]
-	books map[string]*sortedBlocks[*catalogBook]
+	books map[string]*unsortedList[int32]
+	// lists are the catalog's lists, in its order; wordsOf gives a
+	// book's words (see foldedWords).
+	lists   *listSet
+	wordsOf func(n int32) []byte
 }
 
 func stringAfter(a, b string) bool { return a > b }
 
-func (ix *wordIndex) add(b *catalogBook) {
+func (ix *wordIndex) add(n int32) {
 	if ix.books == nil {
-		ix.books = map[string]*sortedBlocks[*catalogBook]{}
+		ix.books = map[string]*unsortedList[int32]{}
 	}
-	b.eachSearchWord(func(w string) bool {
-		bs := ix.books[w]
+	eachSearchWord(ix.wordsOf(n), func(w []byte) {
+		bs := ix.books[string(w)]
 		if bs == nil {
-			bs = &sortedBlocks[*catalogBook]{}
-			ix.books[w] = bs
-			ix.words.insert(w, stringAfter)
+			bs = &unsortedList[int32]{}
+			ix.books[string(w)] = bs
+			ix.words.insert(string(w), stringAfter)
 		}
-		bs.insert(b, catalogAfter)
-		return true
+		ix.lists.push(bs, n)
 	})
 }
 
-func (ix *wordIndex) remove(b *catalogBook) {
-	b.eachSearchWord(func(w string) bool {
-		bs := ix.books[w]
+func (ix *wordIndex) remove(n int32) {
+	eachSearchWord(ix.wordsOf(n), func(w []byte) {
+		bs := ix.books[string(w)]
 		if bs == nil {
-			return true
+			return
 		}
-		if bs.remove(b, catalogAfter); bs.n == 0 {
-			delete(ix.books, w)
-			ix.words.remove(w, stringAfter)
+		if ix.lists.remove(bs, n); bs.n == 0 {
+			delete(ix.books, string(w))
+			ix.words.remove(string(w), stringAfter)
 		}
-		return true
 	})
 }
 
@@ -131,51 +134,72 @@ func (ix *wordIndex) remove(b *catalogBook) {
 // folded, each once, joined by spaces: what a search checks its
 // candidates against, kept with the book (a few dozen bytes) so that the
 // check is a substring search rather than a fold of the book's text.
-func foldedWords(b Book) string {
-	var sb strings.Builder
+func foldedWords(b Book) string { return string(appendFoldedWords(nil, b.Title, b.Authors)) }
+
+// appendFoldedWords appends the foldedWords of a title and authors to dst.
+func appendFoldedWords(dst []byte, title string, authors []string) []byte {
+	dst = append(dst, ' ')
 	add := func(w []byte) bool {
-		if strings.Contains(sb.String(), " "+string(w)+" ") {
-			return true // met already: each word once
+		for i := 0; ; { // met already? each word once
+			j := bytes.Index(dst[i:], w)
+			if j < 0 {
+				break
+			}
+			if at := i + j; dst[at-1] == ' ' && at+len(w) < len(dst) && dst[at+len(w)] == ' ' {
+				return true
+			}
+			i += j + 1
 		}
-		sb.Write(w)
-		sb.WriteByte(' ')
+		dst = append(append(dst, w...), ' ')
 		return true
 	}
-	sb.WriteByte(' ')
-	eachWord(b.Title, add)
-	for _, a := range b.Authors {
+	eachWord(title, add)
+	for _, a := range authors {
 		eachWord(a, add)
 	}
-	return sb.String()
+	return dst
 }
 
-// eachSearchWord calls fn with each word of b's, once.
-func (b *catalogBook) eachSearchWord(fn func(w string) bool) {
-	for w := range strings.FieldsSeq(b.words) {
-		if !fn(w) {
-			return
-		}
+// eachSearchWord calls fn with each word of folded words, once.
+func eachSearchWord(words []byte, fn func(w []byte)) {
+	for w := range bytes.FieldsSeq(words) {
+		fn(w)
 	}
 }
 
-// matches tells whether every word of query is a prefix of one of b's.
-func (b *catalogBook) matches(query []string) bool {
+// wordsMatch tells whether every word of query is a prefix of one of the
+// folded words.
+func wordsMatch(words []byte, query []string) bool {
 	for _, q := range query {
-		// b.words starts with a space, and each word ends with one.
-		if !strings.Contains(b.words, " "+q) {
+		// The words start with a space, and each ends with one.
+		if !containsWordPrefix(words, q) {
 			return false
 		}
 	}
 	return true
 }
 
+func containsWordPrefix(words []byte, prefix string) bool {
+	for i := 0; ; {
+		j := bytes.Index(words[i:], []byte(prefix))
+		if j < 0 {
+			return false
+		}
+		if at := i + j; at > 0 && words[at-1] == ' ' {
+			return true
+		}
+		i += j + 1
+	}
+}
+
 // prefixed returns the books of each word that begins with prefix, and
 // how many they hold together.
-func (ix *wordIndex) prefixed(prefix string) (lists []*sortedBlocks[*catalogBook], size int) {
+func (ix *wordIndex) prefixed(prefix string) (lists []*sortedBlocks[int32], size int) {
+	ix.lists.settle()
 	c := ix.words.seek(func(w string) bool { return w >= prefix })
 	for w, ok := c.value(); ok && strings.HasPrefix(w, prefix); w, ok = c.value() {
 		bs := ix.books[w]
-		lists = append(lists, bs)
+		lists = append(lists, &bs.sortedBlocks)
 		size += bs.n
 		c.next()
 	}
@@ -187,8 +211,8 @@ func (ix *wordIndex) prefixed(prefix string) (lists []*sortedBlocks[*catalogBook
 // the query word whose prefix has the fewest, merging the lists of the
 // words it begins, and checks the other words on each book: a search
 // costs the books its rarest word matches, not the shelf.
-func (ix *wordIndex) search(query []string, fn func(*catalogBook) bool) {
-	var lists []*sortedBlocks[*catalogBook]
+func (ix *wordIndex) search(query []string, fn func(int32) bool) {
+	var lists []*sortedBlocks[int32]
 	best := -1
 	for _, q := range query {
 		ls, n := ix.prefixed(q)
@@ -201,20 +225,20 @@ func (ix *wordIndex) search(query []string, fn func(*catalogBook) bool) {
 	}
 	// One cursor per list, merged by catalog order; a book under two of
 	// the words is met twice, one after the other, and taken once.
-	heads := make([]blockCursor[*catalogBook], 0, len(lists))
+	heads := make([]blockCursor[int32], 0, len(lists))
 	for _, l := range lists {
-		heads = append(heads, blockCursor[*catalogBook]{s: l})
+		heads = append(heads, blockCursor[int32]{s: l})
 	}
-	var last *catalogBook
+	last := int32(-1)
 	for {
-		var b *catalogBook
+		b := int32(-1)
 		at := -1
 		for i := range heads {
-			if x, ok := heads[i].value(); ok && (b == nil || catalogAfter(b, x)) {
+			if x, ok := heads[i].value(); ok && (b < 0 || ix.lists.after(b, x)) {
 				b, at = x, i
 			}
 		}
-		if b == nil {
+		if b < 0 {
 			return
 		}
 		heads[at].next()
@@ -222,7 +246,7 @@ func (ix *wordIndex) search(query []string, fn func(*catalogBook) bool) {
 			continue
 		}
 		last = b
-		if len(query) > 1 && !b.matches(query) {
+		if len(query) > 1 && !wordsMatch(ix.wordsOf(b), query) {
 			continue
 		}
 		if !fn(b) {

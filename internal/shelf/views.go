@@ -2,7 +2,6 @@ package shelf
 
 import (
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,50 +14,116 @@ const (
 	DefaultListLimit     = 20
 )
 
-// seqGate drops events a view has already applied: per book, only an event
+// bookFacts is what every view keeps of a book: the last event number it
+// applied, and what title resolution and the catalog's order are decided
+// on. All of it comes from the aggregate's events, the same in every
+// replica.
+type bookFacts struct {
+	// seq is the number of the last event applied (see viewBooks.pass).
+	seq       int64
+	title     strRef // the title it was added with
+	addedSec  int64  // the book-added event's time
+	addedNsec int32
+	added     bool
+	removed   bool
+}
+
+func (f *bookFacts) addedAt() readKey { return readKey{f.addedSec, f.addedNsec} }
+
+// viewBooks numbers the books a view knows and keeps their facts; each
+// view keeps what else it needs of a book in chunks by the same numbers.
+type viewBooks struct {
+	strs  arena
+	ids   idTable
+	facts chunks[bookFacts]
+	// grow is called when a book gets its number, for the view to make
+	// room for it.
+	grow func()
+}
+
+func (vb *viewBooks) init(grow func()) {
+	vb.ids, vb.grow = newIDTable(&vb.strs), grow
+}
+
+// number returns the number of the book id, giving it one if it has none.
+func (vb *viewBooks) number(id string) int32 {
+	if n, ok := vb.ids.find(id); ok {
+		return n
+	}
+	n := vb.ids.add(id)
+	vb.facts.add(bookFacts{})
+	vb.grow()
+	return n
+}
+
+// find returns the number of the book id, false if the view knows none.
+func (vb *viewBooks) find(id string) (int32, bool) { return vb.ids.find(id) }
+
+func (vb *viewBooks) at(n int32) *bookFacts { return vb.facts.at(n) }
+
+// pass drops events a view has already applied: per book, only an event
 // numbered above the last one applied gets through. Only the aggregate's
 // events are numbered (Admit strips the numbering of outside ones), and a
 // book's come in one partition, in order, so what the gate lets through
 // does not depend on how the partitions interleave. Unnumbered events
 // always pass; the reader's log position keeps those from being applied
 // twice.
-type seqGate map[string]int64
-
-func (g seqGate) pass(e *Event) bool {
+func (vb *viewBooks) pass(e *Event) bool {
 	if e.Seq == 0 || e.BookID == "" {
 		return true
 	}
-	if e.Seq <= g[e.BookID] {
+	f := vb.at(vb.number(e.BookID))
+	if e.Seq <= f.seq {
 		return false
 	}
-	g[e.BookID] = e.Seq
+	f.seq = e.Seq
 	return true
 }
 
-// bookFacts is what every view keeps of a book the aggregate added: what
-// title resolution and the catalog's order are decided on. All of it comes
-// from the book-added event, the same in every replica.
-type bookFacts struct {
-	id       string
-	titleKey string    // TitleKey of the title it was added with
-	addedAt  time.Time // the book-added event's time
-	added    bool
-	removed  bool
+// add records the facts of a book-added event for book n; false when it
+// is a copy of the add of a book on the shelf (the aggregate adds an id
+// once), which changes nothing.
+func (vb *viewBooks) add(n int32, e *Event, titles *titleIndex) bool {
+	f := vb.at(n)
+	if f.added && !f.removed {
+		return false
+	}
+	if f.added {
+		titles.unlist(n)
+	}
+	at := keyOf(e.Time)
+	f.title, f.addedSec, f.addedNsec, f.added, f.removed = vb.strs.put(e.Title), at.sec, at.nsec, true, false
+	titles.list(n)
+	return true
 }
 
-func (f *bookFacts) add(e *Event) {
-	f.titleKey, f.addedAt, f.added, f.removed = TitleKey(e.Title), e.Time, true, false
+// remove marks book n removed; false if it was not on the shelf.
+func (vb *viewBooks) remove(id string) (int32, bool) {
+	n, ok := vb.find(id)
+	if !ok {
+		return 0, false
+	}
+	f := vb.at(n)
+	if !f.added || f.removed {
+		return 0, false
+	}
+	f.removed = true
+	return n, true
 }
 
-// compareBooks orders books by added time, then id: the catalog's order,
-// and the one that picks which of the books sharing a title a title line
+func (vb *viewBooks) title(n int32) string { return vb.strs.str(vb.at(n).title) }
+
+func (vb *viewBooks) titleKey(n int32) string { return TitleKey(vb.title(n)) }
+
+// compare orders books by added time, then id: the catalog's order, and
+// the one that picks which of the books sharing a title a title line
 // means. Both keys are in the book-added event, so every replica agrees
 // whatever order the partitions brought the adds in.
-func compareBooks(a, b *bookFacts) int {
-	if c := a.addedAt.Compare(b.addedAt); c != 0 {
+func (vb *viewBooks) compare(a, b int32) int {
+	if c := vb.at(a).addedAt().compare(vb.at(b).addedAt()); c != 0 {
 		return c
 	}
-	return strings.Compare(a.id, b.id)
+	return vb.ids.compareIDs(a, b)
 }
 
 // titleIndex holds, per TitleKey, the books added with that title and the
@@ -74,31 +139,14 @@ func compareBooks(a, b *bookFacts) int {
 type titleIndex struct {
 	m     map[string]*titleEntry
 	built bool
-	// all calls its argument with the facts of every book the view
-	// holds, for the build.
-	all func(func(*bookFacts))
+	vb    *viewBooks
 }
-
-// titlesOf is the title index of a view whose books are books (each
-// holding its bookFacts).
-func titlesOf[B interface{ facts() *bookFacts }](books map[string]B) titleIndex {
-	return titleIndex{all: func(fn func(*bookFacts)) {
-		for _, b := range books {
-			fn(b.facts())
-		}
-	}}
-}
-
-func (f *bookFacts) facts() *bookFacts { return f }
-
-// get is the entry of a title key, nil if none (or not built).
-func (ix *titleIndex) get(key string) *titleEntry { return ix.m[key] }
 
 type titleEntry struct {
-	// books added with the title, by compareBooks: one, nearly always,
-	// held in one so that adding a book allocates no list.
-	books []*bookFacts
-	one   [1]*bookFacts
+	// books added with the title, by viewBooks.compare: one, nearly
+	// always, held in one so that adding a book allocates no list.
+	books []int32
+	one   [1]int32
 	// The title-only reads: how many, the latest, and the title as the
 	// latest wrote it (of reads at the same time, the smaller text), so
 	// that the entry's title does not depend on which line came first.
@@ -109,14 +157,18 @@ type titleEntry struct {
 	// set at the first read.
 	id string
 	// target is the title's place in LastRead's read order, once a line
-	// is read; the other views have none.
-	target *readTarget
+	// is read there; num numbers it among the view's title targets.
+	target readTarget
+	num    int32
 }
+
+// get is the entry of a title key, nil if none (or not built).
+func (ix *titleIndex) get(key string) *titleEntry { return ix.m[key] }
 
 func (ix *titleIndex) entry(key string) *titleEntry {
 	t := ix.m[key]
 	if t == nil {
-		t = &titleEntry{}
+		t = &titleEntry{num: -1}
 		t.books = t.one[:0]
 		ix.m[key] = t
 	}
@@ -124,29 +176,29 @@ func (ix *titleIndex) entry(key string) *titleEntry {
 }
 
 // list files an added book under its title, once the index is built.
-func (ix *titleIndex) list(f *bookFacts) {
+func (ix *titleIndex) list(n int32) {
 	if ix.built {
-		ix.file(f)
+		ix.file(n)
 	}
 }
 
-func (ix *titleIndex) file(f *bookFacts) {
-	t := ix.entry(f.titleKey)
+func (ix *titleIndex) file(n int32) {
+	t := ix.entry(ix.vb.titleKey(n))
 	// Books mostly come in the order they were added: after the last.
-	if n := len(t.books); n == 0 || compareBooks(t.books[n-1], f) < 0 {
-		t.books = append(t.books, f)
+	if k := len(t.books); k == 0 || ix.vb.compare(t.books[k-1], n) < 0 {
+		t.books = append(t.books, n)
 		return
 	}
-	i, _ := slices.BinarySearchFunc(t.books, f, compareBooks)
-	t.books = slices.Insert(t.books, i, f)
+	i, _ := slices.BinarySearchFunc(t.books, n, ix.vb.compare)
+	t.books = slices.Insert(t.books, i, n)
 }
 
 // unlist takes a removed book from under its title before it is added
 // again, perhaps with another title and time. The aggregate never re-adds
 // an id; an add from elsewhere applied to a view directly may.
-func (ix *titleIndex) unlist(f *bookFacts) {
-	if t := ix.m[f.titleKey]; t != nil {
-		if i, ok := slices.BinarySearchFunc(t.books, f, compareBooks); ok {
+func (ix *titleIndex) unlist(n int32) {
+	if t := ix.m[ix.vb.titleKey(n)]; t != nil {
+		if i, ok := slices.BinarySearchFunc(t.books, n, ix.vb.compare); ok {
 			t.books = slices.Delete(t.books, i, i+1)
 		}
 	}
@@ -156,11 +208,11 @@ func (ix *titleIndex) unlist(f *bookFacts) {
 func (ix *titleIndex) read(e *Event) *titleEntry {
 	if !ix.built {
 		ix.built, ix.m = true, map[string]*titleEntry{}
-		ix.all(func(f *bookFacts) {
-			if f.added {
-				ix.file(f)
+		for n := range ix.vb.facts.n {
+			if ix.vb.at(n).added {
+				ix.file(n)
 			}
-		})
+		}
 	}
 	t := ix.entry(TitleKey(e.Title))
 	if t.id == "" {
@@ -176,18 +228,18 @@ func (ix *titleIndex) read(e *Event) *titleEntry {
 
 // resolve is the book a title's lines mean: of the books added with the
 // title, the first not removed; if every one is removed, the first, so the
-// lines are hidden wherever that book is; nil when no book has the title,
-// and the lines are an entry of their own.
-func (t *titleEntry) resolve() *bookFacts {
-	for _, f := range t.books {
-		if !f.removed {
-			return f
+// lines are hidden wherever that book is; false when no book has the
+// title, and the lines are an entry of their own.
+func (t *titleEntry) resolve(vb *viewBooks) (int32, bool) {
+	for _, n := range t.books {
+		if !vb.at(n).removed {
+			return n, true
 		}
 	}
 	if len(t.books) > 0 {
-		return t.books[0]
+		return t.books[0], true
 	}
-	return nil
+	return 0, false
 }
 
 // ReadEntry is one line of the last-read view.
@@ -202,19 +254,20 @@ type ReadEntry struct {
 // most recent first. Its answer depends only on the events applied, not on
 // the order the partitions interleaved in.
 type LastRead struct {
-	seq    seqGate
-	books  map[string]*lastReadBook
-	titles titleIndex
+	books   viewBooks
+	more    chunks[lastReadBook]
+	authors authorStore
+	titles  titleIndex
 	// reads orders the read targets (a book's reads by id, a title's
 	// lines) by their latest read. A target read again gets a new entry;
 	// its old one goes stale and is dropped at the next compaction.
 	reads readOrder
+	// titleTargets are the titles read, by their num.
+	titleTargets []*titleEntry
 }
 
 type lastReadBook struct {
-	bookFacts
-	title   string
-	authors []string
+	authors authorList
 	target  readTarget // the reads by id, from before the add too
 }
 
@@ -223,62 +276,55 @@ type lastReadBook struct {
 // for is only decided at query time; a book's read time is the latest of
 // its own target's and that of the title resolving to it.
 type readTarget struct {
-	read   bool
-	readAt time.Time
-	key    readKey // readAt, as readOrder sorts it
-	ref    int32   // the target's index in readOrder.targets, once read
-	book   *lastReadBook
-	title  *titleEntry
+	key  readKey // the latest read
+	read bool
 }
+
+// A target's code in the read order: a book's number, or the complement
+// of a title's num.
+func titleCode(num int32) int32 { return ^num }
 
 // NewLastRead returns an empty view.
 func NewLastRead() *LastRead {
-	v := &LastRead{seq: seqGate{}, books: map[string]*lastReadBook{}}
-	v.titles = titlesOf(v.books)
+	v := &LastRead{authors: newAuthorStore()}
+	v.books.init(func() { v.more.add(lastReadBook{}) })
+	v.titles.vb = &v.books
+	v.reads.key = v.targetKey
 	return v
 }
 
-func (v *LastRead) book(id string) *lastReadBook {
-	b := v.books[id]
-	if b == nil {
-		b = &lastReadBook{bookFacts: bookFacts{id: id}}
-		b.target.book = b
-		v.books[id] = b
+func (v *LastRead) targetKey(code int32) readKey {
+	if code < 0 {
+		return v.titleTargets[^code].target.key
 	}
-	return b
+	return v.more.at(code).target.key
 }
 
 // Apply folds one event into the view.
 func (v *LastRead) Apply(e *Event) {
-	if !v.seq.pass(e) {
+	if !v.books.pass(e) {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		b := v.book(e.BookID)
-		if b.added && !b.removed {
-			return // a copy of the add: the aggregate adds an id once
+		n := v.books.number(e.BookID)
+		if v.books.add(n, e, &v.titles) {
+			v.more.at(n).authors = v.authors.put(e.Authors)
 		}
-		if b.added {
-			v.titles.unlist(&b.bookFacts)
-		}
-		b.bookFacts.add(e)
-		b.title, b.authors = e.Title, e.Authors
-		v.titles.list(&b.bookFacts)
 	case TypeBookRemoved:
-		if b := v.books[e.BookID]; b != nil && b.added {
-			b.removed = true
-		}
+		v.books.remove(e.BookID)
 	case TypeBookRead:
 		if e.BookID != "" {
-			v.reads.note(&v.book(e.BookID).target, e.ReadAt)
+			n := v.books.number(e.BookID)
+			v.reads.note(n, &v.more.at(n).target, e.ReadAt)
 			return
 		}
 		t := v.titles.read(e)
-		if t.target == nil {
-			t.target = &readTarget{title: t}
+		if t.num < 0 {
+			t.num = int32(len(v.titleTargets))
+			v.titleTargets = append(v.titleTargets, t)
 		}
-		v.reads.note(t.target, e.ReadAt)
+		v.reads.note(titleCode(t.num), &t.target, e.ReadAt)
 	}
 }
 
@@ -313,15 +359,15 @@ func (v *LastRead) Latest(limit int) []ReadEntry {
 		}
 		group = group[:0]
 	}
-	v.reads.newestFirst(func(t *readTarget) bool {
-		if t.key != at {
+	v.reads.newestFirst(func(code int32, key readKey) bool {
+		if key != at {
 			flush()
 			if len(out) == limit {
 				return false
 			}
-			at = t.key
+			at = key
 		}
-		if s, ok := v.shows(t); ok {
+		if s, ok := v.shows(code, key); ok {
 			group = append(group, s)
 		}
 		return true
@@ -351,162 +397,25 @@ func compareShown(a, b lastReadShown) int {
 	return -1
 }
 
-// shows tells what a target's latest read shows, if anything: a removed
-// book, or an id read but never added (the catalog answers 404 for it),
-// shows nothing. Title and authors come from the book's add alone.
-func (v *LastRead) shows(t *readTarget) (lastReadShown, bool) {
-	b := t.book
-	if t.title != nil {
-		f := t.title.resolve()
-		if f == nil {
-			return lastReadShown{ReadEntry: ReadEntry{ID: t.title.id, Title: t.title.text, Authors: []string{}, ReadAt: t.readAt},
+// shows tells what a target's latest read, at key, shows, if anything: a
+// removed book, or an id read but never added (the catalog answers 404
+// for it), shows nothing. Title and authors come from the book's add
+// alone.
+func (v *LastRead) shows(code int32, key readKey) (lastReadShown, bool) {
+	n := code
+	if code < 0 {
+		t := v.titleTargets[^code]
+		var ok bool
+		if n, ok = t.resolve(&v.books); !ok {
+			return lastReadShown{ReadEntry: ReadEntry{ID: t.id, Title: t.text, Authors: []string{}, ReadAt: key.time()},
 				untitled: true}, true
 		}
-		b = v.books[f.id]
 	}
-	if !b.added || b.removed {
+	if f := v.books.at(n); !f.added || f.removed {
 		return lastReadShown{}, false
 	}
-	return lastReadShown{ReadEntry: ReadEntry{ID: b.id, Title: b.title, Authors: nonNil(b.authors), ReadAt: t.readAt}}, true
-}
-
-// sortedBlocks keeps values sorted, in blocks of at most 2*orderBlock
-// values. Values mostly arrive in order and are appended; one out of order
-// finds its place by binary search and moves at most a block. (A linked
-// list walked to the place made catching up on a log of backdated reads
-// quadratic; one flat slice would move everything after the place.)
-type sortedBlocks[T comparable] struct {
-	blocks [][]T // none empty
-	n      int
-}
-
-const orderBlock = 512
-
-// insert puts x after the values that do not sort after it; after(a, b)
-// tells whether a sorts after b.
-func (s *sortedBlocks[T]) insert(x T, after func(a, b T) bool) {
-	s.n++
-	if len(s.blocks) == 0 {
-		s.blocks = append(s.blocks, append(make([]T, 0, orderBlock), x))
-		return
-	}
-	bi := len(s.blocks) - 1
-	if last := s.blocks[bi]; after(last[len(last)-1], x) {
-		bi = sort.Search(len(s.blocks), func(i int) bool {
-			b := s.blocks[i]
-			return after(b[len(b)-1], x)
-		})
-	}
-	b := s.blocks[bi]
-	j := len(b)
-	if after(b[j-1], x) {
-		j = sort.Search(len(b), func(i int) bool { return after(b[i], x) })
-	}
-	b = slices.Insert(b, j, x)
-	s.blocks[bi] = b
-	if len(b) >= 2*orderBlock {
-		tail := slices.Clone(b[orderBlock:])
-		s.blocks[bi] = b[:orderBlock:orderBlock]
-		s.blocks = slices.Insert(s.blocks, bi+1, tail)
-	}
-}
-
-// remove takes x out, if it is there.
-func (s *sortedBlocks[T]) remove(x T, after func(a, b T) bool) {
-	// From the first block that does not end before x, through the
-	// values that sort neither before nor after it.
-	bi := sort.Search(len(s.blocks), func(i int) bool {
-		b := s.blocks[i]
-		return !after(x, b[len(b)-1])
-	})
-	for ; bi < len(s.blocks); bi++ {
-		b := s.blocks[bi]
-		j := sort.Search(len(b), func(i int) bool { return !after(x, b[i]) })
-		for ; j < len(b) && !after(b[j], x); j++ {
-			if b[j] != x {
-				continue
-			}
-			s.n--
-			if b = slices.Delete(b, j, j+1); len(b) == 0 {
-				s.blocks = slices.Delete(s.blocks, bi, bi+1)
-			} else {
-				s.blocks[bi] = b
-			}
-			return
-		}
-		if j < len(b) {
-			return
-		}
-	}
-}
-
-// ascend calls fn with the values from the offset-th on, in order, while
-// fn returns true. Whole blocks before offset are skipped by their length.
-func (s *sortedBlocks[T]) ascend(offset int, fn func(T) bool) {
-	s.ascendFrom(0, 0, offset, fn)
-}
-
-// ascendAfter is ascend from the first value that sorts after pivot, which
-// need not be held: a cursor stays good when its value is taken out. It
-// finds the place by binary search.
-func (s *sortedBlocks[T]) ascendAfter(pivot T, after func(a, b T) bool, offset int, fn func(T) bool) {
-	c := s.seek(func(x T) bool { return after(x, pivot) })
-	s.ascendFrom(c.bi, c.j, offset, fn)
-}
-
-// blockCursor is a place in a sortedBlocks, for walking it one value at a
-// time; it is good until the blocks change.
-type blockCursor[T comparable] struct {
-	s     *sortedBlocks[T]
-	bi, j int
-}
-
-// seek returns a cursor at the first value for which past is true; past
-// must be false for a prefix of the values and true for the rest.
-func (s *sortedBlocks[T]) seek(past func(T) bool) blockCursor[T] {
-	bi := sort.Search(len(s.blocks), func(i int) bool {
-		b := s.blocks[i]
-		return past(b[len(b)-1])
-	})
-	if bi == len(s.blocks) {
-		return blockCursor[T]{s: s, bi: bi}
-	}
-	b := s.blocks[bi]
-	return blockCursor[T]{s: s, bi: bi, j: sort.Search(len(b), func(i int) bool { return past(b[i]) })}
-}
-
-// value returns the value at the cursor, false past the end.
-func (c *blockCursor[T]) value() (T, bool) {
-	if c.bi >= len(c.s.blocks) {
-		var zero T
-		return zero, false
-	}
-	return c.s.blocks[c.bi][c.j], true
-}
-
-// next moves the cursor to the next value.
-func (c *blockCursor[T]) next() {
-	if c.j++; c.j >= len(c.s.blocks[c.bi]) {
-		c.bi, c.j = c.bi+1, 0
-	}
-}
-
-// ascendFrom calls fn with the values from the j-th of block bi on,
-// skipping offset of them, while fn returns true.
-func (s *sortedBlocks[T]) ascendFrom(bi, j, offset int, fn func(T) bool) {
-	offset = max(offset, 0) + j
-	for _, b := range s.blocks[bi:] {
-		if offset >= len(b) {
-			offset -= len(b)
-			continue
-		}
-		for _, x := range b[offset:] {
-			if !fn(x) {
-				return
-			}
-		}
-		offset = 0
-	}
+	return lastReadShown{ReadEntry: ReadEntry{ID: v.books.ids.id(n), Title: v.books.title(n),
+		Authors: v.authors.names(v.more.at(n).authors), ReadAt: key.time()}}, true
 }
 
 // readOrder keeps the read targets sorted by their latest read, oldest
@@ -514,46 +423,34 @@ func (s *sortedBlocks[T]) ascendFrom(bi, j, offset int, fn func(T) bool) {
 // collector skips the blocks.
 type readOrder struct {
 	sortedBlocks[readRef] // n counts stale entries too
-	targets               []*readTarget
 	stale                 int
+	// key is the latest read of a target, by its code.
+	key func(code int32) readKey
 }
-
-// readKey is a time as two integers: comparing them is cheaper than
-// comparing time.Time values, and they hold no pointer.
-type readKey struct {
-	sec  int64
-	nsec int32
-}
-
-func keyOf(t time.Time) readKey { return readKey{sec: t.Unix(), nsec: int32(t.Nanosecond())} }
-
-func (k readKey) after(o readKey) bool { return k.sec > o.sec || k.sec == o.sec && k.nsec > o.nsec }
 
 type readRef struct {
 	readKey
-	target int32 // index in readOrder.targets
+	target int32 // the target's code
 }
 
 func refAfter(a, b readRef) bool { return a.after(b.readKey) }
 
 // live tells whether r is its target's latest read: a target's read time
 // only grows, so a superseded entry never matches again.
-func (o *readOrder) live(r readRef) bool { return o.targets[r.target].key == r.readKey }
+func (o *readOrder) live(r readRef) bool { return o.key(r.target) == r.readKey }
 
-// note records a read of t at the given time; an older read of a target
-// read since changes nothing.
-func (o *readOrder) note(t *readTarget, at time.Time) {
-	if t.read && !at.After(t.readAt) {
+// note records a read at the given time of the target t, coded code; an
+// older read of a target read since changes nothing.
+func (o *readOrder) note(code int32, t *readTarget, at time.Time) {
+	k := keyOf(at)
+	if t.read && !k.after(t.key) {
 		return
 	}
 	if t.read {
 		o.stale++
-	} else {
-		t.ref = int32(len(o.targets))
-		o.targets = append(o.targets, t)
 	}
-	t.read, t.readAt, t.key = true, at, keyOf(at)
-	o.insert(readRef{t.key, t.ref}, refAfter)
+	t.read, t.key = true, k
+	o.insert(readRef{k, code}, refAfter)
 	if o.stale > o.n/2 && o.stale > orderBlock {
 		o.compact()
 	}
@@ -585,24 +482,17 @@ func (o *readOrder) compact() {
 	o.blocks, o.stale = blocks, 0
 }
 
-// newestFirst calls fn with the target of each live entry, newest first,
-// while fn returns true.
-func (o *readOrder) newestFirst(fn func(*readTarget) bool) {
+// newestFirst calls fn with the code and read time of each live entry,
+// newest first, while fn returns true.
+func (o *readOrder) newestFirst(fn func(code int32, key readKey) bool) {
 	for bi := len(o.blocks) - 1; bi >= 0; bi-- {
 		b := o.blocks[bi]
 		for j := len(b) - 1; j >= 0; j-- {
-			if o.live(b[j]) && !fn(o.targets[b[j].target]) {
+			if o.live(b[j]) && !fn(b[j].target, b[j].readKey) {
 				return
 			}
 		}
 	}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // CatalogBook is a book as the catalog shows it.
@@ -616,141 +506,138 @@ type CatalogBook struct {
 // Catalog is the view of every book on the shelf. Its answer depends only
 // on the events applied, not on the order the partitions interleaved in.
 type Catalog struct {
-	seq    seqGate
-	books  map[string]*catalogBook
-	titles titleIndex
-	// order holds the books on the shelf by compareBooks, the order List
-	// pages in: by the add's time and id rather than the order this
+	books   viewBooks
+	more    chunks[catalogBook]
+	authors authorStore
+	titles  titleIndex
+	// order holds the books on the shelf by viewBooks.compare, the order
+	// List pages in: by the add's time and id rather than the order this
 	// replica saw the adds in, so every replica pages alike. A removed
 	// book leaves it.
-	order sortedBlocks[*catalogBook]
-	// byAuthor holds the same, per author (AuthorKey): an author's page
-	// and its total cost what the page does, not a walk of the shelf.
-	byAuthor map[string]*sortedBlocks[*catalogBook]
+	order unsortedList[int32]
+	// byAuthor holds the same, per author (by the number of its
+	// AuthorKey): an author's page and its total cost what the page
+	// does, not a walk of the shelf.
+	byAuthor map[uint32]*unsortedList[int32]
 	// words finds the books on the shelf by the words of their titles
 	// and authors, for ?q=.
 	words wordIndex
+	// lists are the order, byAuthor's and words' lists: books are
+	// pushed unsorted and sorted in at the next query.
+	lists   listSet
+	scratch []byte
 }
 
 type catalogBook struct {
-	bookFacts
-	book Book
+	authors authorList
+	isbn    strRef
 	// words are the book's search words (see foldedWords).
-	words string
+	words strRef
+	year  int32
 	// The reads by id. They count from before the add too: a read from
 	// outside the aggregate may come first, from another partition.
-	reads    int
-	lastRead time.Time
+	reads        int32
+	lastReadSec  int64
+	lastReadNsec int32
 }
 
 // AuthorKey is how ?author= matches a book's author: case and surrounding
 // space do not matter.
 func AuthorKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
 
-// authorKeys are the distinct AuthorKeys of b's authors.
-func (b *catalogBook) authorKeys() []string {
-	keys := make([]string, 0, len(b.book.Authors))
-	for _, a := range b.book.Authors {
-		if k := AuthorKey(a); !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-func catalogAfter(a, b *catalogBook) bool { return compareBooks(&a.bookFacts, &b.bookFacts) > 0 }
-
 // NewCatalog returns an empty view.
 func NewCatalog() *Catalog {
-	v := &Catalog{seq: seqGate{}, books: map[string]*catalogBook{}, byAuthor: map[string]*sortedBlocks[*catalogBook]{}}
-	v.titles = titlesOf(v.books)
+	v := &Catalog{authors: newAuthorStore(), byAuthor: map[uint32]*unsortedList[int32]{}}
+	v.books.init(func() { v.more.add(catalogBook{}) })
+	v.titles.vb = &v.books
+	v.lists = newListSet(v.books.compare)
+	v.words.lists = &v.lists
+	v.words.wordsOf = func(n int32) []byte { return v.books.strs.bytes(v.more.at(n).words) }
 	return v
 }
 
-// shelve puts b in the order, under each of its authors and its words.
-func (v *Catalog) shelve(b *catalogBook) {
-	v.order.insert(b, catalogAfter)
-	v.words.add(b)
-	for _, k := range b.authorKeys() {
+// shelve puts book n in the order, under each of its authors and its
+// words.
+func (v *Catalog) shelve(n int32) {
+	v.lists.push(&v.order, n)
+	v.words.add(n)
+	for _, k := range v.authors.keys(v.more.at(n).authors) {
 		idx := v.byAuthor[k]
 		if idx == nil {
-			idx = &sortedBlocks[*catalogBook]{}
+			idx = &unsortedList[int32]{}
 			v.byAuthor[k] = idx
 		}
-		idx.insert(b, catalogAfter)
+		v.lists.push(idx, n)
 	}
 }
 
-// unshelve takes b out of the order, from under its authors and words.
-func (v *Catalog) unshelve(b *catalogBook) {
-	v.order.remove(b, catalogAfter)
-	v.words.remove(b)
-	for _, k := range b.authorKeys() {
+// unshelve takes book n out of the order, from under its authors and
+// words.
+func (v *Catalog) unshelve(n int32) {
+	v.lists.remove(&v.order, n)
+	v.words.remove(n)
+	for _, k := range v.authors.keys(v.more.at(n).authors) {
 		if idx := v.byAuthor[k]; idx != nil {
-			if idx.remove(b, catalogAfter); idx.n == 0 {
+			if v.lists.remove(idx, n); idx.n == 0 {
 				delete(v.byAuthor, k)
 			}
 		}
 	}
 }
 
-func (v *Catalog) book(id string) *catalogBook {
-	b := v.books[id]
-	if b == nil {
-		b = &catalogBook{bookFacts: bookFacts{id: id}}
-		v.books[id] = b
-	}
-	return b
-}
-
 // Apply folds one event into the view.
 func (v *Catalog) Apply(e *Event) {
-	if !v.seq.pass(e) {
+	if !v.books.pass(e) {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		b := v.book(e.BookID)
-		if b.added && !b.removed {
-			return // a copy of the add: the aggregate adds an id once
+		n := v.books.number(e.BookID)
+		if !v.books.add(n, e, &v.titles) {
+			return
 		}
-		if b.added {
-			v.titles.unlist(&b.bookFacts)
-		}
-		b.bookFacts.add(e)
-		b.book = e.Book()
-		b.book.Authors = nonNil(b.book.Authors)
-		b.words = foldedWords(b.book)
-		v.titles.list(&b.bookFacts)
-		v.shelve(b)
+		b := v.more.at(n)
+		b.authors = v.authors.put(e.Authors)
+		b.isbn, b.year = v.books.strs.put(e.ISBN), int32(e.Year)
+		v.scratch = appendFoldedWords(v.scratch[:0], e.Title, e.Authors)
+		b.words = v.books.strs.putBytes(v.scratch)
+		v.shelve(n)
 	case TypeBookRemoved:
-		if b := v.books[e.BookID]; b != nil && b.added && !b.removed {
-			b.removed = true
-			v.unshelve(b)
+		if n, ok := v.books.remove(e.BookID); ok {
+			v.unshelve(n)
 		}
 	case TypeBookRead:
 		if e.BookID == "" {
 			v.titles.read(e)
 			return
 		}
-		b := v.book(e.BookID)
-		if b.reads == 0 || e.ReadAt.After(b.lastRead) {
-			b.lastRead = e.ReadAt
+		b := v.more.at(v.books.number(e.BookID))
+		if k := keyOf(e.ReadAt); b.reads == 0 || k.after(readKey{b.lastReadSec, b.lastReadNsec}) {
+			b.lastReadSec, b.lastReadNsec = k.sec, k.nsec
 		}
 		b.reads++
 	}
 }
 
-// show is b as the catalog shows it: its reads by id and those of the
-// title lines that mean it.
-func (v *Catalog) show(b *catalogBook) CatalogBook {
-	c := CatalogBook{Book: b.book, AddedAt: b.addedAt, Reads: b.reads}
-	last := b.lastRead
-	if t := v.titles.get(b.titleKey); t != nil && t.reads > 0 && t.resolve() == &b.bookFacts {
-		if c.Reads == 0 || t.lastRead.After(last) {
-			last = t.lastRead
+// show is book n as the catalog shows it: its reads by id and those of
+// the title lines that mean it.
+func (v *Catalog) show(n int32) CatalogBook {
+	f, b := v.books.at(n), v.more.at(n)
+	c := CatalogBook{
+		Book: Book{ID: v.books.ids.id(n), Title: v.books.title(n), Authors: v.authors.names(b.authors),
+			Year: int(b.year), ISBN: v.books.strs.str(b.isbn)},
+		AddedAt: f.addedAt().time(), Reads: int(b.reads),
+	}
+	last := readKey{b.lastReadSec, b.lastReadNsec}.time()
+	if v.titles.built { // else no title line is read
+		if t := v.titles.get(v.books.titleKey(n)); t != nil && t.reads > 0 {
+			if r, ok := t.resolve(&v.books); ok && r == n {
+				if c.Reads == 0 || t.lastRead.After(last) {
+					last = t.lastRead
+				}
+				c.Reads += t.reads
+			}
 		}
-		c.Reads += t.reads
 	}
 	if c.Reads > 0 {
 		c.LastReadAt = &last
@@ -760,14 +647,14 @@ func (v *Catalog) show(b *catalogBook) CatalogBook {
 
 // Get returns one book.
 func (v *Catalog) Get(id string) (CatalogBook, error) {
-	b := v.books[id]
+	n, ok := v.books.find(id)
 	switch {
-	case b == nil || !b.added:
+	case !ok || !v.books.at(n).added:
 		return CatalogBook{}, ErrNotFound
-	case b.removed:
+	case v.books.at(n).removed:
 		return CatalogBook{}, ErrRemoved
 	}
-	return v.show(b), nil
+	return v.show(n), nil
 }
 
 // List returns the books by the time they were added (then id), those
@@ -795,20 +682,35 @@ type PageQuery struct {
 	Offset int
 }
 
+// authorIndex is the list of the books by author (any case), empty if
+// none has that author.
+func (v *Catalog) authorIndex(author string) *sortedBlocks[int32] {
+	if k, ok := v.authors.ns.keys[AuthorKey(author)]; ok {
+		if idx := v.byAuthor[k]; idx != nil {
+			return &idx.sortedBlocks
+		}
+	}
+	return &sortedBlocks[int32]{}
+}
+
+// Settle sorts the books applied since the last query into the indexes.
+// A query does it first; a reader may do it ahead of the queries, as a
+// view that has caught up does, so the first query does not wait for it.
+func (v *Catalog) Settle() { v.lists.settle() }
+
 // Page returns one page of books, by the time they were added (then id):
 // at most q.Limit, how many match in all, and the cursor of the page
 // after ("" when this is the last). It costs the page, and a binary
 // search for a cursor, not a walk of the shelf. The error is a
 // *FieldError when q.After names no book this catalog knows.
 func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string, err error) {
+	v.lists.settle()
 	if q.Q != "" {
 		return v.search(q)
 	}
-	idx := &v.order
+	idx := &v.order.sortedBlocks
 	if q.Author != "" {
-		if idx = v.byAuthor[AuthorKey(q.Author)]; idx == nil {
-			idx = &sortedBlocks[*catalogBook]{}
-		}
+		idx = v.authorIndex(q.Author)
 	}
 	limit := max(q.Limit, 0) // a negative capacity would panic
 	books = make([]CatalogBook, 0, min(limit, idx.n))
@@ -816,15 +718,15 @@ func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string
 		return books, idx.n, "", nil
 	}
 	// One more than asked, to know whether a page follows.
-	var last *catalogBook
+	last := int32(-1)
 	more := false
-	take := func(b *catalogBook) bool {
+	take := func(n int32) bool {
 		if len(books) == limit {
 			more = true
 			return false
 		}
-		books = append(books, v.show(b))
-		last = b
+		books = append(books, v.show(n))
+		last = n
 		return true
 	}
 	if q.After == "" {
@@ -834,22 +736,22 @@ func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string
 		if err != nil {
 			return nil, 0, "", err
 		}
-		idx.ascendAfter(pivot, catalogAfter, q.Offset, take)
+		idx.ascendAfter(pivot, v.lists.after, q.Offset, take)
 	}
 	if more {
-		next = last.id
+		next = v.books.ids.id(last)
 	}
 	return books, idx.n, next, nil
 }
 
 // cursor is the book a page starts after: one added, removed since or
 // not, so that a cursor outlives its book.
-func (v *Catalog) cursor(after string) (*catalogBook, error) {
-	b := v.books[after]
-	if b == nil || !b.added {
-		return nil, invalid("after", "%q is no book of this catalog; use the next cursor of a page", after)
+func (v *Catalog) cursor(after string) (int32, error) {
+	n, ok := v.books.find(after)
+	if !ok || !v.books.at(n).added {
+		return 0, invalid("after", "%q is no book of this catalog; use the next cursor of a page", after)
 	}
-	return b, nil
+	return n, nil
 }
 
 // search is Page for a query of words. Its total takes a walk of the
@@ -862,30 +764,36 @@ func (v *Catalog) search(q PageQuery) (books []CatalogBook, total int, next stri
 	case len(words) > MaxQueryWords:
 		return nil, 0, "", invalid("q", "%d words, at most %d", len(words), MaxQueryWords)
 	}
-	var pivot *catalogBook
+	pivot := int32(-1)
 	if q.After != "" {
 		if pivot, err = v.cursor(q.After); err != nil {
 			return nil, 0, "", err
 		}
 	}
-	author := AuthorKey(q.Author)
+	author, byAuthor := uint32(0), q.Author != ""
+	if byAuthor {
+		var ok bool
+		if author, ok = v.authors.ns.keys[AuthorKey(q.Author)]; !ok {
+			return []CatalogBook{}, 0, "", nil
+		}
+	}
 	limit, skip := max(q.Limit, 0), max(q.Offset, 0)
 	books = make([]CatalogBook, 0, min(limit, 16))
-	var last *catalogBook
-	v.words.search(words, func(b *catalogBook) bool {
-		if author != "" && !slices.Contains(b.authorKeys(), author) {
+	last := int32(-1)
+	v.words.search(words, func(n int32) bool {
+		if byAuthor && !containsKey(v.authors.keys(v.more.at(n).authors), author) {
 			return true
 		}
 		total++
 		switch {
-		case pivot != nil && !catalogAfter(b, pivot):
+		case pivot >= 0 && !v.lists.after(n, pivot):
 		case skip > 0:
 			skip--
 		case len(books) < limit:
-			books = append(books, v.show(b))
-			last = b
-		case next == "" && last != nil:
-			next = last.id // a book follows the page
+			books = append(books, v.show(n))
+			last = n
+		case next == "" && last >= 0:
+			next = v.books.ids.id(last) // a book follows the page
 		}
 		return true
 	})
@@ -908,85 +816,71 @@ type ReadingStats struct {
 // reading, per author. Its answer depends only on the events applied, not
 // on the order the partitions interleaved in.
 type Stats struct {
-	seq    seqGate
-	books  map[string]*statsBook
-	titles titleIndex
+	books   viewBooks
+	more    chunks[statsBook]
+	authors authorStore
+	titles  titleIndex
 	// readTitles are the titles read by title-only lines. They are few,
 	// so Snapshot gives their reads to the book they mean (and its
 	// authors) then, when that book is decided.
 	readTitles []*titleEntry
 	total      int
 	perYear    map[int]int
-	// perAuthor counts the reads by id of added books: a read counts for
-	// the authors once both it and its book's add are in, whichever came
-	// first.
-	perAuthor map[string]int
+	// perAuthor counts the reads by id of added books, by the author's
+	// number: a read counts for the authors once both it and its book's
+	// add are in, whichever came first.
+	perAuthor map[uint32]int
 	readIDs   int // distinct ids read by id
 	onShelf   int
 }
 
 type statsBook struct {
-	bookFacts
-	authors []string
-	reads   int // by id, from before the add too
+	authors authorList
+	reads   int32 // by id, from before the add too
 }
 
 // NewStats returns an empty view.
 func NewStats() *Stats {
-	v := &Stats{
-		seq: seqGate{}, books: map[string]*statsBook{},
-		perYear: map[int]int{}, perAuthor: map[string]int{},
-	}
-	v.titles = titlesOf(v.books)
+	v := &Stats{authors: newAuthorStore(), perYear: map[int]int{}, perAuthor: map[uint32]int{}}
+	v.books.init(func() { v.more.add(statsBook{}) })
+	v.titles.vb = &v.books
 	return v
 }
 
-func (v *Stats) book(id string) *statsBook {
-	b := v.books[id]
-	if b == nil {
-		b = &statsBook{bookFacts: bookFacts{id: id}}
-		v.books[id] = b
-	}
-	return b
-}
-
-// credit adds n reads to each author, keeping no author at zero, so that
-// a snapshot holds the same names however it came about.
-func credit(perAuthor map[string]int, authors []string, n int) {
+// credit adds n reads to each author of l, keeping no author at zero, so
+// that a snapshot holds the same names however it came about.
+func (v *Stats) credit(l authorList, n int) {
 	if n == 0 {
 		return
 	}
-	for _, a := range authors {
-		if perAuthor[a] += n; perAuthor[a] == 0 {
-			delete(perAuthor, a)
+	v.authors.each(l, func(a uint32) {
+		if v.perAuthor[a] += n; v.perAuthor[a] == 0 {
+			delete(v.perAuthor, a)
 		}
-	}
+	})
 }
 
 // Apply folds one event into the view. Removing a book does not unread it:
 // the statistics are of reading history.
 func (v *Stats) Apply(e *Event) {
-	if !v.seq.pass(e) {
+	if !v.books.pass(e) {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		b := v.book(e.BookID)
-		if b.added && !b.removed {
-			return // a copy of the add: the aggregate adds an id once
+		n := v.books.number(e.BookID)
+		b := v.more.at(n)
+		if f := v.books.at(n); f.added && f.removed {
+			v.credit(b.authors, -int(b.reads)) // re-added: its old authors lose its reads
 		}
-		if b.added {
-			v.titles.unlist(&b.bookFacts)
-			credit(v.perAuthor, b.authors, -b.reads)
+		if !v.books.add(n, e, &v.titles) {
+			return
 		}
-		b.bookFacts.add(e)
-		b.authors = e.Authors
-		v.titles.list(&b.bookFacts)
-		credit(v.perAuthor, b.authors, b.reads)
+		b.authors = v.authors.put(e.Authors)
+		v.credit(b.authors, int(b.reads))
 		v.onShelf++
 	case TypeBookRemoved:
-		if b := v.books[e.BookID]; b != nil && b.added && !b.removed {
-			b.removed = true
+		if _, ok := v.books.remove(e.BookID); ok {
 			v.onShelf--
 		}
 	case TypeBookRead:
@@ -998,13 +892,14 @@ func (v *Stats) Apply(e *Event) {
 			}
 			return
 		}
-		b := v.book(e.BookID)
+		n := v.books.number(e.BookID)
+		b := v.more.at(n)
 		if b.reads == 0 {
 			v.readIDs++
 		}
 		b.reads++
-		if b.added {
-			credit(v.perAuthor, b.authors, 1)
+		if v.books.at(n).added {
+			v.credit(b.authors, 1)
 		}
 	}
 }
@@ -1022,15 +917,21 @@ func (v *Stats) Snapshot() ReadingStats {
 		s.PerYear[strconv.Itoa(y)] = n
 	}
 	for a, n := range v.perAuthor {
-		s.PerAuthor[a] = n
+		s.PerAuthor[v.authors.ns.list[a]] += n
 	}
 	for _, t := range v.readTitles {
-		id := t.id
-		if f := t.resolve(); f != nil {
-			id = f.id
-			credit(s.PerAuthor, v.books[id].authors, t.reads)
+		n, ok := t.resolve(&v.books)
+		if ok {
+			for _, a := range v.authors.names(v.more.at(n).authors) {
+				if s.PerAuthor[a] += t.reads; s.PerAuthor[a] == 0 {
+					delete(s.PerAuthor, a)
+				}
+			}
+		} else if n, ok = v.books.find(t.id); !ok {
+			s.DistinctBooks++ // no book of that id at all
+			continue
 		}
-		if b := v.books[id]; b == nil || b.reads == 0 {
+		if v.more.at(n).reads == 0 {
 			s.DistinctBooks++ // not read by id as well
 		}
 	}
