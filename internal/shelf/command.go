@@ -64,18 +64,32 @@ type Decision struct {
 
 // Shelf is the aggregate's state: every book of the partitions an instance
 // owns, enough to decide the next command. It is not safe for concurrent
-// use; one goroutine owns it.
+// use; one goroutine owns it. Like the views' (see store.go), its state is
+// kept pointer-free: a million books cost a few dozen bytes each beside
+// their text, and nothing for the collector to walk.
 type Shelf struct {
-	books map[string]*bookState
+	strs    arena
+	ids     idTable
+	state   chunks[bookState]
+	authors authorStore
+	// keys holds, by book number, the keyed commands of the books that
+	// had any (every one written through the API; none imported).
+	keys map[int32]*bookKeys
 }
 
 type bookState struct {
-	book    Book
 	seq     int64
+	title   strRef
+	isbn    strRef
+	authors authorList
+	year    int32
 	removed bool
-	// keyed remembers commands that carried an idempotency key, for
-	// KeyWindow; pruneAt is the size at which old ones are dropped next
-	// (it doubles with what stays, so pruning costs O(1) a command).
+}
+
+// bookKeys remembers commands that carried an idempotency key, for
+// KeyWindow; pruneAt is the size at which old ones are dropped next (it
+// doubles with what stays, so pruning costs O(1) a command).
+type bookKeys struct {
 	keyed   map[string]keyedOutcome
 	pruneAt int
 }
@@ -97,10 +111,33 @@ const KeyWindow = 24 * time.Hour
 const minPrune = 64
 
 // NewShelf returns an empty shelf.
-func NewShelf() *Shelf { return &Shelf{books: map[string]*bookState{}} }
+func NewShelf() *Shelf {
+	s := &Shelf{authors: newAuthorStore(), keys: map[int32]*bookKeys{}}
+	s.ids = newIDTable(&s.strs)
+	return s
+}
 
 // Len is the number of books the shelf holds, removed ones included.
-func (s *Shelf) Len() int { return len(s.books) }
+func (s *Shelf) Len() int { return int(s.state.n) }
+
+// find returns the number and state of a book, nil if the shelf has none.
+func (s *Shelf) find(id string) (int32, *bookState) {
+	n, ok := s.ids.find(id)
+	if !ok {
+		return 0, nil
+	}
+	return n, s.state.at(n)
+}
+
+// book is book n as it was added.
+func (s *Shelf) book(n int32) Book {
+	st := s.state.at(n)
+	b := Book{ID: s.ids.id(n), Title: s.strs.str(st.title), Year: int(st.year), ISBN: s.strs.str(st.isbn)}
+	if st.authors.n > 0 {
+		b.Authors = s.authors.names(st.authors)
+	}
+	return b
+}
 
 // Decide turns a command into events, or refuses it with a domain error. It
 // does not change the shelf: the caller applies the events once they are
@@ -109,13 +146,13 @@ func (s *Shelf) Decide(c Command, now time.Time) (Decision, error) {
 	if err := c.check(); err != nil {
 		return Decision{}, err
 	}
-	st := s.books[c.BookID]
-	if c.RequestHash != "" && st != nil {
-		if prev, ok := st.keyed[c.ID]; ok {
+	n, st := s.find(c.BookID)
+	if k := s.keys[n]; c.RequestHash != "" && st != nil && k != nil {
+		if prev, ok := k.keyed[c.ID]; ok {
 			if prev.requestHash != c.RequestHash {
 				return Decision{}, fmt.Errorf("%w: the idempotency key was used with another request", ErrConflict)
 			}
-			return Decision{Book: st.book, Replay: true, At: prev.at, ReadAt: prev.readAt}, nil
+			return Decision{Book: s.book(n), Replay: true, At: prev.at, ReadAt: prev.readAt}, nil
 		}
 	}
 	ev := Event{
@@ -145,13 +182,13 @@ func (s *Shelf) Decide(c Command, now time.Time) (Decision, error) {
 		if c.ReadAt.IsZero() {
 			ev.ReadAt = ev.Time
 		}
-		return Decision{Events: []Event{ev}, Book: st.book}, nil
+		return Decision{Events: []Event{ev}, Book: s.book(n)}, nil
 	case CmdRemoveBook:
 		if err := st.usable(); err != nil {
 			return Decision{}, err
 		}
 		ev.Type, ev.Seq = TypeBookRemoved, st.seq+1
-		return Decision{Events: []Event{ev}, Book: st.book}, nil
+		return Decision{Events: []Event{ev}, Book: s.book(n)}, nil
 	}
 	return Decision{}, invalid("type", "unknown command type %q", c.Type)
 }
@@ -175,20 +212,21 @@ func (s *Shelf) Apply(e *Event) {
 		// what a book is; outside reads concern views alone.
 		return
 	}
-	st := s.books[e.BookID]
+	n, st := s.find(e.BookID)
 	if st == nil {
 		if e.Type != TypeBookAdded {
 			return
 		}
-		st = &bookState{}
-		s.books[e.BookID] = st
+		n = s.ids.add(e.BookID)
+		st = s.state.at(s.state.add(bookState{}))
 	}
 	if e.Seq <= st.seq {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		st.book = e.Book()
+		st.title, st.isbn, st.year = s.strs.put(e.Title), s.strs.put(e.ISBN), int32(e.Year)
+		st.authors = s.authors.put(e.Authors)
 	case TypeBookRemoved:
 		st.removed = true
 	case TypeBookRead:
@@ -197,47 +235,51 @@ func (s *Shelf) Apply(e *Event) {
 	}
 	st.seq = e.Seq
 	if e.RequestHash != "" {
-		if st.keyed == nil {
-			st.keyed = map[string]keyedOutcome{}
+		k := s.keys[n]
+		if k == nil {
+			k = &bookKeys{keyed: map[string]keyedOutcome{}}
+			s.keys[n] = k
 		}
-		st.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At, readAt: e.ReadAt, decided: e.Time}
-		if len(st.keyed) >= max(st.pruneAt, minPrune) {
-			st.pruneKeys(e.Time.Add(-KeyWindow))
+		k.keyed[e.CommandID] = keyedOutcome{requestHash: e.RequestHash, at: e.At, readAt: e.ReadAt, decided: e.Time}
+		if len(k.keyed) >= max(k.pruneAt, minPrune) {
+			k.pruneKeys(e.Time.Add(-KeyWindow))
 		}
 	}
 }
 
 // pruneKeys forgets the keys decided before cutoff.
-func (st *bookState) pruneKeys(cutoff time.Time) {
-	for id, k := range st.keyed {
-		if k.decided.Before(cutoff) {
-			delete(st.keyed, id)
+func (k *bookKeys) pruneKeys(cutoff time.Time) {
+	for id, o := range k.keyed {
+		if o.decided.Before(cutoff) {
+			delete(k.keyed, id)
 		}
 	}
-	st.pruneAt = 2 * len(st.keyed)
+	k.pruneAt = 2 * len(k.keyed)
 }
 
 // Place records where the event of a keyed command landed, once the log has
 // told. Until then a replay of that command would report a zero position.
 func (s *Shelf) Place(e *Event) {
-	st := s.books[e.BookID]
-	if st == nil || e.RequestHash == "" {
+	n, st := s.find(e.BookID)
+	k := s.keys[n]
+	if st == nil || k == nil || e.RequestHash == "" {
 		return
 	}
-	if k, ok := st.keyed[e.CommandID]; ok {
-		k.at = e.At
-		st.keyed[e.CommandID] = k
+	if o, ok := k.keyed[e.CommandID]; ok {
+		o.at = e.At
+		k.keyed[e.CommandID] = o
 	}
 }
 
 // KeyedAt says where the event of a keyed command landed, once placed.
 func (s *Shelf) KeyedAt(bookID, commandID string) (LogPos, bool) {
-	st := s.books[bookID]
-	if st == nil {
+	n, st := s.find(bookID)
+	k := s.keys[n]
+	if st == nil || k == nil {
 		return LogPos{}, false
 	}
-	k, ok := st.keyed[commandID]
-	return k.at, ok
+	o, ok := k.keyed[commandID]
+	return o.at, ok
 }
 
 // Outcome is the answer to a command, sent back to whoever issued it.

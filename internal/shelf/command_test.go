@@ -423,7 +423,7 @@ func TestKeysAreRememberedForTheWindow(t *testing.T) {
 	for i := range 288 {
 		read(fmt.Sprintf("r%d", i), start.Add(time.Duration(i)*10*time.Minute))
 	}
-	if n := len(s.books["b"].keyed); n > 2*(24*6)+minPrune {
+	if n := len(s.keys[0].keyed); n > 2*(24*6)+minPrune {
 		t.Fatalf("the book holds %d keys; two days of reads, one window's worth is 144", n)
 	}
 	if d := read("first", start.Add(72*time.Hour)); d.Replay {
