@@ -45,6 +45,7 @@ func subcommands() []subcommand {
 		{"catalog", "run the view of every book (registered as booklist)", runCatalog},
 		{"stats", "run the view of reading statistics (registered as readingstats)", runStats},
 		{"gateway", "run the public API, routing to the services it finds", runGateway},
+		{"probe", "ask a service's URL and exit 0 only on 200 (the image's health check)", runProbe},
 		{"load", "load a bookshelf and measure it beside bare baselines (make load)", runLoad},
 	}
 }

@@ -92,6 +92,12 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	if err != nil {
 		return err
 	}
+	removeAddr, err := writeAddrFile(o.addrFile, c.ln)
+	if err != nil {
+		c.ln.Close()
+		return err
+	}
+	defer removeAddr()
 	return c.run(ctx, reg)
 }
 
@@ -200,6 +206,12 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	removeAddr, err := writeAddrFile(o.addrFile, ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer removeAddr()
 	return newGateway(resolver{reg}, ln, o, log, nil).run(ctx, reg)
 }
 
