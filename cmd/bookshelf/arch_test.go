@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"internal/httpapi":               {"internal/shelf", "internal/metrics"},
 	"internal/consul":                {"internal/registry"},
 	"internal/load":                  nil,
+	"deploy":                         nil, // tests only: the compose stack and the manifests
 }
 
 var outside = map[string]bool{"internal/kafka": true, "internal/consul": true}
