@@ -50,7 +50,7 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 		f.int(&o.partitions, "partitions", 3, "partitions of each topic when this service creates them")
 	}
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens: `bookshelf probe /readyz` reads it (for a service on --port 0)")
+	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens, for bookshelf probe /readyz (for a service on --port 0)")
 }
 
 // sessionFlag adds --session-timeout, for the processes that run the
