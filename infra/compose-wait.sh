@@ -4,11 +4,11 @@
 # Reads the same variables as compose.yaml (and its .env file).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# .env as docker-compose reads it: the environment wins over it.
 if [[ -f .env ]]; then
-	set -a
-	# shellcheck source=/dev/null
-	source .env
-	set +a
+	while IFS='=' read -r name value; do
+		[[ "$name" =~ ^[A-Z_][A-Z0-9_]*$ && -z "${!name:-}" ]] && export "$name=$value"
+	done <.env
 fi
 GATEWAY_PORT="${GATEWAY_PORT:-8080}"
 CONSUL_HTTP_PORT="${CONSUL_HTTP_PORT:-8500}"
