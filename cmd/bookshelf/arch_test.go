@@ -94,7 +94,7 @@ func TestServiceNamesAgree(t *testing.T) {
 			t.Errorf("%s: the gateway routes to %q, the service registers as %q", what, p[0], p[1])
 		}
 	}
-	for _, pair := range splitList(defaultRoutes) {
+	for _, pair := range splitList(defaultRoutes()) {
 		name, _, _ := strings.Cut(pair, "=")
 		found := false
 		for _, p := range pairs {
