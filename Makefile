@@ -5,7 +5,7 @@ PKGS    := ./...
 # "context deadline exceeded" when a duration ends on a busy machine.
 FUZZTIME ?= 50000x
 
-.PHONY: run test unit fuzz bench load lint build infra infra-down cluster cluster-down cluster-status demo
+.PHONY: run test unit fuzz bench load lint build infra infra-down cluster cluster-down cluster-status demo image images up down
 
 ## run: every service in one process, with an embedded broker
 run:
@@ -68,3 +68,35 @@ cluster-status:
 ## demo: kill -9 an aggregate instance under load on the cluster, and count
 demo:
 	bash infra/demo.sh
+
+# ------------------------------------------------------------ containers --
+
+DOCKER   ?= docker
+COMPOSE  ?= docker-compose
+IMAGE    ?= bookshelf
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE   ?= https://github.com/bookshelf/bookshelf
+
+## image: the service image, bookshelf:<version> and bookshelf:dev, from a static binary built here
+image:
+	@mkdir -p bin/image/tmp
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/image/bookshelf ./cmd/bookshelf
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/ca-certificates.crt
+	DOCKER_BUILDKIT=0 $(DOCKER) build -q --network host --target prebuilt \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg SOURCE=$(SOURCE) \
+	  -t $(IMAGE):$(VERSION) -t $(IMAGE):dev .
+	@$(DOCKER) image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' $(IMAGE):$(VERSION)
+
+## images: Kafka, Consul (and the Debian and JRE images under them), built here, cached
+images:
+	bash infra/images.sh
+
+## up: the compose stack (three Kafka brokers, Consul, every service); API on :8080, Consul UI on :8500
+up: image images
+	$(COMPOSE) up -d
+	@bash infra/compose-wait.sh
+
+## down: stop the compose stack (each service deregisters); CLEAN=1 also removes its volumes
+down:
+	$(COMPOSE) down --remove-orphans $(if $(CLEAN),--volumes)

@@ -8,6 +8,9 @@
 # Kafka jars (Maven) and builds the Consul agent (Go, a few minutes); both
 # are cached under .infra/ so later runs take seconds.
 #
+# `infra/up.sh artifacts` only fetches the jars and builds the agent (what
+# `make images` puts into the container images), and starts nothing.
+#
 # Environment (all optional):
 #   INFRA_DIR              cache/state folder (default: <repo>/.infra)
 #   KAFKA_PORT             broker port (default 19092)
@@ -323,6 +326,10 @@ main() {
 
 	fetch_kafka_jars
 	build_consul
+	if [[ "${1:-}" == artifacts ]]; then
+		log "Kafka jars in $KAFKA_LIBS, Consul agent at $CONSUL_BIN"
+		return 0
+	fi
 	start_consul
 	start_kafka
 	register_kafka_in_consul

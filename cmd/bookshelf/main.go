@@ -37,16 +37,21 @@ type subcommand struct {
 }
 
 func subcommands() []subcommand {
-	return []subcommand{
+	runs := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"books": runBooks, "lastread": viewCommand("lastread"), "catalog": viewCommand("catalog"),
+		"stats": viewCommand("stats"), "gateway": runGateway,
+	}
+	subs := []subcommand{
 		{"up", "run every service in one process, with an embedded broker", runUp},
 		{"broker", "run the embedded Kafka-protocol broker", runBroker},
-		{"books", "run the aggregate: the command API and the transactional command processor", runBooks},
-		{"lastread", "run the view of the books read last (registered as lastreadbooks)", runLastRead},
-		{"catalog", "run the view of every book (registered as booklist)", runCatalog},
-		{"stats", "run the view of reading statistics (registered as readingstats)", runStats},
-		{"gateway", "run the public API, routing to the services it finds", runGateway},
-		{"load", "load a bookshelf and measure it beside bare baselines (make load)", runLoad},
 	}
+	for _, sp := range services {
+		subs = append(subs, subcommand{sp.kind, sp.summary, runs[sp.kind]})
+	}
+	return append(subs,
+		subcommand{"probe", "ask a service's URL and exit 0 only on 200 (the image's health check)", runProbe},
+		subcommand{"load", "load a bookshelf and measure it beside bare baselines (make load)", runLoad},
+	)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

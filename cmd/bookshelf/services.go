@@ -31,6 +31,7 @@ type serviceFlags struct {
 	tags       string
 	partitions int
 	logLevel   string
+	addrFile   string
 	routes     string        // gateway only
 	session    time.Duration // books only
 }
@@ -46,9 +47,10 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	f.str(&o.id, "id", "", "instance id, unique per process: it names the registration and the aggregate's transactional id (default name-host-port)")
 	f.words(&o.tags, "tags", "", "tags to register with: several words (--tags books last), or one comma- or space-separated value")
 	if withPartitions {
-		f.int(&o.partitions, "partitions", 3, "partitions of each topic when this service creates them")
+		f.int(&o.partitions, "partitions", defaultPartitions, "partitions of each topic when this service creates them")
 	}
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens, for bookshelf probe /readyz (for a service on --port 0)")
 }
 
 // sessionFlag adds --session-timeout, for the processes that run the
@@ -98,7 +100,7 @@ func splitFields(s string) []string {
 // appends commands and waits for outcomes, and the processor that decides
 // them in transactions.
 func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger) (*component, error) {
-	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "aggregate")
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleAggregate)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
 	sub, err := kafka.NewSubmitter(cfg)
@@ -151,7 +153,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 // replica, and the handler answering from it.
 // dlq, when not nil, is shared by the views of one process.
 func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger, dlq *kafka.DeadLetters) (*component, error) {
-	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "view")
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleView)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
 	reg := metrics.NewRegistry()
@@ -230,7 +232,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 // newGateway builds the public API, routing to the instances it resolves.
 // ready may be nil: then it is ready once it serves.
 func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string)) *component {
-	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), "gateway")
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleGateway)
 	log = log.With("service", in.Service, "id", in.ID)
 	if ready == nil {
 		ready = func() (bool, string) { return true, "" }

@@ -58,12 +58,12 @@ func stoppedOr(ctx context.Context, err error) error {
 // standalone runs one service as its own process: it registers in Consul
 // when --consul names an agent (else nowhere: an in-process registry no one
 // else reads), and finds the broker there when --broker is not given.
-func standalone(ctx context.Context, kind, service, summary string, port int, args []string, stderr io.Writer,
+func standalone(ctx context.Context, sp spec, args []string, stderr io.Writer,
 	build func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error)) error {
 	var o serviceFlags
-	f := newFlags(kind, summary, stderr)
-	o.register(f, service, port, true)
-	if kind == "books" {
+	f := newFlags(sp.kind, sp.help, stderr)
+	o.register(f, sp.service, sp.port, true)
+	if sp.role == roleAggregate {
 		o.sessionFlag(f)
 	}
 	if err := f.parse(args); err != nil {
@@ -93,14 +93,19 @@ func standalone(ctx context.Context, kind, service, summary string, port int, ar
 	if err != nil {
 		return err
 	}
+	removeAddr, err := writeAddrFile(o.addrFile, c.ln)
+	if err != nil {
+		c.ln.Close()
+		return err
+	}
+	defer removeAddr()
 	switch {
 	case c.caughtUp != nil:
 		go leanAfterCatchUp(ctx, c.caughtUp)
-	case kind == "books":
-		// Its state is a map of books, rebuilt a partition at a time:
-		// collecting at a quarter of the heap's growth costs a few
-		// percent of a core there, and keeps a million books in half a
-		// gigabyte rather than most of one.
+	case sp.role == roleAggregate:
+		// Its state is pointer-free too (see shelf.Shelf), rebuilt a
+		// partition at a time: collecting at a quarter of the heap's
+		// growth costs little, and keeps the process near its state.
 		leanGC()
 	}
 	return c.run(ctx, reg)
@@ -174,20 +179,19 @@ func discoverKafka(ctx context.Context, reg registry.Registry, log *slog.Logger)
 }
 
 func runBooks(ctx context.Context, args []string, _, stderr io.Writer) error {
-	return standalone(ctx, "books", registry.Books,
-		"The aggregate: takes commands over HTTP (POST /books, DELETE /books/{id},\nPOST /books/{id}/read), decides them in Kafka transactions, answers with the outcome.",
-		8081, args, stderr, func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error) {
-			ln, err := listen(o.addr, o.port, "port")
-			if err != nil {
-				return nil, err
-			}
-			return newBooks(cfg, ln, o, log)
-		})
+	return standalone(ctx, specOf("books"), args, stderr, func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error) {
+		ln, err := listen(o.addr, o.port, "port")
+		if err != nil {
+			return nil, err
+		}
+		return newBooks(cfg, ln, o, log)
+	})
 }
 
-func viewCommand(kind, service, summary string, port int) func(context.Context, []string, io.Writer, io.Writer) error {
+// viewCommand is the subcommand of the view of that kind.
+func viewCommand(kind string) func(context.Context, []string, io.Writer, io.Writer) error {
 	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
-		return standalone(ctx, kind, service, summary, port, args, stderr,
+		return standalone(ctx, specOf(kind), args, stderr,
 			func(cfg kafka.Config, o serviceFlags, log *slog.Logger) (*component, error) {
 				ln, err := listen(o.addr, o.port, "port")
 				if err != nil {
@@ -198,23 +202,12 @@ func viewCommand(kind, service, summary string, port int) func(context.Context, 
 	}
 }
 
-var (
-	runLastRead = viewCommand("lastread", registry.LastRead,
-		"The view of the books read last: GET / and GET /books/last-read (?limit=, default 5).", 8087)
-	runCatalog = viewCommand("catalog", registry.Catalog,
-		"The view of every book: GET /books (?author= ?limit= ?offset=), GET /books/{id}.", 8084)
-	runStats = viewCommand("stats", registry.Stats,
-		"The view of reading statistics: GET /stats.", 8085)
-)
-
-// defaultRoutes are where the services listen by default on one machine.
-const defaultRoutes = "books=http://127.0.0.1:8081,lastreadbooks=http://127.0.0.1:8087,booklist=http://127.0.0.1:8084,readingstats=http://127.0.0.1:8085"
-
 func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var o serviceFlags
-	f := newFlags("gateway", "The public API and web page, routing each request to an instance of the service behind it.", stderr)
-	o.register(f, registry.Gateway, 8080, false)
-	f.str(&o.routes, "routes", defaultRoutes, "without --consul: where the services are, as service=url pairs, comma-separated")
+	sp := specOf("gateway")
+	f := newFlags(sp.kind, sp.help, stderr)
+	o.register(f, sp.service, sp.port, false)
+	f.str(&o.routes, "routes", defaultRoutes(), "without --consul: where the services are, as service=url pairs, comma-separated")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -237,6 +230,12 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	removeAddr, err := writeAddrFile(o.addrFile, ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer removeAddr()
 	return newGateway(resolver{reg}, ln, o, log, nil).run(ctx, reg)
 }
 
@@ -268,7 +267,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f.int(&o.port, "port", 9092, "Kafka port to listen on")
 	f.str(&dataDir, "data-dir", ".bookshelf", "where the log is kept across restarts")
 	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic, created with the others at start")
-	f.int(&o.partitions, "partitions", 3, "partitions of each topic created")
+	f.int(&o.partitions, "partitions", defaultPartitions, "partitions of each topic created")
 	f.str(&o.consul, "consul", os.Getenv("CONSUL_HTTP_ADDR"), "Consul agent's HTTP address, to register in (default $CONSUL_HTTP_ADDR)")
 	f.str(&o.name, "name", registry.Kafka, "service name to register under")
 	f.str(&o.id, "id", "", "instance id (default name-host-port)")

@@ -42,16 +42,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	f.str(&o.addr, "addr", "127.0.0.1", "address every service listens on")
 	f.str(&dataDir, "data-dir", ".bookshelf", "where the broker keeps the log across restarts")
-	f.int(&o.partitions, "partitions", 3, "partitions of each topic when created")
+	f.int(&o.partitions, "partitions", defaultPartitions, "partitions of each topic when created")
 	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic")
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
 	o.sessionFlag(f)
-	portFlag("gateway", 8080, "the gateway (public API)")
-	portFlag("books", 8081, "the books aggregate")
-	portFlag("catalog", 8084, "the catalog view")
-	portFlag("stats", 8085, "the stats view")
-	portFlag("lastread", 8087, "the last-read view")
+	for _, sp := range services {
+		portFlag(sp.kind, sp.port, sp.about)
+	}
 	portFlag("broker", 9092, "the embedded Kafka-protocol broker")
 	if err := f.parse(args); err != nil {
 		return err
@@ -68,12 +66,12 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ln.Close()
 		}
 	}()
-	for _, name := range []string{"gateway", "books", "catalog", "stats", "lastread"} {
-		ln, err := listen(o.addr, *ports[name], name+"-port")
+	for _, sp := range services {
+		ln, err := listen(o.addr, *ports[sp.kind], sp.kind+"-port")
 		if err != nil {
 			return err
 		}
-		lns[name] = ln
+		lns[sp.kind] = ln
 	}
 	closeBroker := func() {}
 	embedded := o.brokers == ""
@@ -111,7 +109,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		so.name = service
 		return so
 	}
-	books, err := newBooks(cfg, lns["books"], named(registry.Books), log)
+	books, err := newBooks(cfg, lns["books"], named(specOf("books").service), log)
 	if err != nil {
 		return err
 	}
@@ -124,18 +122,22 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	closeDLQ := sync.OnceFunc(dlq.Close)
 	defer closeDLQ()
-	for _, v := range []struct{ kind, service string }{
-		{"lastread", registry.LastRead}, {"catalog", registry.Catalog}, {"stats", registry.Stats},
-	} {
-		c, err := newView(v.kind, cfg, lns[v.kind], named(v.service), log, dlq)
+	// In one process the gateway is ready once every service behind it is.
+	var behind []string
+	for _, sp := range services {
+		if sp.role != roleGateway {
+			behind = append(behind, sp.service)
+		}
+		if sp.role != roleView {
+			continue
+		}
+		c, err := newView(sp.kind, cfg, lns[sp.kind], named(sp.service), log, dlq)
 		if err != nil {
 			return err
 		}
 		comps = append(comps, c)
 	}
-	// In one process the gateway is ready once every service behind it is.
-	behind := []string{registry.Books, registry.LastRead, registry.Catalog, registry.Stats}
-	comps = append(comps, newGateway(resolver{reg}, lns["gateway"], named(registry.Gateway), log, func() (bool, string) {
+	comps = append(comps, newGateway(resolver{reg}, lns["gateway"], named(specOf("gateway").service), log, func() (bool, string) {
 		for _, service := range behind {
 			if ins, _ := reg.Healthy(ctx, service); len(ins) == 0 {
 				return false, "waiting for " + service

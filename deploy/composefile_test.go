@@ -1,0 +1,90 @@
+package deploy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// compose.yaml without a Docker engine: every container on the host's
+// network (this machine allows no bridge), every one restarted unless
+// stopped, every service of the binary there with its health check, and
+// the scalable ones on a port of their own.
+func TestComposeFile(t *testing.T) {
+	var file struct {
+		Services map[string]struct {
+			Image       string            `json:"image"`
+			NetworkMode string            `json:"network_mode"`
+			Restart     string            `json:"restart"`
+			Command     any               `json:"command"`
+			Environment map[string]string `json:"environment"`
+			Healthcheck *struct {
+				Test []string `json:"test"`
+			} `json:"healthcheck"`
+			Volumes []string `json:"volumes"`
+		} `json:"services"`
+		Volumes map[string]any `json:"volumes"`
+	}
+	// Not strict: compose's extension fields (x-...) and anchors are
+	// compose's own; the fields read here are checked.
+	if err := yaml.Unmarshal(readFile(t, "../compose.yaml"), &file); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	brokers := 0
+	for name, s := range file.Services {
+		if s.NetworkMode != "host" {
+			t.Errorf("%s: network_mode %q, want host (no bridge networks here)", name, s.NetworkMode)
+		}
+		if s.Restart != "unless-stopped" {
+			t.Errorf("%s: restart %q, want unless-stopped", name, s.Restart)
+		}
+		for _, v := range s.Volumes {
+			if !strings.Contains(v, ":") || strings.HasPrefix(v, "/") || strings.HasPrefix(v, ".") {
+				t.Errorf("%s: volume %q is not a named volume", name, v)
+			}
+		}
+		if strings.HasPrefix(name, "kafka-") {
+			brokers++
+			env := s.Environment
+			if env["KAFKA_DEFAULT_REPLICATION_FACTOR"] != "3" || env["KAFKA_MIN_INSYNC_REPLICAS"] != "2" ||
+				env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] != "2" || env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] != "3" {
+				t.Errorf("%s: not replication 3 with min ISR 2 for every topic", name)
+			}
+			if !strings.HasPrefix(s.Image, "${KAFKA_IMAGE") {
+				t.Errorf("%s: image %q is not $KAFKA_IMAGE", name, s.Image)
+			}
+		}
+	}
+	if brokers != 3 {
+		t.Errorf("%d brokers, want 3", brokers)
+	}
+	for kind := range k8sServices {
+		s, ok := file.Services[kind]
+		if !ok {
+			t.Errorf("compose.yaml runs no %s", kind)
+			continue
+		}
+		if cmd, _ := s.Command.([]any); len(cmd) != 1 || cmd[0] != kind {
+			t.Errorf("%s: command %v, want [%s]", kind, s.Command, kind)
+		}
+		if s.Healthcheck == nil || !slices.Equal(s.Healthcheck.Test, []string{"CMD", "/bookshelf", "probe", "/readyz"}) {
+			t.Errorf("%s: health check %v, want the probe of /readyz", kind, s.Healthcheck)
+		}
+		port := s.Environment["BOOKSHELF_PORT"]
+		if kind == "gateway" {
+			if !strings.Contains(port, "GATEWAY_PORT") {
+				t.Errorf("gateway: BOOKSHELF_PORT %q, want $GATEWAY_PORT", port)
+			}
+		} else if port != "0" {
+			t.Errorf("%s: BOOKSHELF_PORT %q: replicas on the host's network need a port each (0)", kind, port)
+		}
+		if s.Environment["BOOKSHELF_ADDR_FILE"] == "" {
+			t.Errorf("%s: no BOOKSHELF_ADDR_FILE: the probe cannot find a port chosen at start", kind)
+		}
+		if !strings.HasPrefix(s.Environment["CONSUL_HTTP_ADDR"], "127.0.0.1:") {
+			t.Errorf("%s: CONSUL_HTTP_ADDR %q, want the agent on 127.0.0.1", kind, s.Environment["CONSUL_HTTP_ADDR"])
+		}
+	}
+}
