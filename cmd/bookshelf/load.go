@@ -382,14 +382,40 @@ func viewsScenario(ctx context.Context, brokers string, books int, log *slog.Log
 			reads = append(reads, "/books/"+ids[i]+"/read")
 		}
 	}
+	// Each first answer is checked against what was imported.
+	catalogHolds := func(body []byte) error {
+		var ans struct{ Total int }
+		if err := json.Unmarshal(body, &ans); err != nil || ans.Total != books {
+			return fmt.Errorf("the catalog holds %d books, want %d (%v)", ans.Total, books, err)
+		}
+		return nil
+	}
+	lastReadShows := func(body []byte) error {
+		var ans struct{ Books []shelf.ReadEntry }
+		if err := json.Unmarshal(body, &ans); err != nil || len(ans.Books) == 0 || ans.Books[0].ID != ids[len(ids)-1] {
+			return fmt.Errorf("last read %+v, want %s first (%v)", ans.Books, ids[len(ids)-1], err)
+		}
+		return nil
+	}
+	statsCount := func(body []byte) error {
+		var ans shelf.ReadingStats
+		if err := json.Unmarshal(body, &ans); err != nil || ans.BooksRead != books || ans.DistinctBooks != books || ans.BooksOnShelf != books {
+			return fmt.Errorf("stats %+v, want %d books read, distinct and on the shelf (%v)", ans, books, err)
+		}
+		return nil
+	}
 	var out []catchUp
 	for _, svc := range []struct {
 		kind   string
 		probes []string
+		check  func([]byte) error
 	}{
-		{"catalog", []string{"/books?limit=20"}}, {"lastread", []string{"/books/last-read"}}, {"stats", []string{"/stats"}}, {"books", reads},
+		{"catalog", []string{"/books?limit=20"}, catalogHolds},
+		{"lastread", []string{"/books/last-read"}, lastReadShows},
+		{"stats", []string{"/stats"}, statsCount},
+		{"books", reads, nil},
 	} {
-		c, err := measureCatchUp(ctx, dir, svc.kind, svc.probes, brokers, topic, log)
+		c, err := measureCatchUp(ctx, dir, svc.kind, svc.probes, svc.check, brokers, topic, log)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", svc.kind, err)
 		}
@@ -412,10 +438,10 @@ func loadBooks(n int) ([]shelf.Book, []string) {
 }
 
 // measureCatchUp starts one service on the log and waits until it is
-// ready; then it times its first queries (probes: GETs, or for the
-// aggregate POSTs of commands, which wait for its state of their
-// partitions) and reads the process's memory.
-func measureCatchUp(ctx context.Context, dir, kind string, probes []string, brokers, topic string, log *slog.Logger) (catchUp, error) {
+// ready; then it times its first queries (probes: GETs, whose answers
+// check checks, or for the aggregate POSTs of commands, which wait for its
+// state of their partitions) and reads the process's memory.
+func measureCatchUp(ctx context.Context, dir, kind string, probes []string, check func([]byte) error, brokers, topic string, log *slog.Logger) (catchUp, error) {
 	port, err := unusedPort()
 	if err != nil {
 		return catchUp{}, err
@@ -448,7 +474,11 @@ func measureCatchUp(ctx context.Context, dir, kind string, probes []string, brok
 	at := time.Now()
 	for _, probe := range probes {
 		if kind != "books" {
-			if _, err := fetch(ctx, http.DefaultClient, base+probe); err != nil {
+			body, err := fetch(ctx, http.DefaultClient, base+probe)
+			if err == nil && check != nil {
+				err = check(body)
+			}
+			if err != nil {
 				return c, err
 			}
 			continue

@@ -21,7 +21,7 @@ func TestLoadRunsEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bookshelf load: %v\n%s", err, b)
 	}
-	for _, want := range []string{"scenario", "commands past capacity", "last-read beside the commands", "catalog search, two words (bare)"} {
+	for _, want := range []string{"scenario", "commands past capacity", "last-read beside the commands", "catalog search, two words (bare)", "RSS B/book"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the table lacks %q:\n%s", want, b)
 		}
@@ -30,10 +30,14 @@ func TestLoadRunsEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs []load.Result
-	if err := json.Unmarshal(raw, &rs); err != nil {
+	var res struct {
+		Requests []load.Result
+		CatchUps []catchUp `json:"catch_ups"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("results %s: %v", raw, err)
 	}
+	rs := res.Requests
 	if len(rs) != 13 {
 		t.Fatalf("%d results, want 13:\n%s", len(rs), b)
 	}
@@ -42,6 +46,16 @@ func TestLoadRunsEveryScenario(t *testing.T) {
 		// queries all answered: at these rates nothing is past capacity.
 		if r.Sent == 0 || r.Errors > 0 || r.Failed > 0 || (!strings.HasPrefix(r.Name, "commands") && r.OK != r.Sent) {
 			t.Errorf("%s: %+v", r.Name, r)
+		}
+	}
+	// The views scenario checked each first answer against the log; it
+	// measured each service.
+	if len(res.CatchUps) != 4 {
+		t.Fatalf("%d services caught up, want 4:\n%s", len(res.CatchUps), b)
+	}
+	for _, c := range res.CatchUps {
+		if c.Ready <= 0 || c.RSS <= 0 || c.Records != 6000 {
+			t.Errorf("%s: %+v", c.Service, c)
 		}
 	}
 }

@@ -183,7 +183,7 @@ func (l *unsortedList[T]) settle(cmp func(a, b T) int, after func(a, b T) bool) 
 		}
 		return
 	}
-	slices.SortFunc(p, cmp)
+	p = sortParallel(p, cmp)
 	blocks := make([][]T, 0, (l.n+orderBlock-1)/orderBlock)
 	cur := make([]T, 0, min(orderBlock, l.n))
 	put := func(x T) {
@@ -211,6 +211,49 @@ func (l *unsortedList[T]) settle(cmp func(a, b T) int, after func(a, b T) bool) 
 	l.blocks = blocks
 }
 
+// bulk tells whether settling would sort and merge rather than insert.
+func (l *unsortedList[T]) bulk() bool { return len(l.pending)*16 >= l.n-len(l.pending) }
+
+// sortParallel sorts xs, a share on each core for a long slice, merging
+// the shares after; it returns the sorted values, perhaps in a new slice.
+func sortParallel[T any](xs []T, cmp func(a, b T) int) []T {
+	parts := runtime.GOMAXPROCS(0)
+	if len(xs) < 1<<15 || parts < 2 {
+		slices.SortFunc(xs, cmp)
+		return xs
+	}
+	var wg sync.WaitGroup
+	shares := make([][]T, parts)
+	for i := range shares {
+		shares[i] = xs[i*len(xs)/parts : (i+1)*len(xs)/parts]
+		wg.Go(func() { slices.SortFunc(shares[i], cmp) })
+	}
+	wg.Wait()
+	for len(shares) > 1 {
+		var next [][]T
+		for i := 0; i+1 < len(shares); i += 2 {
+			next = append(next, mergeSorted(shares[i], shares[i+1], cmp))
+		}
+		if len(shares)%2 == 1 {
+			next = append(next, shares[len(shares)-1])
+		}
+		shares = next
+	}
+	return shares[0]
+}
+
+func mergeSorted[T any](a, b []T, cmp func(a, b T) int) []T {
+	out := make([]T, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if cmp(b[0], a[0]) < 0 {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
 // remove takes x out, if it is there; the pending values are sorted in
 // first.
 func (l *unsortedList[T]) remove(x T, cmp func(a, b T) int, after func(a, b T) bool) {
@@ -228,6 +271,12 @@ type listSet struct {
 	mu        sync.Mutex
 	cmp       func(a, b int32) int
 	after     func(a, b int32) bool
+	// master, when set, is a list of every book any list holds, and
+	// numbers is how many numbers there are: with many values pending,
+	// the master is sorted first, and the others by each book's rank in
+	// it, a comparison of two integers.
+	master  *unsortedList[int32]
+	numbers func() int32
 }
 
 func newListSet(cmp func(a, b int32) int) listSet {
@@ -257,13 +306,22 @@ func (s *listSet) settle() {
 	if !s.unsettled.Load() {
 		return
 	}
-	// The lists are apart: each core sorts its share.
+	cmp, after := s.cmp, s.after
+	if m := s.master; m != nil && m.listed && m.bulk() {
+		m.settle(cmp, after)
+		rank := make([]int32, s.numbers())
+		i := int32(0)
+		m.ascend(0, func(n int32) bool { rank[n] = i; i++; return true })
+		cmp = func(a, b int32) int { return int(rank[a] - rank[b]) }
+		after = func(a, b int32) bool { return rank[a] > rank[b] }
+	}
+	// The lists are apart: each core settles its share.
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), len(s.dirty))
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(s.dirty); i += workers {
-				s.dirty[i].settle(s.cmp, s.after)
+				s.dirty[i].settle(cmp, after)
 			}
 		})
 	}

@@ -68,16 +68,28 @@ func (vb *viewBooks) at(n int32) *bookFacts { return vb.facts.at(n) }
 // does not depend on how the partitions interleave. Unnumbered events
 // always pass; the reader's log position keeps those from being applied
 // twice.
-func (vb *viewBooks) pass(e *Event) bool {
+//
+// It returns the book's number when it looked it up, -1 when not: give it
+// to numberOf, to look it up once.
+func (vb *viewBooks) pass(e *Event) (int32, bool) {
 	if e.Seq == 0 || e.BookID == "" {
-		return true
+		return -1, true
 	}
-	f := vb.at(vb.number(e.BookID))
+	n := vb.number(e.BookID)
+	f := vb.at(n)
 	if e.Seq <= f.seq {
-		return false
+		return n, false
 	}
 	f.seq = e.Seq
-	return true
+	return n, true
+}
+
+// numberOf is the number of e's book: n, if pass looked it up.
+func (vb *viewBooks) numberOf(e *Event, n int32) int32 {
+	if n >= 0 {
+		return n
+	}
+	return vb.number(e.BookID)
 }
 
 // add records the facts of a book-added event for book n; false when it
@@ -302,12 +314,13 @@ func (v *LastRead) targetKey(code int32) readKey {
 
 // Apply folds one event into the view.
 func (v *LastRead) Apply(e *Event) {
-	if !v.books.pass(e) {
+	known, ok := v.books.pass(e)
+	if !ok {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		n := v.books.number(e.BookID)
+		n := v.books.numberOf(e, known)
 		if v.books.add(n, e, &v.titles) {
 			v.more.at(n).authors = v.authors.put(e.Authors)
 		}
@@ -315,7 +328,7 @@ func (v *LastRead) Apply(e *Event) {
 		v.books.remove(e.BookID)
 	case TypeBookRead:
 		if e.BookID != "" {
-			n := v.books.number(e.BookID)
+			n := v.books.numberOf(e, known)
 			v.reads.note(n, &v.more.at(n).target, e.ReadAt)
 			return
 		}
@@ -551,6 +564,7 @@ func NewCatalog() *Catalog {
 	v.books.init(func() { v.more.add(catalogBook{}) })
 	v.titles.vb = &v.books
 	v.lists = newListSet(v.books.compare)
+	v.lists.master, v.lists.numbers = &v.order, func() int32 { return v.books.facts.n }
 	v.words.lists = &v.lists
 	v.words.wordsOf = func(n int32) []byte { return v.books.strs.bytes(v.more.at(n).words) }
 	return v
@@ -587,12 +601,13 @@ func (v *Catalog) unshelve(n int32) {
 
 // Apply folds one event into the view.
 func (v *Catalog) Apply(e *Event) {
-	if !v.books.pass(e) {
+	known, ok := v.books.pass(e)
+	if !ok {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		n := v.books.number(e.BookID)
+		n := v.books.numberOf(e, known)
 		if !v.books.add(n, e, &v.titles) {
 			return
 		}
@@ -611,7 +626,7 @@ func (v *Catalog) Apply(e *Event) {
 			v.titles.read(e)
 			return
 		}
-		b := v.more.at(v.books.number(e.BookID))
+		b := v.more.at(v.books.numberOf(e, known))
 		if k := keyOf(e.ReadAt); b.reads == 0 || k.after(readKey{b.lastReadSec, b.lastReadNsec}) {
 			b.lastReadSec, b.lastReadNsec = k.sec, k.nsec
 		}
@@ -863,12 +878,13 @@ func (v *Stats) credit(l authorList, n int) {
 // Apply folds one event into the view. Removing a book does not unread it:
 // the statistics are of reading history.
 func (v *Stats) Apply(e *Event) {
-	if !v.books.pass(e) {
+	known, ok := v.books.pass(e)
+	if !ok {
 		return
 	}
 	switch e.Type {
 	case TypeBookAdded:
-		n := v.books.number(e.BookID)
+		n := v.books.numberOf(e, known)
 		b := v.more.at(n)
 		if f := v.books.at(n); f.added && f.removed {
 			v.credit(b.authors, -int(b.reads)) // re-added: its old authors lose its reads
@@ -892,7 +908,7 @@ func (v *Stats) Apply(e *Event) {
 			}
 			return
 		}
-		n := v.books.number(e.BookID)
+		n := v.books.numberOf(e, known)
 		b := v.more.at(n)
 		if b.reads == 0 {
 			v.readIDs++
