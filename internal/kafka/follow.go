@@ -143,20 +143,52 @@ func (f *Follower) Run(ctx context.Context) error {
 	stopProgress := f.reportProgress(ctx)
 	defer stopProgress()
 
-	var e shelf.Event
+	// Decoding a record costs about what applying it does: one goroutine
+	// decodes a fetch while this one applies the one before, in order.
 	parts := int32(len(start))
+	batches := make(chan []decoded, 2)
+	decodeCtx, stopDecoding := context.WithCancel(ctx)
+	defer stopDecoding()
+	go f.decode(decodeCtx, cl, parts, batches)
+	for batch := range batches {
+		for i := range batch {
+			f.handle(&batch[i], dlq)
+		}
+		f.checkCaughtUp()
+	}
+	return nil
+}
+
+// decoded is a record read, and its event or why it has none.
+type decoded struct {
+	r   *kgo.Record
+	e   shelf.Event
+	err error
+}
+
+// decode polls the log and sends each fetch's records, decoded, on out;
+// it closes out when ctx ends.
+func (f *Follower) decode(ctx context.Context, cl *kgo.Client, parts int32, out chan<- []decoded) {
+	defer close(out)
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		f.noteErrors(fetches)
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			for _, r := range p.Records {
-				f.handle(r, parts, &e, dlq)
+		batch := make([]decoded, 0, fetches.NumRecords())
+		fetches.EachRecord(func(r *kgo.Record) {
+			d := decoded{r: r}
+			if !r.Attrs.IsControl() {
+				d.err = decodeAdmitted(&d.e, r, parts)
 			}
+			batch = append(batch, d)
 		})
-		f.checkCaughtUp()
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -189,13 +221,13 @@ func (f *Follower) bounds(ctx context.Context) (start, end map[int32]int64, err 
 
 // handle folds one record of a log of parts partitions into the replica,
 // or skips or dead-letters it.
-func (f *Follower) handle(r *kgo.Record, parts int32, e *shelf.Event, dlq *DeadLetters) {
+func (f *Follower) handle(d *decoded, dlq *DeadLetters) {
+	r, e, err := d.r, &d.e, d.err
 	if r.Attrs.IsControl() {
 		// A transaction marker: nothing to apply, but the reader is past it.
 		f.advance(r.Partition, r.Offset+1)
 		return
 	}
-	err := decodeAdmitted(e, r, parts)
 	switch {
 	case err == nil:
 		e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
