@@ -51,7 +51,7 @@ func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c 
 // /books/{id}; plus /healthz, /readyz, /metrics.
 func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option) http.Handler {
 	c := newConfig(opts)
-	h := &catalog{view: newView(c, ready, rep), rep: rep}
+	h := &catalog{view: newView(c, ready, rep), rep: rep, answers: newAnswerCache()}
 	rs := newRoutes()
 	rs.get("/books", h.list)
 	rs.get("/bookshelf/books", h.list)
@@ -64,7 +64,7 @@ func Catalog(rep *shelf.Replica[*shelf.Catalog], ready ReadyFunc, opts ...Option
 // /healthz, /readyz, /metrics.
 func Stats(rep *shelf.Replica[*shelf.Stats], ready ReadyFunc, opts ...Option) http.Handler {
 	c := newConfig(opts)
-	h := &stats{view: newView(c, ready, rep), rep: rep}
+	h := &stats{view: newView(c, ready, rep), rep: rep, answers: newAnswerCache()}
 	rs := newRoutes()
 	rs.get("/stats", h.get)
 	Common(rs.mux, h.health(), c.metrics)
@@ -318,6 +318,9 @@ func (h *lastRead) serve(w http.ResponseWriter, r *http.Request, shape int, answ
 type catalog struct {
 	view
 	rep *shelf.Replica[*shelf.Catalog]
+	// answers keeps recent pages: a page of a large shelf costs its
+	// books' copies and their encoding, and the same few are asked most.
+	answers *answerCache
 }
 
 // catalogList is the answer of GET /books. Next, when set, is the cursor
@@ -335,14 +338,21 @@ func (h *catalog) list(w http.ResponseWriter, r *http.Request) {
 	if !h.begin(w, r) {
 		return
 	}
+	// Kept answers are found by the query as sent, before it is parsed:
+	// two spellings of one query are two entries, and a hit costs no
+	// parsing.
+	version, key := h.rep.Version(), r.URL.RawQuery
+	if a := h.answers.get(version, key); a != nil {
+		writeJSONBody(w, http.StatusOK, a.body, a.length)
+		return
+	}
 	q, err := parseQuery(r, shelf.DefaultListLimit, true)
 	if err != nil {
 		writeError(w, r, err, "")
 		return
 	}
 	ans := catalogList{Limit: q.limit, Offset: q.offset, After: q.after}
-	// Encoding happens outside the lock: Page copies the books, and the
-	// slices they share with the view (authors) are never changed in place.
+	// Encoding happens outside the lock: Page copies the books.
 	h.rep.Read(func(v *shelf.Catalog) {
 		ans.Books, ans.Total, ans.Next, err = v.Page(shelf.PageQuery{Author: q.author, Q: q.q, Limit: q.limit, After: q.after, Offset: q.offset})
 	})
@@ -350,7 +360,20 @@ func (h *catalog) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err, "")
 		return
 	}
-	writeJSON(w, r, http.StatusOK, ans)
+	writeCached(w, r, h.answers, version, key, ans)
+}
+
+// writeCached answers v as JSON, keeping the bytes in answers as the
+// answer to key at version.
+func writeCached(w http.ResponseWriter, r *http.Request, answers *answerCache, version uint64, key string, v any) {
+	buf, err := encodeJSON(v)
+	if err != nil {
+		writeError(w, r, statusError(http.StatusInternalServerError, "the answer could not be encoded"), "")
+		return
+	}
+	a := answers.put(version, key, buf.Bytes())
+	putBuf(buf)
+	writeJSONBody(w, http.StatusOK, a.body, a.length)
 }
 
 func (h *catalog) get(w http.ResponseWriter, r *http.Request) {
@@ -373,13 +396,21 @@ func (h *catalog) get(w http.ResponseWriter, r *http.Request) {
 type stats struct {
 	view
 	rep *shelf.Replica[*shelf.Stats]
+	// answers keeps the last snapshot: with thousands of authors it is
+	// a long answer to build.
+	answers *answerCache
 }
 
 func (h *stats) get(w http.ResponseWriter, r *http.Request) {
 	if !h.begin(w, r) {
 		return
 	}
+	version := h.rep.Version()
+	if a := h.answers.get(version, ""); a != nil {
+		writeJSONBody(w, http.StatusOK, a.body, a.length)
+		return
+	}
 	var s shelf.ReadingStats
 	h.rep.Read(func(v *shelf.Stats) { s = v.Snapshot() })
-	writeJSON(w, r, http.StatusOK, s)
+	writeCached(w, r, h.answers, version, "", s)
 }

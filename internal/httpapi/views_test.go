@@ -388,3 +388,35 @@ func TestViewWithReady(t *testing.T) {
 		t.Errorf("stats %d", rec.Code)
 	}
 }
+
+// The catalog's and the statistics' kept answers follow the replica: the
+// same query after an event answers the new state, and different queries
+// never answer each other's pages.
+func TestViewAnswersFollowTheReplica(t *testing.T) {
+	cat := shelf.NewReplica(shelf.NewCatalog())
+	st := shelf.NewReplica(shelf.NewStats())
+	apply := func(e *shelf.Event) { cat.Apply(e); st.Apply(e) }
+	apply(added(1, "dune", "Dune", "Frank Herbert"))
+	catalog := Catalog(cat, nil, WithLogger(quietLogger(t)))
+	stats := Stats(st, nil, WithLogger(quietLogger(t)))
+	total := func(target string) int {
+		var got struct{ Total int }
+		json.Unmarshal(do(t, catalog, "GET", target, "").Body.Bytes(), &got)
+		return got.Total
+	}
+	read := func() int {
+		var got shelf.ReadingStats
+		json.Unmarshal(do(t, stats, "GET", "/stats", "").Body.Bytes(), &got)
+		return got.BooksRead
+	}
+	for range 2 { // the second from what is kept
+		if n, m, r := total("/books"), total("/books?author=nobody"), read(); n != 1 || m != 0 || r != 0 {
+			t.Fatalf("total %d, by nobody %d, read %d; want 1, 0, 0", n, m, r)
+		}
+	}
+	apply(added(2, "emma", "Emma", "Jane Austen"))
+	apply(readEv(3, "emma", 2, testNow))
+	if n, q, r := total("/books"), total("/books?q=emm"), read(); n != 2 || q != 1 || r != 1 {
+		t.Errorf("after two events: total %d, q=emm %d, read %d; want 2, 1, 1", n, q, r)
+	}
+}
