@@ -68,7 +68,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		var rs []load.Result
 		switch sc {
 		case "commands":
-			rs, err = commandScenario(ctx, cl, target, rate, queryRate, dur, log)
+			rs, err = commandScenario(ctx, cl, target, brokers, topic, rate, queryRate, dur, log)
 		case "queries":
 			rs, err = queryScenario(ctx, cl, target, brokers, topic, books, queryRate, dur, log)
 		case "views":
@@ -105,8 +105,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // commandScenario pushes commands at rate beside last-read queries at
 // queryRate, then commands at a tenth of the rate: what is shed, what the
-// view keeps answering, and how soon commands are back to normal.
-func commandScenario(ctx context.Context, cl *http.Client, target string, rate, queryRate int, dur time.Duration, log *slog.Logger) ([]load.Result, error) {
+// view keeps answering, and how soon commands are back to normal. Beside
+// the last, at the same rate, the bare path through the same brokers: a
+// record of a command's size produced and consumed back with franz-go.
+func commandScenario(ctx context.Context, cl *http.Client, target, brokers, topic string, rate, queryRate int, dur time.Duration, log *slog.Logger) ([]load.Result, error) {
 	add := load.PostJSON(cl, target+"/books", func(i int) io.Reader {
 		return strings.NewReader(fmt.Sprintf(`{"title":"Load %d","authors":["Author %d"]}`, i, i%500))
 	})
@@ -119,8 +121,28 @@ func commandScenario(ctx context.Context, cl *http.Client, target string, rate, 
 	over := load.Run(ctx, load.Spec{Name: "commands past capacity", Rate: rate, Duration: dur, Do: add})
 	beside := <-done
 	after := load.Run(ctx, load.Spec{Name: "commands after", Rate: max(rate/10, 1), Duration: min(dur, 5*time.Second), Do: add})
-	return []load.Result{over, beside, after}, ctx.Err()
+	out := []load.Result{over, beside, after}
+	if brokers == "" {
+		log.Warn("load: no --broker, so no bare franz-go baseline for the commands")
+		return out, ctx.Err()
+	}
+	rt, err := kafka.NewRoundTrip(ctx, kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("the bare baseline: %w", err)
+	}
+	defer rt.Close(context.WithoutCancel(ctx))
+	bare := load.Run(ctx, load.Spec{Name: "commands after (bare franz-go)", Rate: after.Target, Duration: after.Duration,
+		Do: func(ctx context.Context, _ int) (int, error) {
+			if err := rt.Do(ctx, commandSize); err != nil {
+				return 0, err
+			}
+			return http.StatusOK, nil
+		}})
+	return append(out, bare), ctx.Err()
 }
+
+// commandSize is about the size of a command record of the scenario.
+const commandSize = 300
 
 // queryScenario imports books straight into the event log, waits for the
 // catalog to hold them, then loads each catalog query beside a bare

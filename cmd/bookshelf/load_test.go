@@ -21,7 +21,7 @@ func TestLoadRunsEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bookshelf load: %v\n%s", err, b)
 	}
-	for _, want := range []string{"scenario", "commands past capacity", "last-read beside the commands", "catalog search, two words (bare)", "RSS B/book"} {
+	for _, want := range []string{"scenario", "commands past capacity", "last-read beside the commands", "catalog search, two words (bare)", "commands after (bare franz-go)", "RSS B/book"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the table lacks %q:\n%s", want, b)
 		}
@@ -38,8 +38,8 @@ func TestLoadRunsEveryScenario(t *testing.T) {
 		t.Fatalf("results %s: %v", raw, err)
 	}
 	rs := res.Requests
-	if len(rs) != 13 {
-		t.Fatalf("%d results, want 13:\n%s", len(rs), b)
+	if len(rs) != 14 {
+		t.Fatalf("%d results, want 14:\n%s", len(rs), b)
 	}
 	for _, r := range rs {
 		// Nothing unanswered, nothing but a success or a shed, and the
