@@ -51,6 +51,7 @@ func subcommands() []subcommand {
 	return append(subs,
 		subcommand{"probe", "ask a service's URL and exit 0 only on 200 (the image's health check)", runProbe},
 		subcommand{"load", "load a bookshelf and measure it beside bare baselines (make load)", runLoad},
+		subcommand{"chaos", "inject faults into the compose stack under load, and check the log (make chaos)", runChaos},
 	)
 }
 

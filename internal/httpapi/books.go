@@ -111,7 +111,7 @@ func (b *books) add(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		// The same key names the same book, so a retry lands on the same
 		// partition and the aggregate recognises it.
-		id = derive("book-id " + key)
+		id = KeyedBookID(key)
 	}
 	now := b.cfg.now()
 	book, err := draft.Validate(id, now)
@@ -267,11 +267,7 @@ func (b *books) command(typ, route, bookID, key string, body []byte, now time.Ti
 		c.ID = randomID()
 		return c
 	}
-	scope := route
-	if route != routeAdd {
-		scope += " " + bookID
-	}
-	c.ID = derive(scope + " " + key)
+	c.ID = keyedCommandID(route, bookID, key)
 	sum := sha256.Sum256(body)
 	c.RequestHash = hex.EncodeToString(sum[:])
 	return c
@@ -368,6 +364,26 @@ func randomID() string {
 }
 
 // derive returns a stable id of 32 hex digits for s.
+// KeyedBookID is the id of the book a POST /books with the Idempotency-Key
+// key adds.
+func KeyedBookID(key string) string { return derive("book-id " + key) }
+
+// KeyedCommandID is the id of the command a request with the
+// Idempotency-Key key becomes: of type shelf.CmdAddBook, CmdMarkRead or
+// CmdRemoveBook, on bookID. A checker finds the command's events by it.
+func KeyedCommandID(typ, bookID, key string) string {
+	route := map[string]string{shelf.CmdAddBook: routeAdd, shelf.CmdMarkRead: routeRead, shelf.CmdRemoveBook: routeRemove}[typ]
+	return keyedCommandID(route, bookID, key)
+}
+
+func keyedCommandID(route, bookID, key string) string {
+	scope := route
+	if route != routeAdd {
+		scope += " " + bookID
+	}
+	return derive(scope + " " + key)
+}
+
 func derive(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:16])

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/chaos"
+	"github.com/bookshelf/bookshelf/internal/compose"
+	"github.com/bookshelf/bookshelf/internal/consul"
+	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/registry"
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// runChaos runs the fault-tolerance demonstration against the compose
+// stack: clients, fault cycles on a seeded schedule, then the checks, the
+// figures and the report. It fails when the checks find anything wrong.
+func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("chaos", "Inject faults into the compose stack (make up) while clients use it, then check the\ncommitted log and every view replica against the clients' history.", stderr)
+	var (
+		gateway, brokers, consulAddr, topic, out, project, dir, only string
+		cycles, clients                                             int
+		seed                                                        int
+		pause, session                                              time.Duration
+	)
+	f.str(&gateway, "gateway", "http://127.0.0.1:8080", "the stack's gateway")
+	f.str(&brokers, "broker", "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096", "the stack's brokers, for the checker's read of the log")
+	f.str(&consulAddr, "consul", "127.0.0.1:8500", "the stack's Consul agent, where the view replicas are found")
+	f.str(&topic, "topic", kafka.DefaultTopic, "the event log")
+	f.int(&cycles, "cycles", 100, "fault cycles")
+	f.int(&seed, "seed", 0, "the schedule's seed (default: from the clock; printed, to repeat a run)")
+	f.int(&clients, "clients", 8, "clients using the shelf at once")
+	f.duration(&pause, "pause", 20*time.Millisecond, "each client's pause between operations")
+	f.duration(&session, "session-timeout", kafka.DefaultSessionTimeout, "the books' session timeout: a frozen replica stays frozen longer")
+	f.str(&out, "out", "chaos", "where the report, the figures and the history are written")
+	f.str(&project, "project", "bookshelf", "the compose project (COMPOSE_PROJECT_NAME)")
+	f.str(&dir, "dir", ".", "the folder of compose.yaml")
+	f.str(&only, "faults", "", "only these kinds of fault, comma-separated (default: every kind)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := serviceLogger(stderr, "info")
+	if err != nil {
+		return err
+	}
+	if seed == 0 {
+		seed = int(time.Now().UnixNano() % 1_000_000)
+	}
+	fmt.Fprintf(stdout, "chaos: seed %d (repeat with --seed %d)\n", seed, seed)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	target := &chaos.ComposeTarget{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only)}
+	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
+	parts, err := kafka.Partitions(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("the event log: %w", err)
+	}
+	if err := target.Healthy(ctx); err != nil {
+		return fmt.Errorf("the stack is not healthy before the run (make up): %w", err)
+	}
+	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateway: gateway, Target: target, Cycles: cycles, Seed: uint64(seed),
+		Clients: clients, Pause: pause, Logger: log})
+	if runErr != nil {
+		log.Error("chaos: the run stopped early", "err", runErr)
+	}
+	log.Info("chaos: checking", "operations", len(ops), "faults", len(faults))
+	var v chaos.Verdict
+	var events []shelf.Event
+	if _, err := kafka.ReadEvents(ctx, cfg, func(e shelf.Event) { events = append(events, e) }); err != nil {
+		return fmt.Errorf("read the log: %w", err)
+	}
+	chaos.CheckLog(&v, ops, events)
+	visual := filepath.Join(out, "linearizability.html")
+	chaos.CheckLinearizable(&v, ops, 2*time.Minute, visual)
+	reg, err := consul.New(consul.Config{Addr: consulAddr, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	books := map[string]bool{}
+	for _, o := range ops {
+		books[o.Book] = true
+	}
+	var ids []string
+	for id := range books {
+		ids = append(ids, id)
+	}
+	chaos.CheckViews(ctx, &v, events, ids, func(ctx context.Context, service string) ([]string, error) {
+		ins, err := reg.Healthy(ctx, service)
+		return hostPorts(ins), err
+	}, time.Minute)
+	r := chaos.Figures(uint64(seed), len(faults), ops, faults, v, func(book string) int32 { return kafka.Home(book, parts) })
+	r.WriteText(stdout)
+	if err := writeChaos(out, r, ops, visual); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s\n%s\n", filepath.Join(out, "report.html"), r.Summary())
+	switch {
+	case runErr != nil:
+		return runErr
+	case v.Lost > 0 || v.Doubled > 0 || v.Anomalies > 0:
+		return fmt.Errorf("the checks failed")
+	}
+	return nil
+}
+
+func hostPorts(ins []registry.Instance) []string {
+	out := make([]string, len(ins))
+	for i, in := range ins {
+		out[i] = in.HostPort()
+	}
+	return out
+}
+
+func writeChaos(dir string, r chaos.Report, ops []chaos.Op, visual string) error {
+	for name, v := range map[string]any{"report.json": r, "history.json": ops} {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	fh, err := os.Create(filepath.Join(dir, "report.html"))
+	if err != nil {
+		return err
+	}
+	r.WriteHTML(fh, filepath.Base(visual))
+	return fh.Close()
+}

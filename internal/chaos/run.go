@@ -1,0 +1,128 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Fault is one fault injected, and when it was healed.
+type Fault struct {
+	Kind   string    `json:"kind"`
+	Target string    `json:"target"`
+	At     time.Time `json:"at"`
+	Healed time.Time `json:"healed"`
+	Ready  time.Time `json:"ready"` // every part healthy again
+}
+
+// Target is a system faults can be injected into.
+type Target interface {
+	// Kinds are the faults it can inject.
+	Kinds() []string
+	// Inject injects one fault of kind, and returns what it hit and how
+	// to heal it (a no-op for what the orchestrator heals itself).
+	Inject(ctx context.Context, kind string, rng *rand.Rand) (target string, heal func(context.Context) error, err error)
+	// Hold is how long a fault of kind lasts before it is healed.
+	Hold(kind string) time.Duration
+	// Healthy returns nil once every part is healthy again.
+	Healthy(ctx context.Context) error
+}
+
+// Config is one run of the demonstration.
+type Config struct {
+	Gateway string // http://host:port
+	Target  Target
+	Cycles  int
+	Seed    uint64
+	Clients int
+	// Pause is each client's pause between operations.
+	Pause  time.Duration
+	Logger *slog.Logger
+}
+
+// Run runs the clients and the fault cycles, and returns the history and
+// the faults injected. The checks come after (see Check).
+func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
+	log := cfg.Logger
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	kinds := cfg.Target.Kinds()
+	hist := &History{}
+	prefix := fmt.Sprintf("chaos-%d-%d", cfg.Seed, time.Now().UnixNano())
+	clientCtx, stopClients := context.WithCancel(ctx)
+	defer stopClients()
+	var wg sync.WaitGroup
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
+	for i := range cfg.Clients {
+		c := &Client{ID: i, Gateway: cfg.Gateway, Prefix: prefix, History: hist, HTTP: httpc}
+		wg.Go(func() { c.Run(clientCtx, cfg.Seed, cfg.Pause) })
+	}
+	log.Info("chaos: clients started", "clients", cfg.Clients, "seed", cfg.Seed, "cycles", cfg.Cycles, "faults", kinds)
+	time.Sleep(2 * time.Second) // load before the first fault
+	var faults []Fault
+	var err error
+	for cycle := 1; cycle <= cfg.Cycles && ctx.Err() == nil; cycle++ {
+		kind := kinds[rng.IntN(len(kinds))]
+		f := Fault{Kind: kind, At: time.Now()}
+		var heal func(context.Context) error
+		f.Target, heal, err = cfg.Target.Inject(ctx, kind, rng)
+		if err != nil {
+			err = fmt.Errorf("cycle %d, %s: %w", cycle, kind, err)
+			break
+		}
+		log.Info("chaos: fault", "cycle", cycle, "of", cfg.Cycles, "kind", kind, "target", f.Target, "acknowledged", countAcked(hist))
+		sleepCtx(ctx, cfg.Target.Hold(kind))
+		if err = heal(ctx); err != nil {
+			err = fmt.Errorf("cycle %d, healing %s on %s: %w", cycle, kind, f.Target, err)
+			break
+		}
+		f.Healed = time.Now()
+		if err = waitHealthy(ctx, cfg.Target, 120*time.Second); err != nil {
+			err = fmt.Errorf("cycle %d, after %s on %s: %w", cycle, kind, f.Target, err)
+			break
+		}
+		f.Ready = time.Now()
+		faults = append(faults, f)
+		sleepCtx(ctx, time.Duration(1000+rng.IntN(1500))*time.Millisecond)
+	}
+	stopClients()
+	wg.Wait()
+	return hist.Ops(), faults, err
+}
+
+func countAcked(h *History) int {
+	n := 0
+	for _, o := range h.Ops() {
+		if o.Command() && o.Result == Ok {
+			n++
+		}
+	}
+	return n
+}
+
+func waitHealthy(ctx context.Context, t Target, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := t.Healthy(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not healthy after %s: %w", limit, err)
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
