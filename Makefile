@@ -5,7 +5,7 @@ PKGS    := ./...
 # "context deadline exceeded" when a duration ends on a busy machine.
 FUZZTIME ?= 50000x
 
-.PHONY: run test unit fuzz bench load lint build infra infra-down cluster cluster-down cluster-status demo image images up down
+.PHONY: run test unit fuzz bench load lint build infra infra-down cluster cluster-down cluster-status demo chaos image images up down
 
 ## run: every service in one process, with an embedded broker
 run:
@@ -33,6 +33,12 @@ fuzz:
 ## bench: hot paths beside bare baselines, with the ratios
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## chaos: fault cycles on the compose stack under load, then the checks (CYCLES=100, SEED=, CHAOS_ARGS=); make up first
+CYCLES ?= 100
+chaos:
+	$(GO) build -o bin/bookshelf ./cmd/bookshelf
+	bin/bookshelf chaos --cycles $(CYCLES) $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 ## load: the load scenarios against a bookshelf of its own (LOAD_ARGS: --target, --books, --rate, ...)
 load:

@@ -34,6 +34,7 @@ type serviceFlags struct {
 	addrFile   string
 	routes     string        // gateway only
 	session    time.Duration // books only
+	txnTimeout time.Duration // books only
 }
 
 func (o *serviceFlags) register(f *flags, service string, port int, withPartitions bool) {
@@ -58,6 +59,8 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 func (o *serviceFlags) sessionFlag(f *flags) {
 	f.duration(&o.session, "session-timeout", kafka.DefaultSessionTimeout,
 		"how long the group waits for a silent instance before giving its partitions to another; the broker's group.min.session.timeout.ms and group.max.session.timeout.ms bound it")
+	f.duration(&o.txnTimeout, "txn-timeout", kafka.DefaultTxnTimeout,
+		"how long the broker lets a transaction of this instance stay open: a dead instance's open transaction holds its partitions' readers that long (plus the broker's transaction.abort.timed.out.transaction.cleanup.interval.ms)")
 }
 
 func (o *serviceFlags) kafkaConfig(log *slog.Logger) kafka.Config {
@@ -107,7 +110,11 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	proc := kafka.NewProcessor(cfg, in.ID)
+	var popts []kafka.ProcessorOpt
+	if o.txnTimeout > 0 {
+		popts = append(popts, kafka.TxnTimeout(o.txnTimeout))
+	}
+	proc := kafka.NewProcessor(cfg, in.ID, popts...)
 	probe := kafka.NewProbe(cfg)
 	sub.Probe = probe
 	reg := metrics.NewRegistry()

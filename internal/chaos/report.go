@@ -34,7 +34,7 @@ type Latency struct {
 // KindReport is the figures of one kind of fault.
 type KindReport struct {
 	Faults int `json:"faults"`
-	// Latency of the commands called while a fault of the kind was on.
+	// Latency of the commands in flight while a fault of the kind was on.
 	Latency Latency `json:"latency"`
 	// Unavailable is, per fault, how long from the fault until every
 	// partition that was written to had a command acknowledged again.
@@ -120,7 +120,7 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict, parti
 		var during []Op
 		for _, o := range ops {
 			for _, f := range faults {
-				if f.Kind == kind && !o.Call.Before(f.At) && o.Call.Before(f.Ready) {
+				if f.Kind == kind && o.Call.Before(f.Ready) && o.Return.After(f.At) { // in flight during the fault
 					during = append(during, o)
 					break
 				}

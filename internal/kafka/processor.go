@@ -124,7 +124,7 @@ func NewProcessor(cfg Config, instance string, opts ...ProcessorOpt) *Processor 
 		cfg: cfg, instance: instance,
 		log:           cfg.logger().With("topic", cfg.Topics.Commands),
 		now:           time.Now,
-		txnTimeout:    defaultTxnTimeout,
+		txnTimeout:    DefaultTxnTimeout,
 		maxHeld:       defaultMaxHeld,
 		progressEvery: 2 * time.Second,
 		owned:         map[int32]*shelf.Shelf{},
@@ -391,7 +391,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	// Once begun, the transaction is ended whatever happens to ctx: one
 	// left open would hold back every reader of its partitions until the
 	// broker times it out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnWorkTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.txnWork())
 	defer cancel()
 	touched := map[int32]bool{}
 	defer func() {
@@ -611,19 +611,20 @@ func refusedForGood(err error) bool {
 		errors.Is(err, kerr.InvalidRecord)
 }
 
-// defaultTxnTimeout is how long the broker lets a transaction stay open
+// DefaultTxnTimeout is how long the broker lets a transaction stay open
 // before it aborts it: the longest a killed instance can hold back its
 // partitions.
-const defaultTxnTimeout = 10 * time.Second
+const DefaultTxnTimeout = 10 * time.Second
 
-// txnWorkTimeout bounds the work of one transaction once begun; it is
-// below the transaction timeout, so the processor gives up first.
-const txnWorkTimeout = 8 * time.Second
+// txnWork bounds the work of one transaction once begun: four fifths of
+// the transaction timeout, so the processor gives up before the broker
+// aborts it.
+func (p *Processor) txnWork() time.Duration { return p.txnTimeout * 4 / 5 }
 
 // rewind puts the session back at the last committed offsets, so the
 // polled records are fetched again, and returns cause.
 func (p *Processor) rewind(ctx context.Context, sess *kgo.GroupTransactSession, cause error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnWorkTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.txnWork())
 	defer cancel()
 	if err := sess.Begin(); err != nil {
 		return &endError{errors.Join(cause, fmt.Errorf("begin transaction: %w", err))}
