@@ -24,9 +24,9 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f := newFlags("chaos", "Inject faults into the compose stack (make up) while clients use it, then check the\ncommitted log and every view replica against the clients' history.", stderr)
 	var (
 		gateway, brokers, consulAddr, topic, out, project, dir, only string
-		cycles, clients                                             int
-		seed                                                        int
-		pause, session                                              time.Duration
+		cycles, clients                                              int
+		seed                                                         int
+		pause, session                                               time.Duration
 	)
 	f.str(&gateway, "gateway", "http://127.0.0.1:8080", "the stack's gateway")
 	f.str(&brokers, "broker", "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096", "the stack's brokers, for the checker's read of the log")
