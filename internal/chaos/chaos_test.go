@@ -1,0 +1,152 @@
+package chaos
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bookshelf/bookshelf/internal/httpapi"
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// op is an operation from call to ret (ms after t0).
+func op(kind, book, key, result string, call, ret int) Op {
+	return Op{Kind: kind, Book: book, Key: key, Result: result, Call: at(call), Return: at(ret)}
+}
+
+// eventOf is the event a command with that key leaves in the log.
+func eventOf(typ, cmd, book, key string, seq int64) shelf.Event {
+	return shelf.Event{Type: typ, BookID: book, Seq: seq, CommandID: httpapi.KeyedCommandID(cmd, book, key), ReadAt: t0}
+}
+
+// The log check finds a lost, a doubled and a refused-but-written
+// command, and accepts an unknown one that left one event or none.
+func TestCheckLog(t *testing.T) {
+	ops := []Op{
+		op(OpAdd, "b1", "k1", Ok, 0, 10),
+		op(OpRead, "b1", "k2", Ok, 20, 30),        // lost
+		op(OpRead, "b1", "k3", Ok, 40, 50),        // doubled
+		op(OpRemove, "b1", "k4", Refused, 60, 70), // refused, but written
+		op(OpRead, "b1", "k5", Unknown, 80, 90),   // unknown, one event: fine
+		op(OpRead, "b1", "k6", Unknown, 80, 90),   // unknown, none: fine
+		op(OpGet, "b1", "", Ok, 95, 99),           // not a command
+	}
+	events := []shelf.Event{
+		eventOf(shelf.TypeBookAdded, shelf.CmdAddBook, "b1", "k1", 1),
+		eventOf(shelf.TypeBookRead, shelf.CmdMarkRead, "b1", "k3", 2),
+		eventOf(shelf.TypeBookRead, shelf.CmdMarkRead, "b1", "k3", 3),
+		eventOf(shelf.TypeBookRemoved, shelf.CmdRemoveBook, "b1", "k4", 4),
+		eventOf(shelf.TypeBookRead, shelf.CmdMarkRead, "b1", "k5", 5),
+	}
+	var v Verdict
+	CheckLog(&v, ops, events)
+	if v.Commands != 6 || v.Acknowledged != 3 || v.Refused != 1 || v.Unknown != 2 {
+		t.Errorf("counted %+v", v)
+	}
+	if v.Lost != 1 || v.Doubled != 1 || v.Anomalies != 1 {
+		t.Errorf("lost %d, doubled %d, anomalies %d; want 1, 1, 1: %v", v.Lost, v.Doubled, v.Anomalies, v.Problems)
+	}
+}
+
+// The model accepts what one book may do, unknown outcomes either way, and
+// flags a read-back that misses an acknowledged write.
+func TestLinearizable(t *testing.T) {
+	get := func(book string, reads int, call, ret int) Op {
+		o := op(OpGet, book, "", Ok, call, ret)
+		o.Reads = reads
+		return o
+	}
+	gone := func(book, problem string, call, ret int) Op {
+		o := op(OpGet, book, "", Refused, call, ret)
+		o.Problem = problem
+		return o
+	}
+	good := []Op{
+		gone("b1", "not-found", 0, 5),
+		op(OpAdd, "b1", "k1", Ok, 10, 20),
+		get("b1", 0, 21, 25),
+		op(OpRead, "b1", "k2", Unknown, 30, 40), // may have landed
+		get("b1", 0, 41, 45),                    // not yet
+		get("b1", 1, 46, 50),                    // now it has
+		op(OpRemove, "b1", "k3", Ok, 60, 70),
+		gone("b1", "removed", 71, 75),
+		op(OpAdd, "b2", "k4", Unknown, 0, 100), // never learned; never read
+	}
+	var v Verdict
+	CheckLinearizable(&v, good, 10*time.Second, "")
+	if v.Linearizable != "Ok" || v.Anomalies != 0 {
+		t.Errorf("a possible history: %s, %v", v.Linearizable, v.Problems)
+	}
+	stale := []Op{
+		op(OpAdd, "b1", "k1", Ok, 0, 10),
+		op(OpRead, "b1", "k2", Ok, 20, 30),
+		get("b1", 0, 31, 35), // the acknowledged read is not seen
+	}
+	v = Verdict{}
+	CheckLinearizable(&v, stale, 10*time.Second, "")
+	if v.Linearizable != "Illegal" || v.Anomalies != 1 {
+		t.Errorf("a stale read-back: %s", v.Linearizable)
+	}
+	twice := []Op{
+		op(OpAdd, "b1", "k1", Ok, 0, 10),
+		op(OpRemove, "b1", "k2", Ok, 20, 30),
+		op(OpRemove, "b1", "k3", Ok, 40, 50), // removed twice
+	}
+	v = Verdict{}
+	CheckLinearizable(&v, twice, 10*time.Second, "")
+	if v.Linearizable != "Illegal" {
+		t.Errorf("a book removed twice: %s", v.Linearizable)
+	}
+}
+
+// The checker's own fold: copies of an event count once, the last five
+// read are by read time then id, a removed book leaves the shelf.
+func TestFold(t *testing.T) {
+	ev := func(typ, book string, seq int64, readAt int) shelf.Event {
+		return shelf.Event{Type: typ, BookID: book, Seq: seq, ReadAt: at(readAt)}
+	}
+	f := fold([]shelf.Event{
+		ev(shelf.TypeBookAdded, "a", 1, 0), ev(shelf.TypeBookAdded, "b", 1, 0), ev(shelf.TypeBookAdded, "c", 1, 0),
+		ev(shelf.TypeBookRead, "a", 2, 100), ev(shelf.TypeBookRead, "a", 2, 100), // a copy
+		ev(shelf.TypeBookRead, "b", 2, 300), ev(shelf.TypeBookRead, "c", 2, 300),
+		ev(shelf.TypeBookRemoved, "c", 3, 0),
+	})
+	if f.books["a"].reads != 1 || f.reads != 3 || f.onShelf() != 2 {
+		t.Errorf("reads of a %d, reads %d, on the shelf %d", f.books["a"].reads, f.reads, f.onShelf())
+	}
+	if got := strings.Join(f.lastRead(), ","); got != "b,a" {
+		t.Errorf("last read %s, want b,a", got)
+	}
+}
+
+// The figures: the window of a fault is until every partition written to
+// acknowledged again; the timeline has a bucket per second.
+func TestFigures(t *testing.T) {
+	ops := []Op{
+		op(OpAdd, "p0", "k1", Ok, 0, 100),
+		op(OpAdd, "p1", "k2", Ok, 0, 200),
+		op(OpRead, "p0", "k3", Ok, 1000, 1500), // after the fault at 1000
+		op(OpRead, "p1", "k4", Ok, 1100, 3000),
+	}
+	faults := []Fault{{Kind: KillBooks, At: at(1000), Healed: at(1200), Ready: at(2000)}}
+	r := Figures(1, 1, ops, faults, Verdict{Acknowledged: 4}, func(b string) int32 { return int32(b[1] - '0') })
+	k := r.ByKind[KillBooks]
+	if k == nil || k.WorstWindow != 2000*time.Millisecond {
+		t.Fatalf("window %+v, want 2 s (partition 1 acknowledged again at 3 s)", k)
+	}
+	if len(r.Timeline) != 4 || r.Timeline[0].Acked != 2 || r.Timeline[3].Acked != 1 {
+		t.Errorf("timeline %+v", r.Timeline)
+	}
+	if !strings.HasPrefix(r.Summary(), "chaos: 1 cycles, 1 faults, 4 acknowledged, 0 lost, 0 doubled, 0 anomalies") {
+		t.Errorf("summary %q", r.Summary())
+	}
+	var html strings.Builder
+	r.WriteHTML(&html, "")
+	if !strings.Contains(html.String(), "<svg") || !strings.Contains(html.String(), KillBooks) {
+		t.Errorf("the page lacks its timeline")
+	}
+}
