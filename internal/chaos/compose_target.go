@@ -19,6 +19,7 @@ const (
 	KillBroker    = "kill broker"    // SIGKILL of one Kafka broker of three
 	RestartConsul = "restart consul" // the Consul agent stopped and started
 	ScaleBooks    = "scale books"    // books 2 -> 3 -> 2 under load: rebalances
+	RollBrokers   = "roll brokers"   // each broker restarted in turn, the next once the last is healthy
 )
 
 // ComposeTarget injects faults into the compose stack of this repository.
@@ -35,7 +36,7 @@ func (t *ComposeTarget) Kinds() []string {
 	if len(t.Only) > 0 {
 		return t.Only
 	}
-	return []string{KillBooks, KillLastRead, KillGateway, FreezeBooks, KillBroker, RestartConsul, ScaleBooks}
+	return []string{KillBooks, KillLastRead, KillGateway, FreezeBooks, KillBroker, RestartConsul, ScaleBooks, RollBrokers}
 }
 
 // Hold implements Target.
@@ -47,6 +48,8 @@ func (t *ComposeTarget) Hold(kind string) time.Duration {
 		return 8 * time.Second
 	case KillBroker:
 		return 5 * time.Second
+	case RollBrokers:
+		return 0 // the roll is the fault
 	}
 	return 2 * time.Second
 }
@@ -93,6 +96,20 @@ func (t *ComposeTarget) Inject(ctx context.Context, kind string, rng *rand.Rand)
 			err = t.Project.Restart(ctx, c)
 		}
 		return c.Name, nothing, err
+	case RollBrokers:
+		for i := 1; i <= 3; i++ {
+			c, err := t.pick(ctx, fmt.Sprintf("kafka-%d", i), rng)
+			if err == nil {
+				err = t.Project.Restart(ctx, c)
+			}
+			if err == nil {
+				err = waitHealthy(ctx, t, 2*time.Minute)
+			}
+			if err != nil {
+				return "kafka", nothing, err
+			}
+		}
+		return "kafka-1, kafka-2, kafka-3", nothing, nil
 	case ScaleBooks:
 		err := t.Project.Scale(ctx, "books", 3)
 		return "books", func(ctx context.Context) error { return t.Project.Scale(ctx, "books", 2) }, err

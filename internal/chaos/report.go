@@ -36,6 +36,9 @@ type KindReport struct {
 	Faults int `json:"faults"`
 	// Latency of the commands in flight while a fault of the kind was on.
 	Latency Latency `json:"latency"`
+	// ReadBack is the latency of the reads of one's own writes in flight
+	// then: how soon a view had caught up with each write.
+	ReadBack Latency `json:"read_back"`
 	// Unavailable is, per fault, how long from the fault until every
 	// partition that was written to had a command acknowledged again.
 	Unavailable []time.Duration `json:"unavailable_ns"`
@@ -51,10 +54,14 @@ type Second struct {
 	P99   time.Duration `json:"p99_ns"`
 }
 
-func latencies(ops []Op) Latency {
+func latencies(ops []Op) Latency { return latencyOf(ops, true) }
+
+// latencyOf is the latency of the acknowledged commands, or of the
+// answered gets.
+func latencyOf(ops []Op, commands bool) Latency {
 	var ds []time.Duration
 	for _, o := range ops {
-		if o.Command() && o.Result == Ok {
+		if o.Command() == commands && o.Result == Ok {
 			ds = append(ds, o.Latency())
 		}
 	}
@@ -126,7 +133,7 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict, parti
 				}
 			}
 		}
-		k.Latency = latencies(during)
+		k.Latency, k.ReadBack = latencies(during), latencyOf(during, false)
 	}
 	secs := int(r.Ended.Sub(r.Began)/time.Second) + 1
 	buckets := make([][]time.Duration, secs)
@@ -170,13 +177,16 @@ func (r Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%s %s %s after %s", vw.Service, vw.Address, state, vw.After.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "\nlatency of acknowledged commands: p50 %s, p99 %s, max %s\n\n", r.Overall.P50.Round(time.Millisecond), r.Overall.P99.Round(time.Millisecond), r.Overall.Max.Round(time.Millisecond))
-	fmt.Fprintf(w, "%-16s %6s %9s %9s %9s %14s %14s %12s\n", "fault", "count", "p50", "p99", "max", "unavail. p50", "unavail. max", "healthy p50")
+	fmt.Fprintf(w, "%-16s %6s %9s %9s %9s %14s %14s %12s %13s\n", "fault", "count", "p50", "p99", "max", "unavail. p50", "unavail. max", "healthy p50", "read-back p99")
 	for _, kind := range r.kinds() {
 		k := r.ByKind[kind]
-		fmt.Fprintf(w, "%-16s %6d %9s %9s %9s %14s %14s %12s\n", kind, k.Faults,
+		fmt.Fprintf(w, "%-16s %6d %9s %9s %9s %14s %14s %12s %13s\n", kind, k.Faults,
 			k.Latency.P50.Round(time.Millisecond), k.Latency.P99.Round(time.Millisecond), k.Latency.Max.Round(time.Millisecond),
-			median(k.Unavailable).Round(time.Millisecond), k.WorstWindow.Round(time.Millisecond), median(k.Recovered).Round(time.Millisecond))
+			median(k.Unavailable).Round(time.Millisecond), k.WorstWindow.Round(time.Millisecond), median(k.Recovered).Round(time.Millisecond),
+			k.ReadBack.P99.Round(time.Millisecond))
 	}
+	fmt.Fprintln(w, "(p50/p99/max: acknowledged commands in flight during the faults; unavailable: from the fault until every")
+	fmt.Fprintln(w, " partition written to acknowledged again; read-back: reads of one's own writes, how soon a view had them)")
 	for _, p := range v.Problems {
 		fmt.Fprintln(w, "problem:", p)
 	}
