@@ -15,6 +15,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
+	"github.com/bookshelf/bookshelf/internal/web"
 )
 
 // serviceFlags are the flags every service takes: the original ones
@@ -238,7 +239,9 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 		ready = func() (bool, string) { return true, "" }
 	}
 	reg := metrics.NewRegistry()
-	h := httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg))
+	// The web app answers a browser's GET / and its own files; the API
+	// everything else, GET / from curl included.
+	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg)))
 	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg}
 }
 
