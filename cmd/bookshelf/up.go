@@ -144,7 +144,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return true, ""
-	}))
+	}, func(ctx context.Context) (int, int, error) { return kafka.CountDeadLetters(ctx, cfg) }))
 	clear(lns) // the components own their listeners now
 
 	fmt.Fprintln(stdout, "bookshelf is up:")

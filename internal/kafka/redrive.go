@@ -326,3 +326,19 @@ func partitionCounts(ctx context.Context, cl *kgo.Client, ds []DeadLetter) (map[
 	}
 	return counts, nil
 }
+
+// CountDeadLetters counts the dead letters of cfg's topic: all of them,
+// and those not redriven yet. It reads the whole topic, which is meant to
+// stay small.
+func CountDeadLetters(ctx context.Context, cfg Config) (total, waiting int, err error) {
+	ds, err := ReadDeadLetters(ctx, cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, d := range ds {
+		if d.RedrivenTo == "" {
+			waiting++
+		}
+	}
+	return len(ds), waiting, nil
+}

@@ -7,7 +7,8 @@
 // for GET / (its Accept names text/html) gets the app, and the app's files
 // are under /app/. Everything else, GET / for curl or for Accept:
 // text/plain included, goes to the API as before, so the text index of the
-// API stays where it was.
+// API stays where it was. With an Ops, /ops is a page of every service's
+// instances, their readiness and the dead letters (see Ops).
 //
 // The page is a client of the API and nothing more. It reads the
 // Bookshelf-Position of each command's answer and sends it with the
@@ -71,7 +72,7 @@ func assets() map[string]*asset {
 		out[name] = &asset{name: name, body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 		return nil
 	})
-	if err != nil || out["index.html"] == nil {
+	if err != nil || out["index.html"] == nil || out["ops.html"] == nil {
 		panic("web: embedded files: " + errString(err))
 	}
 	return out
@@ -79,23 +80,28 @@ func assets() map[string]*asset {
 
 func errString(err error) string {
 	if err == nil {
-		return "index.html is missing"
+		return "index.html or ops.html is missing"
 	}
 	return err.Error()
 }
 
 // Handler serves the app in front of api: GET or HEAD / from a browser,
-// and the files under Prefix; every other request goes to api.
-func Handler(api http.Handler) http.Handler {
+// and the files under Prefix; with ops, the operations page at /ops and
+// what it reads at /ops/status. Every other request goes to api.
+func Handler(api http.Handler, ops *Ops) http.Handler {
 	files := assets()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		get := r.Method == http.MethodGet || r.Method == http.MethodHead
 		switch {
 		case get && r.URL.Path == "/" && WantsHTML(r.Header.Get("Accept")):
 			serve(w, r, files["index.html"])
+		case get && r.URL.Path == "/ops" && ops != nil:
+			serve(w, r, files["ops.html"])
+		case get && r.URL.Path == "/ops/status" && ops != nil:
+			ops.serveStatus(w, r)
 		case get && strings.HasPrefix(r.URL.Path, Prefix):
 			a := files[strings.TrimPrefix(r.URL.Path, Prefix)]
-			if a == nil || a.name == "index.html" {
+			if a == nil || strings.HasSuffix(a.name, ".html") {
 				http.NotFound(w, r)
 				return
 			}

@@ -29,7 +29,7 @@ func get(t *testing.T, h http.Handler, path string, header ...string) *httptest.
 const chromeAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 
 func TestBrowserGetsTheApp(t *testing.T) {
-	h := Handler(api)
+	h := Handler(api, nil)
 	rec := get(t, h, "/?q=dune", "Accept", chromeAccept)
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
 		!strings.Contains(rec.Body.String(), `<script src="/app/app.js"`) {
@@ -44,7 +44,7 @@ func TestBrowserGetsTheApp(t *testing.T) {
 }
 
 func TestOthersGetTheAPI(t *testing.T) {
-	h := Handler(api)
+	h := Handler(api, nil)
 	for _, accept := range []string{"", "*/*", "text/plain", "application/json", "text/html;q=0", "text/plain, text/html;q=0.0"} {
 		rec := get(t, h, "/", "Accept", accept)
 		if rec.Body.String() != "api GET /" {
@@ -59,7 +59,7 @@ func TestOthersGetTheAPI(t *testing.T) {
 }
 
 func TestFiles(t *testing.T) {
-	h := Handler(api)
+	h := Handler(api, nil)
 	for path, ctype := range map[string]string{"/app/app.js": "text/javascript", "/app/app.css": "text/css"} {
 		rec := get(t, h, path)
 		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) || rec.Body.Len() == 0 {
