@@ -151,6 +151,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  %-9s %s  (push lines: kcat -b %s -P -t %s)\n", "broker", o.brokers, o.brokers, cfg.Topics.Events)
 	for _, c := range comps {
 		fmt.Fprintf(stdout, "  %-9s http://%s/\n", c.kind, c.ln.Addr())
+		if c.kind == "gateway" {
+			fmt.Fprintf(stdout, "  %-9s http://%s/ in a browser, operations on http://%s/ops\n", "web app", c.ln.Addr(), c.ln.Addr())
+		}
 	}
 	fmt.Fprintln(stdout, "Ctrl-C stops everything.")
 
