@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"internal/httpapi":               {"internal/shelf", "internal/metrics"},
 	"internal/consul":                {"internal/registry"},
 	"internal/load":                  nil,
+	"internal/web":                   nil, // the web app: embedded files, the standard library
 	"deploy":                         nil, // tests only: the compose stack and the manifests
 }
 

@@ -49,6 +49,7 @@ func subcommands() []subcommand {
 		subs = append(subs, subcommand{sp.kind, sp.summary, runs[sp.kind]})
 	}
 	return append(subs,
+		subcommand{"dlq", "list, show and redrive the dead-letter topic's records", runDLQ},
 		subcommand{"probe", "ask a service's URL and exit 0 only on 200 (the image's health check)", runProbe},
 		subcommand{"load", "load a bookshelf and measure it beside bare baselines (make load)", runLoad},
 		subcommand{"chaos", "inject faults into the compose stack under load, and check the log (make chaos)", runChaos},

@@ -15,6 +15,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
+	"github.com/bookshelf/bookshelf/internal/web"
 )
 
 // serviceFlags are the flags every service takes: the original ones
@@ -238,14 +239,24 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 
 // newGateway builds the public API, routing to the instances it resolves.
 // ready may be nil: then it is ready once it serves.
-func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string)) *component {
+//
+// deadLetters, when not nil, counts the dead letters for the operations
+// page; a gateway with no broker of its own passes nil.
+func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string),
+	deadLetters func(context.Context) (total, waiting int, err error)) *component {
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleGateway)
 	log = log.With("service", in.Service, "id", in.ID)
 	if ready == nil {
 		ready = func() (bool, string) { return true, "" }
 	}
 	reg := metrics.NewRegistry()
-	h := httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg))
+	// The web app answers a browser's GET / and its own files, and /ops;
+	// the API everything else, GET / from curl included.
+	ops := &web.Ops{Resolver: res, DeadLetters: deadLetters}
+	for _, sp := range services {
+		ops.Services = append(ops.Services, sp.service)
+	}
+	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg)), ops)
 	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg}
 }
 

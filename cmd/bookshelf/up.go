@@ -144,13 +144,16 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return true, ""
-	}))
+	}, func(ctx context.Context) (int, int, error) { return kafka.CountDeadLetters(ctx, cfg) }))
 	clear(lns) // the components own their listeners now
 
 	fmt.Fprintln(stdout, "bookshelf is up:")
 	fmt.Fprintf(stdout, "  %-9s %s  (push lines: kcat -b %s -P -t %s)\n", "broker", o.brokers, o.brokers, cfg.Topics.Events)
 	for _, c := range comps {
 		fmt.Fprintf(stdout, "  %-9s http://%s/\n", c.kind, c.ln.Addr())
+		if c.kind == "gateway" {
+			fmt.Fprintf(stdout, "  %-9s http://%s/ in a browser, operations on http://%s/ops\n", "web app", c.ln.Addr(), c.ln.Addr())
+		}
 	}
 	fmt.Fprintln(stdout, "Ctrl-C stops everything.")
 

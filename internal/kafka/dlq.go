@@ -150,6 +150,10 @@ func deadLetter(r *kgo.Record, cause error, by, topic string, limit int) *kgo.Re
 		{Key: HeaderError, Value: []byte(msg)},
 		{Key: HeaderDeadLetteredBy, Value: []byte(by)},
 	}
+	if r.Key != nil {
+		// Kept so that a redrive puts the record back as it was.
+		ours = append(ours, kgo.RecordHeader{Key: HeaderOriginKey, Value: r.Key})
+	}
 	key := []byte(dlqKey(r))
 	// The marks a cut may add, counted from the start so that adding
 	// them cannot push the record over.

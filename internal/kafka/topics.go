@@ -55,4 +55,19 @@ const (
 	HeaderOriginTimestamp = "bookshelf-origin-timestamp"
 	HeaderError           = "bookshelf-error"
 	HeaderDeadLetteredBy  = "bookshelf-dead-lettered-by"
+	// HeaderOriginKey is the original record's key, when it had one: a
+	// dead letter's own key names its origin instead.
+	HeaderOriginKey = "bookshelf-origin-key"
+)
+
+// Header keys of redrive (see Redrive). A redriven record carries
+// HeaderRedriven, the times it has been sent back from the dead-letter
+// topic; dead-lettered again, it keeps it among its headers. The
+// dead-letter topic records each redrive as a marker record carrying
+// HeaderRedriveOf (the dead letter's partition:offset) and
+// HeaderRedrivenTo (where the copy went, topic/partition/offset).
+const (
+	HeaderRedriven   = "bookshelf-redriven"
+	HeaderRedriveOf  = "bookshelf-redrive-of"
+	HeaderRedrivenTo = "bookshelf-redriven-to"
 )
