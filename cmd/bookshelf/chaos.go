@@ -57,11 +57,10 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	target := &chaos.ComposeTarget{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only)}
 	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
-	parts, err := kafka.Partitions(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("the event log: %w", err)
+	if _, err := kafka.Partitions(ctx, cfg); err != nil {
+		return fmt.Errorf("the event log of the stack: %w", err)
 	}
-	if err := target.Healthy(ctx); err != nil {
+	if err := chaos.WaitHealthy(ctx, target, 2*time.Minute); err != nil {
 		return fmt.Errorf("the stack is not healthy before the run (make up): %w", err)
 	}
 	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateway: gateway, Target: target, Cycles: cycles, Seed: uint64(seed),
@@ -95,7 +94,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ins, err := reg.Healthy(ctx, service)
 		return hostPorts(ins), err
 	}, time.Minute)
-	r := chaos.Figures(uint64(seed), len(faults), ops, faults, v, func(book string) int32 { return kafka.Home(book, parts) })
+	r := chaos.Figures(uint64(seed), len(faults), ops, faults, v)
 	r.WriteText(stdout)
 	if err := writeChaos(out, r, ops, visual); err != nil {
 		return err

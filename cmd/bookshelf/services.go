@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/bookshelf/bookshelf/internal/httpapi"
@@ -261,17 +262,45 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 }
 
 // resolver adapts a registry to the gateway's Resolver.
-type resolver struct{ reg registry.Registry }
+// resolver finds a service's healthy instances in the registry. While the
+// registry cannot be asked (its agent restarting, say), it answers what
+// the registry said last, for a while: the instances are most likely where
+// they were, and the gateway tries another when one is gone, so requests
+// go on being served rather than refused for want of a registry.
+type resolver struct {
+	reg  registry.Registry
+	mu   sync.Mutex
+	last map[string]resolved
+}
 
-func (r resolver) Resolve(ctx context.Context, service string) ([]string, error) {
+type resolved struct {
+	urls []string
+	at   time.Time
+}
+
+// staleFor is how long the last answer stands in for a registry that does
+// not answer.
+const staleFor = time.Minute
+
+func newResolver(reg registry.Registry) *resolver {
+	return &resolver{reg: reg, last: map[string]resolved{}}
+}
+
+func (r *resolver) Resolve(ctx context.Context, service string) ([]string, error) {
 	ins, err := r.reg.Healthy(ctx, service)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
+		if last, ok := r.last[service]; ok && time.Since(last.at) < staleFor && len(last.urls) > 0 {
+			return last.urls, nil
+		}
 		return nil, err
 	}
 	urls := make([]string, len(ins))
 	for i, in := range ins {
 		urls[i] = in.URL()
 	}
+	r.last[service] = resolved{urls: urls, at: time.Now()}
 	return urls, nil
 }
 

@@ -236,7 +236,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer removeAddr()
-	return newGateway(resolver{reg}, ln, o, log, nil, nil).run(ctx, reg)
+	return newGateway(newResolver(reg), ln, o, log, nil, nil).run(ctx, reg)
 }
 
 // staticRoutes fills an in-process registry from "service=url" pairs.

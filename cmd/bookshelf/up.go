@@ -137,7 +137,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		comps = append(comps, c)
 	}
-	comps = append(comps, newGateway(resolver{reg}, lns["gateway"], named(specOf("gateway").service), log, func() (bool, string) {
+	comps = append(comps, newGateway(newResolver(reg), lns["gateway"], named(specOf("gateway").service), log, func() (bool, string) {
 		for _, service := range behind {
 			if ins, _ := reg.Healthy(ctx, service); len(ins) == 0 {
 				return false, "waiting for " + service

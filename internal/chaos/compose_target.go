@@ -103,7 +103,7 @@ func (t *ComposeTarget) Inject(ctx context.Context, kind string, rng *rand.Rand)
 				err = t.Project.Restart(ctx, c)
 			}
 			if err == nil {
-				err = waitHealthy(ctx, t, 2*time.Minute)
+				err = WaitHealthy(ctx, t, 2*time.Minute)
 			}
 			if err != nil {
 				return "kafka", nothing, err

@@ -39,8 +39,9 @@ type KindReport struct {
 	// ReadBack is the latency of the reads of one's own writes in flight
 	// then: how soon a view had caught up with each write.
 	ReadBack Latency `json:"read_back"`
-	// Unavailable is, per fault, how long from the fault until every
-	// partition that was written to had a command acknowledged again.
+	// Unavailable is, per fault, the longest an acknowledged command
+	// waited from the fault on (from its call, when later): how long a
+	// partition could not take writes.
 	Unavailable []time.Duration `json:"unavailable_ns"`
 	WorstWindow time.Duration   `json:"worst_unavailable_ns"`
 	// Recovered is, per fault, from the fault until every part of the
@@ -72,9 +73,8 @@ func latencyOf(ops []Op, commands bool) Latency {
 	return Latency{N: len(ds), P50: ds[len(ds)/2], P99: ds[len(ds)*99/100], Max: ds[len(ds)-1]}
 }
 
-// Figures computes a run's figures; partition tells which partition a
-// book's commands go to.
-func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict, partition func(book string) int32) Report {
+// Figures computes a run's figures.
+func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict) Report {
 	r := Report{Seed: seed, Cycles: cycles, Faults: faults, ByKind: map[string]*KindReport{}, Overall: latencies(ops), Verdict: v, Sent: len(ops)}
 	if len(ops) == 0 {
 		return r
@@ -98,27 +98,18 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict, parti
 		}
 		k.Faults++
 		k.Recovered = append(k.Recovered, f.Ready.Sub(f.At))
-		// The first acknowledgement of each partition after the fault.
-		first := map[int32]time.Time{}
-		written := map[int32]bool{}
-		for _, o := range acked {
-			p := partition(o.Book)
-			if o.Call.Before(f.Ready) && o.Return.After(f.At) {
-				written[p] = true
-			}
-			if o.Return.After(f.At) {
-				if _, ok := first[p]; !ok {
-					first[p] = o.Return
-				}
-			}
-		}
+		// How long a command in flight on the fault, or sent during
+		// it, waited from the fault on, until it was acknowledged; the
+		// longest, over the partitions.
 		var window time.Duration
-		for p := range written {
-			t, ok := first[p]
-			if !ok {
-				t = r.Ended
+		for _, o := range acked {
+			if o.Call.Before(f.Ready) && o.Return.After(f.At) {
+				from := o.Call
+				if from.Before(f.At) {
+					from = f.At
+				}
+				window = max(window, o.Return.Sub(from))
 			}
-			window = max(window, t.Sub(f.At))
 		}
 		k.Unavailable = append(k.Unavailable, window)
 		k.WorstWindow = max(k.WorstWindow, window)
@@ -185,8 +176,8 @@ func (r Report) WriteText(w io.Writer) {
 			median(k.Unavailable).Round(time.Millisecond), k.WorstWindow.Round(time.Millisecond), median(k.Recovered).Round(time.Millisecond),
 			k.ReadBack.P99.Round(time.Millisecond))
 	}
-	fmt.Fprintln(w, "(p50/p99/max: acknowledged commands in flight during the faults; unavailable: from the fault until every")
-	fmt.Fprintln(w, " partition written to acknowledged again; read-back: reads of one's own writes, how soon a view had them)")
+	fmt.Fprintln(w, "(p50/p99/max: acknowledged commands in flight during the faults; unavailable: the longest an")
+	fmt.Fprintln(w, " acknowledged command waited from the fault on; read-back: reads of one's own writes, how soon a view had them)")
 	for _, p := range v.Problems {
 		fmt.Fprintln(w, "problem:", p)
 	}

@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 			break
 		}
 		f.Healed = time.Now()
-		if err = waitHealthy(ctx, cfg.Target, 120*time.Second); err != nil {
+		if err = WaitHealthy(ctx, cfg.Target, 120*time.Second); err != nil {
 			err = fmt.Errorf("cycle %d, after %s on %s: %w", cycle, kind, f.Target, err)
 			break
 		}
@@ -103,7 +103,8 @@ func countAcked(h *History) int {
 	return n
 }
 
-func waitHealthy(ctx context.Context, t Target, limit time.Duration) error {
+// WaitHealthy waits until every part of t is healthy, limit at most.
+func WaitHealthy(ctx context.Context, t Target, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		err := t.Healthy(ctx)
