@@ -38,9 +38,11 @@ type Client struct {
 	n       int
 }
 
+// clientBook is a book a client added (or may have: its add's outcome
+// unknown), removed or not: the client goes on using it, and the model
+// decides what each answer may be.
 type clientBook struct {
 	id       string
-	removed  bool
 	position string // of the last write acknowledged
 }
 
