@@ -27,11 +27,13 @@ var allowed = map[string][]string{
 	"internal/httpapi":               {"internal/shelf", "internal/metrics"},
 	"internal/consul":                {"internal/registry"},
 	"internal/load":                  nil,
-	"internal/web":                   nil, // the web app: embedded files, the standard library
-	"deploy":                         nil, // tests only: the compose stack and the manifests
+	"internal/web":                   nil,                // the web app: embedded files, the standard library
+	"deploy":                         nil,                // tests only: the compose stack and the manifests
+	"internal/chaos":                 {"internal/shelf"}, // the harness: clients and the checker (porcupine)
+	"internal/compose":               nil,                // the docker and docker-compose command lines
 }
 
-var outside = map[string]bool{"internal/kafka": true, "internal/consul": true}
+var outside = map[string]bool{"internal/kafka": true, "internal/consul": true, "internal/chaos": true}
 
 func TestDependenciesPointInward(t *testing.T) {
 	out, err := exec.Command("go", "list", "-json", "../../...").Output()

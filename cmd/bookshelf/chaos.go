@@ -12,6 +12,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/chaos"
 	"github.com/bookshelf/bookshelf/internal/compose"
 	"github.com/bookshelf/bookshelf/internal/consul"
+	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -55,7 +56,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	target := &chaos.ComposeTarget{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only)}
+	target := &compose.Target{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only)}
 	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
 	if _, err := kafka.Partitions(ctx, cfg); err != nil {
 		return fmt.Errorf("the event log of the stack: %w", err)
@@ -64,7 +65,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("the stack is not healthy before the run (make up): %w", err)
 	}
 	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateway: gateway, Target: target, Cycles: cycles, Seed: uint64(seed),
-		Clients: clients, Pause: pause, Logger: log})
+		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID})
 	if runErr != nil {
 		log.Error("chaos: the run stopped early", "err", runErr)
 	}
@@ -74,7 +75,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := kafka.ReadEvents(ctx, cfg, func(e shelf.Event) { events = append(events, e) }); err != nil {
 		return fmt.Errorf("read the log: %w", err)
 	}
-	chaos.CheckLog(&v, ops, events)
+	chaos.CheckLog(&v, ops, events, httpapi.KeyedCommandID)
 	visual := filepath.Join(out, "linearizability.html")
 	chaos.CheckLinearizable(&v, ops, 2*time.Minute, visual)
 	reg, err := consul.New(consul.Config{Addr: consulAddr, Logger: log})

@@ -12,7 +12,6 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
 
@@ -46,10 +45,15 @@ func (v *Verdict) problem(format string, args ...any) {
 	}
 }
 
+// CommandID is the id of the command of type typ (shelf.CmdAddBook, ...)
+// on book that a request with the Idempotency-Key key becomes: how the
+// checker finds its events.
+type CommandID func(typ, book, key string) string
+
 // CheckLog holds the clients' commands to the committed log: an
 // acknowledged command left exactly one event, a refused one none, one
 // whose outcome is unknown one at most.
-func CheckLog(v *Verdict, ops []Op, events []shelf.Event) {
+func CheckLog(v *Verdict, ops []Op, events []shelf.Event, commandID CommandID) {
 	perCommand := map[string]int{}
 	for _, e := range events {
 		if e.CommandID != "" {
@@ -62,7 +66,7 @@ func CheckLog(v *Verdict, ops []Op, events []shelf.Event) {
 			continue
 		}
 		v.Commands++
-		n := perCommand[httpapi.KeyedCommandID(types[o.Kind], o.Book, o.Key)]
+		n := perCommand[commandID(types[o.Kind], o.Book, o.Key)]
 		switch o.Result {
 		case Ok:
 			v.Acknowledged++

@@ -10,8 +10,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
+)
 
-	"github.com/bookshelf/bookshelf/internal/httpapi"
+// The API's headers the clients use.
+const (
+	IdempotencyKeyHeader = "Idempotency-Key"
+	PositionHeader       = "Bookshelf-Position"
 )
 
 // Client settings.
@@ -33,9 +37,11 @@ type Client struct {
 	Prefix  string
 	History *History
 	HTTP    *http.Client
-	rng     *rand.Rand
-	books   []clientBook
-	n       int
+	// BookID is the id of the book a POST /books with the key adds.
+	BookID func(key string) string
+	rng    *rand.Rand
+	books  []clientBook
+	n      int
 }
 
 // clientBook is a book a client added (or may have: its add's outcome
@@ -82,7 +88,7 @@ func (c *Client) key() string {
 
 func (c *Client) add(ctx context.Context) {
 	key := c.key()
-	b := clientBook{id: httpapi.KeyedBookID(key)}
+	b := clientBook{id: c.BookID(key)}
 	body := fmt.Sprintf(`{"title":"Chaos %s","authors":["Client %d"]}`, key, c.ID)
 	op := c.do(ctx, Op{Kind: OpAdd, Book: b.id, Key: key}, http.MethodPost, "/books", body)
 	if op.Result == Refused {
@@ -133,7 +139,7 @@ func (c *Client) do(ctx context.Context, op Op, method, path, body string) Op {
 				}
 				op.Reads = b.Reads
 			} else {
-				op.Position = hdr.Get(httpapi.PositionHeader)
+				op.Position = hdr.Get(PositionHeader)
 			}
 		case err == nil && status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 			op.Result, op.Problem = Refused, problemKind(resp)
@@ -166,10 +172,10 @@ func (c *Client) send(ctx context.Context, op Op, method, path, body string) (in
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if op.Key != "" {
-		req.Header.Set(httpapi.IdempotencyKeyHeader, op.Key)
+		req.Header.Set(IdempotencyKeyHeader, op.Key)
 	}
 	if op.Position != "" && op.Kind == OpGet {
-		req.Header.Set(httpapi.PositionHeader, op.Position)
+		req.Header.Set(PositionHeader, op.Position)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -42,6 +42,8 @@ type Config struct {
 	// Pause is each client's pause between operations.
 	Pause  time.Duration
 	Logger *slog.Logger
+	// BookID is the id of the book an add with a key adds.
+	BookID func(key string) string
 }
 
 // Run runs the clients and the fault cycles, and returns the history and
@@ -57,7 +59,7 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 	var wg sync.WaitGroup
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
 	for i := range cfg.Clients {
-		c := &Client{ID: i, Gateway: cfg.Gateway, Prefix: prefix, History: hist, HTTP: httpc}
+		c := &Client{ID: i, Gateway: cfg.Gateway, Prefix: prefix, History: hist, HTTP: httpc, BookID: cfg.BookID}
 		wg.Go(func() { c.Run(clientCtx, cfg.Seed, cfg.Pause) })
 	}
 	log.Info("chaos: clients started", "clients", cfg.Clients, "seed", cfg.Seed, "cycles", cfg.Cycles, "faults", kinds)

@@ -348,3 +348,24 @@ func TestIdempotencyDerivation(t *testing.T) {
 		t.Errorf("unkeyed %+v", r)
 	}
 }
+
+// KeyedBookID and KeyedCommandID, which a checker finds a client's
+// commands by, are the ids the handler gives them.
+func TestKeyedIDs(t *testing.T) {
+	h, f := newBooks(t)
+	key := "the-key"
+	id := KeyedBookID(key)
+	for _, c := range []struct{ method, target, body, typ string }{
+		{"POST", "/books", `{"title":"Dune"}`, shelf.CmdAddBook},
+		{"POST", "/books/" + id + "/read", `{}`, shelf.CmdMarkRead},
+		{"DELETE", "/books/" + id, "", shelf.CmdRemoveBook},
+	} {
+		if rec := do(t, h, c.method, c.target, c.body, IdempotencyKeyHeader, key); rec.Code >= 300 {
+			t.Fatalf("%s %s: %d %s", c.method, c.target, rec.Code, rec.Body)
+		}
+		got := f.commands[len(f.commands)-1]
+		if got.BookID != id || got.ID != KeyedCommandID(c.typ, id, key) {
+			t.Errorf("%s %s: command %s on %s, want %s on %s", c.method, c.target, got.ID, got.BookID, KeyedCommandID(c.typ, id, key), id)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package chaos
+package compose
 
 import (
 	"context"
@@ -6,11 +6,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
-
-	"github.com/bookshelf/bookshelf/internal/compose"
 )
 
-// Fault kinds on the compose stack.
+// Kinds of fault on the stack.
 const (
 	KillBooks     = "kill books"     // SIGKILL of a books replica; the engine restarts it
 	KillLastRead  = "kill lastread"  // SIGKILL of a view replica
@@ -22,25 +20,27 @@ const (
 	RollBrokers   = "roll brokers"   // each broker restarted in turn, the next once the last is healthy
 )
 
-// ComposeTarget injects faults into the compose stack of this repository.
-type ComposeTarget struct {
-	Project compose.Project
+// Target injects faults into a compose stack of this repository (the
+// chaos harness's target): each kind of fault, how long it lasts, and
+// whether the stack is healthy again.
+type Target struct {
+	Project Project
 	// Session is the books' group session timeout: a freeze lasts longer.
 	Session time.Duration
 	// Only, when set, restricts the kinds of fault.
 	Only []string
 }
 
-// Kinds implements Target.
-func (t *ComposeTarget) Kinds() []string {
+// Kinds are the kinds of fault it injects.
+func (t *Target) Kinds() []string {
 	if len(t.Only) > 0 {
 		return t.Only
 	}
 	return []string{KillBooks, KillLastRead, KillGateway, FreezeBooks, KillBroker, RestartConsul, ScaleBooks, RollBrokers}
 }
 
-// Hold implements Target.
-func (t *ComposeTarget) Hold(kind string) time.Duration {
+// Hold is how long a fault of kind lasts before it is healed.
+func (t *Target) Hold(kind string) time.Duration {
 	switch kind {
 	case FreezeBooks:
 		return t.Session + 3*time.Second
@@ -54,19 +54,19 @@ func (t *ComposeTarget) Hold(kind string) time.Duration {
 	return 2 * time.Second
 }
 
-func (t *ComposeTarget) pick(ctx context.Context, service string, rng *rand.Rand) (compose.Container, error) {
+func (t *Target) pick(ctx context.Context, service string, rng *rand.Rand) (Container, error) {
 	cs, err := t.Project.Containers(ctx, service)
 	if err != nil {
-		return compose.Container{}, err
+		return Container{}, err
 	}
 	if len(cs) == 0 {
-		return compose.Container{}, fmt.Errorf("no running container of %s", service)
+		return Container{}, fmt.Errorf("no running container of %s", service)
 	}
 	return cs[rng.IntN(len(cs))], nil
 }
 
-// Inject implements Target.
-func (t *ComposeTarget) Inject(ctx context.Context, kind string, rng *rand.Rand) (string, func(context.Context) error, error) {
+// Inject injects a fault of kind, and returns what it hit and how to heal it.
+func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (string, func(context.Context) error, error) {
 	nothing := func(context.Context) error { return nil }
 	crash := func(service string) (string, func(context.Context) error, error) {
 		c, err := t.pick(ctx, service, rng)
@@ -103,7 +103,7 @@ func (t *ComposeTarget) Inject(ctx context.Context, kind string, rng *rand.Rand)
 				err = t.Project.Restart(ctx, c)
 			}
 			if err == nil {
-				err = WaitHealthy(ctx, t, 2*time.Minute)
+				err = t.waitHealthy(ctx, 2*time.Minute)
 			}
 			if err != nil {
 				return "kafka", nothing, err
@@ -117,9 +117,9 @@ func (t *ComposeTarget) Inject(ctx context.Context, kind string, rng *rand.Rand)
 	return "", nil, fmt.Errorf("unknown fault %q", kind)
 }
 
-// Healthy implements Target: every container of the stack runs, and
-// passes its health check where it has one.
-func (t *ComposeTarget) Healthy(ctx context.Context) error {
+// Healthy returns nil when every container of the stack runs, and passes
+// its health check where it has one.
+func (t *Target) Healthy(ctx context.Context) error {
 	health, err := t.Project.Health(ctx)
 	if err != nil {
 		return err
@@ -134,4 +134,19 @@ func (t *ComposeTarget) Healthy(ctx context.Context) error {
 		return fmt.Errorf("not healthy: %s", strings.Join(bad, ", "))
 	}
 	return nil
+}
+
+func (t *Target) waitHealthy(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := t.Healthy(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
