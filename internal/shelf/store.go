@@ -190,11 +190,12 @@ func (ns *names) intern(name string) uint32 {
 	return n
 }
 
-// authorList is a book's authors: up to two numbers held in it, more in
-// the view's overflow chunks (from the first, count of them).
+// authorList is a book's authors, as the numbers of their names: up to
+// two held in it; more as a run of n numbers in the overflow chunks,
+// starting at a.
 type authorList struct {
+	a, b   uint32 // the first two, or where the run starts
 	n      uint8
-	a, b   uint32 // the first two, or where the overflow starts
 	inline bool
 }
 
