@@ -80,6 +80,18 @@ func TestUpAddReadAndReadYourWrites(t *testing.T) {
 		if got := titles(last); len(got) != 1 {
 			t.Fatalf("last read after removal: %v", got)
 		}
+
+		// Every service's metrics: the runtime's and the process's, and
+		// its requests by route and code, counted and timed.
+		for _, svc := range []string{"gateway", "books", "lastread", "catalog", "stats"} {
+			m := do(t, "GET", s.url(svc, "/metrics"), "", nil)
+			for _, family := range []string{"go_goroutines", "go_gc_duration_seconds", "process_resident_memory_bytes",
+				"bookshelf_http_requests_total", "bookshelf_http_request_duration_seconds"} {
+				if !strings.Contains(string(m.body), "# TYPE "+family+" ") {
+					t.Errorf("%s's metrics lack the family %s", svc, family)
+				}
+			}
+		}
 	})
 }
 

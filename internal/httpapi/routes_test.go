@@ -86,11 +86,11 @@ func TestRoutesThroughMiddleware(t *testing.T) {
 	body := do(t, h, "GET", "/metrics", "").Body.String()
 	for _, line := range []string{
 		// 2 GETs, 1 HEAD, offset and other parameters: 5
-		`bookshelf_http_requests_total{route="GET /books/last-read",code="2xx"} 5`,
-		`bookshelf_http_requests_total{route="GET /books/last-read",code="4xx"} 2`,
-		`bookshelf_http_requests_total{route="GET /bookshelf/books/last/read",code="2xx"} 1`,
-		`bookshelf_http_requests_total{route="GET /{$}",code="2xx"} 1`,
-		`bookshelf_http_requests_total{route="",code="4xx"} 4`,
+		`bookshelf_http_requests_total{code="2xx",route="GET /books/last-read"} 5`,
+		`bookshelf_http_requests_total{code="4xx",route="GET /books/last-read"} 2`,
+		`bookshelf_http_requests_total{code="2xx",route="GET /bookshelf/books/last/read"} 1`,
+		`bookshelf_http_requests_total{code="2xx",route="GET /{$}"} 1`,
+		`bookshelf_http_requests_total{code="4xx",route=""} 4`,
 	} {
 		if !strings.Contains(body, line+"\n") {
 			t.Errorf("metrics lack %s:\n%s", line, body)
@@ -110,7 +110,7 @@ func TestRoutesPanic(t *testing.T) {
 		t.Fatalf("panic: %d", rec.Code)
 	}
 	problemOf(t, rec)
-	if body := do(t, h, "GET", "/metrics", "").Body.String(); !strings.Contains(body, `bookshelf_http_requests_total{route="GET /boom",code="5xx"} 1`+"\n") {
+	if body := do(t, h, "GET", "/metrics", "").Body.String(); !strings.Contains(body, `bookshelf_http_requests_total{code="5xx",route="GET /boom"} 1`+"\n") {
 		t.Errorf("the panic is not counted under its route:\n%s", body)
 	}
 }

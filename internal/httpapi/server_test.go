@@ -48,10 +48,10 @@ func TestMiddlewarePanicAndMetrics(t *testing.T) {
 		t.Fatalf("metrics %d %v", rec.Code, rec.Header())
 	}
 	for _, line := range []string{
-		`bookshelf_http_requests_total{route="GET /ok/{id}",code="2xx"} 3`,
-		`bookshelf_http_requests_total{route="GET /boom",code="5xx"} 1`,
-		`bookshelf_http_requests_total{route="",code="4xx"} 1`,
-		`bookshelf_http_requests_total{route="GET /healthz",code="2xx"} 1`,
+		`bookshelf_http_requests_total{code="2xx",route="GET /ok/{id}"} 3`,
+		`bookshelf_http_requests_total{code="5xx",route="GET /boom"} 1`,
+		`bookshelf_http_requests_total{code="4xx",route=""} 1`,
+		`bookshelf_http_requests_total{code="2xx",route="GET /healthz"} 1`,
 	} {
 		if !strings.Contains(rec.Body.String(), line+"\n") {
 			t.Errorf("metrics lack %s:\n%s", line, rec.Body)
