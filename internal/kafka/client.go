@@ -65,11 +65,18 @@ func (c Config) baseOpts() []kgo.Opt {
 	}
 }
 
-// kgoLogger passes franz-go's warnings and errors to slog. Its info level
-// is a running commentary, kept out of the service's log.
+// kgoLogger passes franz-go's log to slog: its warnings and errors, and its
+// debug lines when the service logs at debug (--log-level debug). Its info
+// level is a running commentary of connections and group state, kept out of
+// the service's log unless debugging.
 type kgoLogger struct{ l *slog.Logger }
 
-func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+func (k kgoLogger) Level() kgo.LogLevel {
+	if k.l.Enabled(context.Background(), slog.LevelDebug) {
+		return kgo.LogLevelDebug
+	}
+	return kgo.LogLevelWarn
+}
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lvl := slog.LevelInfo
