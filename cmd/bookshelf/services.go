@@ -227,6 +227,14 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	reg.CounterFunc("bookshelf_dead_letters_failed_total", "Dead letters the dead-letter topic did not take (the records stay in the log).",
 		func() float64 { return float64(follower.DeadLettersFailed()) })
 	reg.CounterFunc("bookshelf_fetch_errors_total", "Fetches of the event log that failed (the broker away or refusing).", func() float64 { return float64(counts.FetchErrors.Load()) })
+	reg.GaugeFunc("bookshelf_view_lag_records", "Records of the event log the view has yet to read.", func() float64 {
+		n, _ := follower.Lag()
+		return float64(n)
+	})
+	reg.GaugeFunc("bookshelf_view_lag_seconds", "While the view is behind the log, how old the last record it applied is; 0 when it is not behind.", func() float64 {
+		_, d := follower.Lag()
+		return d.Seconds()
+	})
 	reg.GaugeFunc("bookshelf_view_catching_up_records", "Records left to read before the view is caught up.", func() float64 {
 		p := follower.Progress()
 		return float64(p.Total - p.Done)

@@ -53,6 +53,10 @@ type Follower struct {
 	ready    bool
 	caughtUp chan struct{}
 	lastErr  error // the latest fetch error, nil once fetching works
+	// ends are the partitions' last stable offsets, as the latest fetches
+	// told; lastAt is the timestamp of the last record applied.
+	ends   map[int32]int64
+	lastAt time.Time
 }
 
 // NewFollower returns a follower feeding replica; name says who reads, in
@@ -62,6 +66,7 @@ func NewFollower(cfg Config, name string, replica Replica) *Follower {
 		cfg: cfg, name: name, replica: replica,
 		log:      cfg.logger().With("topic", cfg.Topics.Events),
 		caughtUp: make(chan struct{}),
+		ends:     map[int32]int64{},
 	}
 }
 
@@ -146,17 +151,46 @@ func (f *Follower) Run(ctx context.Context) error {
 	// Decoding a record costs about what applying it does: one goroutine
 	// decodes a fetch while this one applies the one before, in order.
 	parts := int32(len(start))
-	batches := make(chan []decoded, 2)
+	batches := make(chan fetched, 2)
 	decodeCtx, stopDecoding := context.WithCancel(ctx)
 	defer stopDecoding()
 	go f.decode(decodeCtx, cl, parts, batches)
 	for batch := range batches {
-		for i := range batch {
-			f.handle(&batch[i], dlq)
+		for i := range batch.recs {
+			f.handle(&batch.recs[i], dlq)
 		}
+		f.mu.Lock()
+		for p, end := range batch.ends {
+			f.ends[p] = max(f.ends[p], end)
+		}
+		if n := len(batch.recs); n > 0 {
+			f.lastAt = batch.recs[n-1].r.Timestamp
+		}
+		f.mu.Unlock()
 		f.checkCaughtUp()
 	}
 	return nil
+}
+
+// fetched is one fetch, decoded: its records, and where each partition's
+// stable end was then.
+type fetched struct {
+	recs []decoded
+	ends map[int32]int64
+}
+
+// Lag is how far behind the log the follower is: the records it has yet to
+// read, and, while there are any, how old the last one it applied is.
+func (f *Follower) Lag() (records int64, behind time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p, end := range f.ends {
+		records += max(end-f.next[p], 0)
+	}
+	if records > 0 && !f.lastAt.IsZero() {
+		behind = time.Since(f.lastAt)
+	}
+	return records, behind
 }
 
 // decoded is a record read, and its event or why it has none.
@@ -168,7 +202,7 @@ type decoded struct {
 
 // decode polls the log and sends each fetch's records, decoded, on out;
 // it closes out when ctx ends.
-func (f *Follower) decode(ctx context.Context, cl *kgo.Client, parts int32, out chan<- []decoded) {
+func (f *Follower) decode(ctx context.Context, cl *kgo.Client, parts int32, out chan<- fetched) {
 	defer close(out)
 	for {
 		fetches := cl.PollFetches(ctx)
@@ -176,13 +210,18 @@ func (f *Follower) decode(ctx context.Context, cl *kgo.Client, parts int32, out 
 			return
 		}
 		f.noteErrors(fetches)
-		batch := make([]decoded, 0, fetches.NumRecords())
-		fetches.EachRecord(func(r *kgo.Record) {
-			d := decoded{r: r}
-			if !r.Attrs.IsControl() {
-				d.err = decodeAdmitted(&d.e, r, parts)
+		batch := fetched{recs: make([]decoded, 0, fetches.NumRecords()), ends: map[int32]int64{}}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.Err == nil && p.LastStableOffset >= 0 {
+				batch.ends[p.Partition] = p.LastStableOffset
 			}
-			batch = append(batch, d)
+			for _, r := range p.Records {
+				d := decoded{r: r}
+				if !r.Attrs.IsControl() {
+					d.err = decodeAdmitted(&d.e, r, parts)
+				}
+				batch.recs = append(batch.recs, d)
+			}
 		})
 		select {
 		case out <- batch:

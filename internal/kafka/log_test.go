@@ -536,6 +536,9 @@ func TestImportedBooksAreTheAggregates(t *testing.T) {
 		if n := f.Counts.DeadLettered.Load(); n != 0 {
 			t.Errorf("%d imported records dead-lettered", n)
 		}
+		if n, behind := f.Lag(); n != 0 || behind != 0 {
+			t.Errorf("caught up, the follower says it lags %d records, %s", n, behind)
+		}
 		sub, _ := startBooks(t, g, cfg, "a")
 		if o := submit(t, sub, readCmd("imp-4242")); o.Status != shelf.StatusAccepted {
 			t.Errorf("a read of an imported book: %+v", o)

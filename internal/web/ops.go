@@ -45,6 +45,10 @@ type opsInstance struct {
 	// DeadLettered is the service's own count of the records it
 	// dead-lettered since it started; nil when it publishes none.
 	DeadLettered *int64 `json:"dead_lettered,omitempty"`
+	// LagRecords and LagSeconds are a view's lag behind the event log, as
+	// it publishes it; nil for the others.
+	LagRecords *float64 `json:"lag_records,omitempty"`
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
 }
 
 type opsService struct {
@@ -128,6 +132,8 @@ func probe(ctx context.Context, client *http.Client, in *opsInstance) {
 	metrics, code, err := fetch(ctx, client, in.URL+"/metrics", 1<<20)
 	if err == nil && code == http.StatusOK {
 		in.DeadLettered = deadLettered(string(metrics))
+		in.LagRecords = gauge(string(metrics), "bookshelf_view_lag_records")
+		in.LagSeconds = gauge(string(metrics), "bookshelf_view_lag_seconds")
 	}
 }
 
@@ -170,6 +176,19 @@ func deadLettered(text string) *int64 {
 		return nil
 	}
 	return &sum
+}
+
+// gauge is the value of an unlabelled metric in a Prometheus text
+// exposition, nil when it has none.
+func gauge(text, name string) *float64 {
+	for line := range strings.Lines(text) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return &f
+			}
+		}
+	}
+	return nil
 }
 
 func (o *Ops) serveStatus(w http.ResponseWriter, r *http.Request) {

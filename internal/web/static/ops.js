@@ -13,6 +13,14 @@
     return e;
   }
 
+  // A view's lag behind the log: records yet to read, and how old the
+  // last one it applied is while it is behind.
+  function lag(inst) {
+    if (inst.lag_records === undefined) return "";
+    if (inst.lag_records === 0) return "caught up";
+    return inst.lag_records + " records, " + (inst.lag_seconds || 0).toFixed(1) + " s";
+  }
+
   function render(st) {
     const rows = [];
     let ready = 0, total = 0;
@@ -20,7 +28,7 @@
       if (svc.instances.length === 0) {
         const tr = el("tr");
         tr.append(el("td", svc.service), el("td", "—"), el("td", "none", "bad"),
-          el("td", svc.error || "no healthy instance in the registry"), el("td", ""), el("td", ""));
+          el("td", svc.error || "no healthy instance in the registry"), el("td", ""), el("td", ""), el("td", ""));
         rows.push(tr);
         continue;
       }
@@ -31,7 +39,8 @@
         tr.append(el("td", svc.service), el("td", inst.url),
           el("td", inst.ready ? "ready" : "not ready", inst.ready ? "good" : "bad"),
           el("td", inst.status), el("td", inst.ms + " ms"),
-          el("td", inst.dead_lettered === undefined ? "" : inst.dead_lettered));
+          el("td", inst.dead_lettered === undefined ? "" : inst.dead_lettered),
+          el("td", lag(inst)));
         rows.push(tr);
       }
     }
