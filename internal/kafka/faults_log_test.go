@@ -167,7 +167,7 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 	const stall = 2 * time.Second
 	p := NewProcessor(cfg, "slow", RebuildStall(stall))
 	began := time.Now()
-	st, err := p.build(ctx, 0)
+	st, err := p.build(ctx, p.cfg, 0)
 	took := time.Since(began)
 	if err != nil || st == nil {
 		t.Fatalf("a rebuild reading all along, for %v with a stall limit of %v: %v", took, stall, err)
@@ -179,7 +179,7 @@ func TestFaultRebuildHasNoLimitWhileItReads(t *testing.T) {
 
 	delay.Store(int64(10 * time.Second))
 	began = time.Now()
-	_, err = p.build(ctx, 0)
+	_, err = p.build(ctx, p.cfg, 0)
 	if !errors.Is(err, errRebuildStalled) {
 		t.Fatalf("a rebuild reading nothing: %v after %v, want it given up as stalled", err, time.Since(began))
 	}

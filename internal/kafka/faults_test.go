@@ -891,3 +891,27 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 	}
 	tallyEvents(t, cfg).exactlyOnce(t, books, nil)
 }
+
+// A rebuild's client starts from the brokers the session's client knows,
+// not only from the one a service was seeded with: that one may be the
+// broker that stopped.
+func TestKnownBrokersAreAllOfThem(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatalf("embedded brokers: %v", err)
+	}
+	t.Cleanup(c.Close)
+	seed := c.ListenAddrs()[:1]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := knownBrokers(context.Background(), cl, seed)
+	slices.Sort(got)
+	want := slices.Clone(c.ListenAddrs())
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("known brokers %v, want all of %v", got, want)
+	}
+}

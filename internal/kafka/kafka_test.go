@@ -619,7 +619,7 @@ func TestRebuildShowsProgress(t *testing.T) {
 		var log lockedBuffer
 		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
 		p := NewProcessor(cfg, "progress", RebuildProgress(5*time.Millisecond))
-		if _, err := p.build(ctx, 0); err != nil {
+		if _, err := p.build(ctx, p.cfg, 0); err != nil {
 			t.Fatal(err)
 		}
 		out := log.String()

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -89,7 +92,7 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 				recs = append(recs, r)
 				return
 			}
-			b = p.startBuilding(ctx, r.Partition)
+			b = p.startBuilding(ctx, r.Partition, knownBrokers(ctx, cl, p.cfg.Brokers))
 		}
 		b.held = append(b.held, r)
 		if len(b.held) >= p.maxHeld && b.resume == nil {
@@ -116,18 +119,39 @@ func (p *Processor) rebuilt() bool {
 	return false
 }
 
-// startBuilding begins rebuilding a partition in the background.
-func (p *Processor) startBuilding(ctx context.Context, part int32) *rebuild {
+// startBuilding begins rebuilding a partition in the background, its
+// client seeded with brokers.
+func (p *Processor) startBuilding(ctx context.Context, part int32, brokers []string) *rebuild {
 	ctx, cancel := context.WithCancel(ctx)
 	b := &rebuild{cancel: cancel, done: make(chan struct{})}
 	p.building[part] = b
 	p.rebuilding.Add(1)
+	cfg := p.cfg
+	cfg.Brokers = brokers
 	go func() {
 		defer close(b.done)
 		defer p.rebuilding.Add(-1)
-		b.st, b.err = p.build(ctx, part)
+		b.st, b.err = p.build(ctx, cfg, part)
 	}()
 	return b
+}
+
+// knownBrokers is where the brokers are now, as the session's client knows
+// them, or fallback if it cannot tell: the brokers a service was seeded
+// with at start may be gone since (it found one broker in the registry, and
+// that one stopped), and a rebuild's client of its own starts from these.
+func knownBrokers(ctx context.Context, cl *kgo.Client, fallback []string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil || len(m.Brokers) == 0 {
+		return fallback
+	}
+	out := make([]string, 0, len(m.Brokers))
+	for _, b := range m.Brokers {
+		out = append(out, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+	}
+	return out
 }
 
 // stopBuilding stops the rebuilds of parts (of all, for nil) and waits for
@@ -203,10 +227,10 @@ const defaultRebuildStall = 2 * time.Minute
 // fetched this partition's commands with stable offsets (KIP-447), so a
 // transaction of its previous owner that committed their offsets has
 // ended; one that had only appended events is waited out below.
-func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error) {
+func (p *Processor) build(ctx context.Context, cfg Config, part int32) (*shelf.Shelf, error) {
 	began := time.Now()
 	st := shelf.NewShelf()
-	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
+	cl, err := kgo.NewClient(cfg.baseOpts()...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -225,7 +249,7 @@ func (p *Processor) build(ctx context.Context, part int32) (*shelf.Shelf, error)
 	defer stopWatch()
 	var e shelf.Event
 	n := 0
-	err = readRange(ctx, p.cfg, p.cfg.Topics.Events,
+	err = readRange(ctx, cfg, cfg.Topics.Events,
 		map[int32]int64{part: start[part]}, map[int32]int64{part: end[part]},
 		func(r *kgo.Record) {
 			done.Store(r.Offset + 1 - start[part])
