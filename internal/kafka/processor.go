@@ -43,6 +43,9 @@ type Processor struct {
 	// building holds the partitions being rebuilt in the background, with
 	// their commands polled meanwhile. Only the Run goroutine touches it.
 	building map[int32]*rebuild
+	// seeds are the brokers the last session's client knew, when it was
+	// asked (see knownBrokers): a new session starts from them.
+	seeds []string
 	// rebuilding counts them, for anyone to read.
 	rebuilding atomic.Int32
 	// stale holds partitions revoked or lost since the last batch; the
@@ -206,7 +209,11 @@ func (p *Processor) session(ctx context.Context) error {
 		p.staleMu.Unlock()
 		p.log.Info("partitions revoked or lost", "partitions", lost)
 	}
-	sess, err := kgo.NewGroupTransactSession(append(p.cfg.baseOpts(),
+	cfg := p.cfg
+	if len(p.seeds) > 0 {
+		cfg.Brokers = p.seeds // where the brokers were last seen
+	}
+	sess, err := kgo.NewGroupTransactSession(append(cfg.baseOpts(),
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),

@@ -92,7 +92,8 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 				recs = append(recs, r)
 				return
 			}
-			b = p.startBuilding(ctx, r.Partition, knownBrokers(ctx, cl, p.cfg.Brokers))
+			p.seeds = knownBrokers(ctx, cl, p.cfg.Brokers)
+			b = p.startBuilding(ctx, r.Partition, p.seeds)
 		}
 		b.held = append(b.held, r)
 		if len(b.held) >= p.maxHeld && b.resume == nil {
