@@ -4,10 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -34,7 +32,7 @@ func LastRead(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, opts ...Opti
 }
 
 func newLastReadHandler(rep *shelf.Replica[*shelf.LastRead], ready ReadyFunc, c *config) (*lastRead, http.Handler) {
-	h := &lastRead{view: newView(c, ready, rep), rep: rep}
+	h := &lastRead{view: newView(c, ready, rep), rep: rep, answers: newAnswerCache()}
 	rs := newRoutes()
 	rs.get("/books/last-read", h.list(false))
 	// Where the original answered, the original answer: a bare list.
@@ -240,19 +238,10 @@ func unescapeQuery(s string) (string, error) {
 type lastRead struct {
 	view
 	rep *shelf.Replica[*shelf.LastRead]
-	// pages caches the encoded first page per shape (object, bare list)
-	// and limit. Most requests are the same few (the UI's GET
-	// /books/last-read), and reading the view and encoding is most of
-	// their cost. A page is keyed on the replica's version, which moves
-	// with every event it applies: an unchanged key means an unchanged
-	// view.
-	pages [2][shelf.MaxLimit + 1]atomic.Pointer[lastReadPage]
-}
-
-type lastReadPage struct {
-	version uint64 // the key
-	body    []byte
-	length  []string // the Content-Length value, shared like jsonContentType
+	// answers keeps recent answers. Most requests are the same few (the
+	// app's GET /books/last-read), and reading the view and encoding is
+	// most of their cost.
+	answers *answerCache
 }
 
 // lastReadList is the answer of the last-read view.
@@ -263,9 +252,9 @@ type lastReadList struct {
 // list answers with the books read last: as {"books":[…]}, or as the bare
 // list when bare.
 func (h *lastRead) list(bare bool) http.HandlerFunc {
-	shape := 0
+	shape := "object?"
 	if bare {
-		shape = 1
+		shape = "list?"
 	}
 	answer := func(entries []shelf.ReadEntry) any {
 		if bare {
@@ -276,8 +265,14 @@ func (h *lastRead) list(bare bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, shape, answer) }
 }
 
-func (h *lastRead) serve(w http.ResponseWriter, r *http.Request, shape int, answer func([]shelf.ReadEntry) any) {
+func (h *lastRead) serve(w http.ResponseWriter, r *http.Request, shape string, answer func([]shelf.ReadEntry) any) {
 	if !h.begin(w, r) {
+		return
+	}
+	// As the catalog's: found by the query as sent, and the version.
+	version, key := h.rep.Version(), shape+r.URL.RawQuery
+	if a := h.answers.get(version, key); a != nil {
+		writeJSONBody(w, http.StatusOK, a.body, a.length)
 		return
 	}
 	q, err := parseQuery(r, shelf.DefaultLastReadLimit, false)
@@ -285,34 +280,9 @@ func (h *lastRead) serve(w http.ResponseWriter, r *http.Request, shape int, answ
 		writeError(w, r, err, "")
 		return
 	}
-	if q.offset > 0 {
-		var entries []shelf.ReadEntry
-		h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.offset + q.limit) })
-		writeJSON(w, r, http.StatusOK, answer(entries[min(q.offset, len(entries)):]))
-		return
-	}
-	// The key is taken before the view is read: if the view moves in
-	// between, the page holds a newer state than its key says, and no later
-	// request can see that key again, since keys only grow.
-	version := h.rep.Version()
-	slot := &h.pages[shape][q.limit]
-	if p := slot.Load(); p != nil && p.version == version {
-		writeJSONBody(w, http.StatusOK, p.body, p.length)
-		return
-	}
 	var entries []shelf.ReadEntry
-	h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.limit) })
-	buf, err := encodeJSON(answer(entries))
-	if err != nil {
-		writeError(w, r, statusError(http.StatusInternalServerError, "the answer could not be encoded"), "")
-		return
-	}
-	// The page keeps its own copy of the bytes: the buffer goes back to
-	// the pool, and readers of the page must never see it change.
-	p := &lastReadPage{version: version, body: slices.Clone(buf.Bytes()), length: contentLength(buf.Len())}
-	putBuf(buf)
-	slot.Store(p)
-	writeJSONBody(w, http.StatusOK, p.body, p.length)
+	h.rep.Read(func(v *shelf.LastRead) { entries = v.Latest(q.offset + q.limit) })
+	writeCached(w, r, h.answers, version, key, answer(entries[min(q.offset, len(entries)):]))
 }
 
 type catalog struct {
