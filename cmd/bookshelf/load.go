@@ -329,13 +329,13 @@ func (u *ownUp) stop() {
 // catchUp is what the views scenario measured of one service: how soon it
 // was ready, having read the whole log, and its memory then.
 type catchUp struct {
-	Service  string        `json:"service"`
-	Records  int           `json:"records"`
-	Ready    time.Duration `json:"ready_ns"`
-	RSS      int64         `json:"rss_bytes"`
-	PeakRSS  int64         `json:"peak_rss_bytes"`
-	PerBook  int64         `json:"rss_bytes_per_book"`
-	Settling time.Duration `json:"first_queries_ns"` // for the aggregate, a command on each partition
+	Service     string        `json:"service"`
+	Records     int           `json:"records"`
+	Ready       time.Duration `json:"ready_ns"`
+	RSS         int64         `json:"rss_bytes"`
+	PeakRSS     int64         `json:"peak_rss_bytes"`
+	PerBook     int64         `json:"rss_bytes_per_book"`
+	FirstAnswer time.Duration `json:"first_answer_ns"` // for the aggregate, a command on each partition
 }
 
 // viewsScenario writes a log of books, and a read of each, to a topic of
@@ -355,7 +355,7 @@ func viewsScenario(ctx context.Context, brokers string, books int, log *slog.Log
 		if err != nil {
 			return nil, err
 		}
-		stop, err := startProcess(ctx, dir, "broker", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(dir, "data"), "--topic", topic)
+		_, stop, err := startService(dir, "broker", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(dir, "data"), "--topic", topic)
 		if err != nil {
 			return nil, err
 		}
@@ -471,7 +471,7 @@ func measureCatchUp(ctx context.Context, dir, kind string, probes []string, chec
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	log.Info("load: catching up", "service", kind, "at", base)
 	began := time.Now()
-	cmd, stop, err := startService(ctx, dir, kind, "--broker", brokers, "--topic", topic, "--port", strconv.Itoa(port), "--id", "load-"+kind)
+	cmd, stop, err := startService(dir, kind, "--broker", brokers, "--topic", topic, "--port", strconv.Itoa(port), "--id", "load-"+kind)
 	if err != nil {
 		return catchUp{}, err
 	}
@@ -515,7 +515,7 @@ func measureCatchUp(ctx context.Context, dir, kind string, probes []string, chec
 			return c, fmt.Errorf("POST %s: %d %s", probe, resp.StatusCode, bytes.TrimSpace(body))
 		}
 	}
-	c.Settling = time.Since(at)
+	c.FirstAnswer = time.Since(at)
 	// What it holds once settled: it gives back what catching up took
 	// right after (see leanAfterCatchUp).
 	time.Sleep(2 * time.Second)
@@ -552,14 +552,9 @@ func unusedPort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startProcess starts this binary with args, its output in dir, and
-// returns how to stop it (an interrupt, then a kill after 30 s).
-func startProcess(ctx context.Context, dir string, args ...string) (func(), error) {
-	_, stop, err := startService(ctx, dir, args[0], args[1:]...)
-	return stop, err
-}
-
-func startService(_ context.Context, dir, kind string, args ...string) (*exec.Cmd, func(), error) {
+// startService starts this binary's subcommand kind with args, its output
+// in dir, and returns how to stop it (an interrupt, then a kill after 30 s).
+func startService(dir, kind string, args ...string) (*exec.Cmd, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -594,7 +589,7 @@ func catchUpTable(w io.Writer, cs []catchUp) {
 	fmt.Fprintf(w, "\n%-10s %10s %9s %13s %9s %9s %10s\n", "service", "records", "ready s", "first answer", "RSS MB", "peak MB", "RSS B/book")
 	for _, c := range cs {
 		fmt.Fprintf(w, "%-10s %10d %9.2f %13s %9d %9d %10d\n", c.Service, c.Records, c.Ready.Seconds(),
-			c.Settling.Round(time.Microsecond), c.RSS>>20, c.PeakRSS>>20, c.PerBook)
+			c.FirstAnswer.Round(time.Microsecond), c.RSS>>20, c.PeakRSS>>20, c.PerBook)
 	}
 	fmt.Fprintln(w, "(first answer: the first query once ready; for books, a command on each partition, which waits for its state)")
 }

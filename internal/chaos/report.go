@@ -55,8 +55,6 @@ type Second struct {
 	P99   time.Duration `json:"p99_ns"`
 }
 
-func latencies(ops []Op) Latency { return latencyOf(ops, true) }
-
 // latencyOf is the latency of the acknowledged commands, or of the
 // answered gets.
 func latencyOf(ops []Op, commands bool) Latency {
@@ -75,7 +73,7 @@ func latencyOf(ops []Op, commands bool) Latency {
 
 // Figures computes a run's figures.
 func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict) Report {
-	r := Report{Seed: seed, Cycles: cycles, Faults: faults, ByKind: map[string]*KindReport{}, Overall: latencies(ops), Verdict: v, Sent: len(ops)}
+	r := Report{Seed: seed, Cycles: cycles, Faults: faults, ByKind: map[string]*KindReport{}, Overall: latencyOf(ops, true), Verdict: v, Sent: len(ops)}
 	if len(ops) == 0 {
 		return r
 	}
@@ -124,7 +122,7 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict) Repor
 				}
 			}
 		}
-		k.Latency, k.ReadBack = latencies(during), latencyOf(during, false)
+		k.Latency, k.ReadBack = latencyOf(during, true), latencyOf(during, false)
 	}
 	secs := int(r.Ended.Sub(r.Began)/time.Second) + 1
 	buckets := make([][]time.Duration, secs)
