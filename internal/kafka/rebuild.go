@@ -81,7 +81,7 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 		}
 		p.owned[part] = b.st
 		for _, off := range b.lettered {
-			p.markLettered(part, off)
+			p.lettered.add(part, off)
 		}
 		recs = append(recs, b.held...)
 	}

@@ -37,16 +37,16 @@ func (p *Processor) triage(recs []*kgo.Record) []*pending {
 			err = fmt.Errorf("%w: the command for book %q is on partition %d of %s, and the book's home is partition %d (murmur2 of its id, of %d partitions): the aggregate holds the book there. Send commands through the books API, which places them",
 				shelf.ErrUndecidable, cmd.BookID, r.Partition, r.Topic, Home(cmd.BookID, p.parts), p.parts)
 			w.outcome = shelf.Rejection(cmd.ID, err)
-		case p.refused[r.Partition][r.Offset] != nil:
+		case p.refusals.of(r.Partition, r.Offset) != nil:
 			w.cmd = cmd
-			err = fmt.Errorf("%w: %w", shelf.ErrRefused, p.refused[r.Partition][r.Offset])
+			err = fmt.Errorf("%w: %w", shelf.ErrRefused, p.refusals.of(r.Partition, r.Offset))
 			w.outcome = shelf.Rejection(cmd.ID, err)
 		default:
 			w.cmd = cmd
 			continue
 		}
 		w.letter, w.why = deadLetter(r, err, by, p.cfg.Topics.DLQ, p.dlqLimit), err
-		w.sent = p.lettered[r.Partition][r.Offset]
+		w.sent = p.lettered.has(r.Partition, r.Offset)
 	}
 	return work
 }
@@ -76,7 +76,7 @@ func (p *Processor) sendDeadLetters(ctx context.Context, work []*pending) []*pen
 		if err == nil {
 			p.log.Warn("dead-lettered a command", "partition", part, "offset", w.rec.Offset,
 				"err", w.why)
-			p.markLettered(part, w.rec.Offset)
+			p.lettered.add(part, w.rec.Offset)
 			w.sent = true
 			continue
 		}
@@ -133,13 +133,6 @@ func (p *Processor) produceLetters(ctx context.Context, ws []*pending) []error {
 
 // dlqWriteTimeout bounds one try at writing dead letters.
 const dlqWriteTimeout = 10 * time.Second
-
-func (p *Processor) markLettered(part int32, offset int64) {
-	if p.lettered[part] == nil {
-		p.lettered[part] = map[int64]bool{}
-	}
-	p.lettered[part][offset] = true
-}
 
 // holdForDeadLetters holds the commands ws of part, none of them decided,
 // and tries their dead letters again with backoff until they land or the

@@ -1,0 +1,226 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// session is one transactional session of a Processor: its place in the
+// books group and its transactional producer (franz-go's
+// GroupTransactSession), with the dead-letter producer made for it. It
+// polls commands and has them decided a batch at a time (batch) until ctx
+// ends or an error the transactional producer cannot carry on from (see
+// Run, which then starts a fresh one). Only the Run goroutine uses it.
+type session struct {
+	p   *Processor
+	txn *kgo.GroupTransactSession
+	// dlq is the dead-letter producer of this session, also the
+	// Processor's while it runs; nil until it is made.
+	dlq *kgo.Client
+	// failures counts the failed polls and batches in a row, to back off
+	// by.
+	failures int
+}
+
+// runSession runs one transactional session until ctx ends or it fails.
+func (p *Processor) runSession(ctx context.Context) error {
+	s, err := p.openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	p.setHealthy(true, nil)
+	return s.run(ctx)
+}
+
+// openSession joins the group and learns what a session needs of the
+// topics.
+func (p *Processor) openSession(ctx context.Context) (*session, error) {
+	txn, err := kgo.NewGroupTransactSession(p.sessionOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka transact session: %w", err)
+	}
+	s := &session{p: p, txn: txn}
+	if err := p.startSession(ctx, txn.Client()); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.dlq = p.dlq
+	return s, nil
+}
+
+// startSession learns what a session needs of the topics, and makes its
+// dead-letter producer.
+func (p *Processor) startSession(ctx context.Context, cl *kgo.Client) error {
+	parts, err := partitionsOf(ctx, cl, p.cfg.Topics.Commands)
+	if err != nil {
+		return err
+	}
+	p.parts = parts
+	p.dlqLimit = deadLetterLimit(ctx, p.cfg, cl)
+	p.dlq, err = kgo.NewClient(append(p.cfg.baseOpts(),
+		kgo.DefaultProduceTopic(p.cfg.Topics.DLQ),
+		kgo.ProducerLinger(0),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(dlqWriteTimeout),
+		// A batch of dead letters must fit the topic as each does.
+		kgo.ProducerBatchMaxBytes(int32(max(p.dlqLimit, minBatchBytes))),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	return nil
+}
+
+// close ends the session. The dead-letter producer is closed first: a dead
+// letter still being tried for a held partition then fails at once, and
+// its hold stops without waiting out the write.
+func (s *session) close() {
+	if s.dlq != nil {
+		s.dlq.Close()
+	}
+	s.p.stopBuilding(nil)
+	s.txn.Close()
+	s.p.staleMu.Lock()
+	clear(s.p.ownedParts)
+	s.p.staleMu.Unlock()
+}
+
+// sessionOpts are the options of a session's client.
+func (p *Processor) sessionOpts() []kgo.Opt {
+	cfg := p.cfg
+	if len(p.seeds) > 0 {
+		cfg.Brokers = p.seeds // where the brokers were last seen
+	}
+	return append(cfg.baseOpts(),
+		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
+		kgo.ConsumeTopics(p.cfg.Topics.Commands),
+		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
+		kgo.TransactionTimeout(p.txnTimeout),
+		// Group offsets are fetched stable (KIP-447, always on in franz-go):
+		// a new owner waits out the previous owner's open transaction.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.SessionTimeout(p.cfg.sessionTimeout()),
+		kgo.HeartbeatInterval(min(time.Second, p.cfg.sessionTimeout()/3)),
+		kgo.RebalanceTimeout(30*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.OnPartitionsAssigned(p.assigned),
+		kgo.OnPartitionsRevoked(p.forget),
+		kgo.OnPartitionsLost(p.forget),
+	)
+}
+
+// assigned is called by the group, on a goroutine of its own, with the
+// partitions given to this instance.
+func (p *Processor) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+	// Whatever this instance holds of a partition it is given now is from
+	// an earlier turn of owning it: drop it, to be rebuilt. The revoke
+	// callback cannot be relied on for this: the transact session passes
+	// on only the first revoke between two ends of a transaction.
+	p.staleMu.Lock()
+	for _, parts := range added {
+		for _, part := range parts {
+			p.stale[part] = true
+			p.ownedParts[part] = true
+		}
+	}
+	p.staleMu.Unlock()
+	p.log.Info("partitions assigned", "partitions", added)
+	// Joining the group took a working broker: whatever failed before is
+	// behind us (a poll that finds nothing never says so).
+	p.setHealthy(true, nil)
+}
+
+// forget is called by the group, on a goroutine of its own, with the
+// partitions revoked from or lost by this instance.
+func (p *Processor) forget(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.staleMu.Lock()
+	for _, parts := range lost {
+		for _, part := range parts {
+			p.stale[part] = true
+			delete(p.ownedParts, part)
+		}
+	}
+	p.staleMu.Unlock()
+	p.log.Info("partitions revoked or lost", "partitions", lost)
+}
+
+// run polls commands and has them decided until ctx ends or the session
+// fails.
+func (s *session) run(ctx context.Context) error {
+	for {
+		fetches := s.p.poll(ctx, s.txn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := s.step(ctx, fetches); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// step has the commands of one poll decided. Its error ends the session.
+func (s *session) step(ctx context.Context, fetches kgo.Fetches) error {
+	// A fetch may carry records of some partitions and an error for
+	// another: the records are good and the session has moved past them,
+	// so they are decided all the same.
+	ferr := fetchError(fetches)
+	if errors.Is(ferr, kerr.InvalidSessionTimeout) {
+		return ferr
+	}
+	if ferr != nil {
+		s.p.setHealthy(false, ferr)
+	}
+	if fetches.NumRecords() == 0 && !s.p.rebuilt() {
+		s.idle(ctx, ferr)
+		return nil
+	}
+	if err := s.p.batch(ctx, s.txn, fetches); err != nil {
+		return s.failed(ctx, err)
+	}
+	s.failures = 0
+	if ferr == nil {
+		s.p.setHealthy(true, nil)
+	}
+	return nil
+}
+
+// idle follows a poll that brought nothing to decide: after a failed
+// fetch it backs off; after a good one the broker is known to answer.
+func (s *session) idle(ctx context.Context, ferr error) {
+	if ferr != nil {
+		s.failures++
+		sleep(ctx, backoff(s.failures))
+		return
+	}
+	s.p.setHealthy(true, nil)
+}
+
+// failed follows a failed batch, and returns err if it ends the session.
+func (s *session) failed(ctx context.Context, err error) error {
+	// The transaction aborted, or the session is over: either way the
+	// consumer goes back to the committed offsets, and the commands held
+	// for rebuilds will be polled again.
+	s.p.dropHeld()
+	if ctx.Err() != nil {
+		return nil
+	}
+	var fatal *endError
+	var clock *clockError
+	if errors.As(err, &fatal) || errors.As(err, &clock) {
+		return err
+	}
+	s.p.setHealthy(false, err)
+	s.failures++
+	sleep(ctx, backoff(s.failures))
+	return nil
+}
