@@ -86,34 +86,56 @@ type Processor struct {
 	healthy    atomic.Bool
 }
 
-// A ProcessorOpt changes a setting of a Processor from its default.
+// A ProcessorOpt changes a setting of a Processor from its default. A
+// duration or count of zero or less keeps the default, as a zero field of
+// Config does (a ticker of no interval would panic, a transaction of no
+// time could never commit).
 type ProcessorOpt func(*Processor)
 
 // TxnTimeout is how long the broker lets the instance's transaction stay
 // open: the longest a killed instance can hold back its partitions
 // (default 10 s).
-func TxnTimeout(d time.Duration) ProcessorOpt { return func(p *Processor) { p.txnTimeout = d } }
+func TxnTimeout(d time.Duration) ProcessorOpt {
+	return func(p *Processor) { setPositive(&p.txnTimeout, d) }
+}
 
 // MaxHeld is how many commands of a partition being rebuilt are held
 // before fetching it pauses until the rebuild is done (default 10 000).
-func MaxHeld(n int) ProcessorOpt { return func(p *Processor) { p.maxHeld = n } }
+func MaxHeld(n int) ProcessorOpt { return func(p *Processor) { setPositive(&p.maxHeld, n) } }
 
 // RebuildProgress is how often a rebuild logs how far it is (default 2 s).
 func RebuildProgress(every time.Duration) ProcessorOpt {
-	return func(p *Processor) { p.progressEvery = every }
+	return func(p *Processor) { setPositive(&p.progressEvery, every) }
 }
 
 // RebuildStall is how long a rebuild may read nothing before it is given
 // up (default 2 minutes).
-func RebuildStall(d time.Duration) ProcessorOpt { return func(p *Processor) { p.rebuildStall = d } }
+func RebuildStall(d time.Duration) ProcessorOpt {
+	return func(p *Processor) { setPositive(&p.rebuildStall, d) }
+}
 
 // Quarantine is how long an instance whose record timestamps the broker
 // refuses stays out of the group (default a minute).
-func Quarantine(d time.Duration) ProcessorOpt { return func(p *Processor) { p.quarantine = d } }
+func Quarantine(d time.Duration) ProcessorOpt {
+	return func(p *Processor) { setPositive(&p.quarantine, d) }
+}
 
 // Clock is the instance's clock, which stamps the records it writes
-// (default time.Now).
-func Clock(now func() time.Time) ProcessorOpt { return func(p *Processor) { p.now = now } }
+// (default time.Now; nil keeps it).
+func Clock(now func() time.Time) ProcessorOpt {
+	return func(p *Processor) {
+		if now != nil {
+			p.now = now
+		}
+	}
+}
+
+// setPositive sets *setting to v, unless v is zero or less.
+func setPositive[T ~int | ~int64](setting *T, v T) {
+	if v > 0 {
+		*setting = v
+	}
+}
 
 // NewProcessor returns the command processor of one books instance.
 func NewProcessor(cfg Config, instance string, opts ...ProcessorOpt) *Processor {

@@ -92,3 +92,28 @@ func TestTxnWorkEndsBeforeTheBrokerAborts(t *testing.T) {
 		t.Errorf("default transaction timeout %v, want %v", got, DefaultTxnTimeout)
 	}
 }
+
+// A setting of zero or less keeps the default, and a positive one is
+// taken: an unset flag passed on must not stop the processor (a ticker of
+// no interval panics, a transaction of no time never commits).
+func TestProcessorOptsKeepTheDefaultForNothing(t *testing.T) {
+	defaults := NewProcessor(Config{}, "a")
+	for _, v := range []time.Duration{0, -time.Second} {
+		p := NewProcessor(Config{}, "a", TxnTimeout(v), MaxHeld(int(v)), RebuildProgress(v),
+			RebuildStall(v), Quarantine(v), Clock(nil))
+		if p.txnTimeout != defaults.txnTimeout || p.maxHeld != defaults.maxHeld ||
+			p.progressEvery != defaults.progressEvery || p.rebuildStall != defaults.rebuildStall ||
+			p.quarantine != defaults.quarantine || p.now == nil {
+			t.Errorf("settings of %v: txn %v, held %d, progress %v, stall %v, quarantine %v, clock set %v; want the defaults",
+				v, p.txnTimeout, p.maxHeld, p.progressEvery, p.rebuildStall, p.quarantine, p.now != nil)
+		}
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := NewProcessor(Config{}, "a", TxnTimeout(3*time.Second), MaxHeld(7), RebuildProgress(time.Millisecond),
+		RebuildStall(time.Hour), Quarantine(time.Second), Clock(func() time.Time { return at }))
+	if p.txnTimeout != 3*time.Second || p.maxHeld != 7 || p.progressEvery != time.Millisecond ||
+		p.rebuildStall != time.Hour || p.quarantine != time.Second || !p.now().Equal(at) {
+		t.Errorf("settings not taken: txn %v, held %d, progress %v, stall %v, quarantine %v, clock %v",
+			p.txnTimeout, p.maxHeld, p.progressEvery, p.rebuildStall, p.quarantine, p.now())
+	}
+}
