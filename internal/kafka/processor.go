@@ -40,9 +40,10 @@ type Processor struct {
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
-	// building holds the partitions being rebuilt in the background, with
-	// their commands polled meanwhile. Only the Run goroutine touches it.
-	building map[int32]*rebuild
+	// building holds the partitions being rebuilt in the background, or
+	// waiting for their dead letters, with their commands polled
+	// meanwhile. Only the Run goroutine touches it.
+	building holds
 	// seeds are the brokers the last session's client knew, when it was
 	// asked (see knownBrokers): a new session starts from them.
 	seeds []string
@@ -147,7 +148,7 @@ func NewProcessor(cfg Config, instance string, opts ...ProcessorOpt) *Processor 
 		maxHeld:       defaultMaxHeld,
 		progressEvery: 2 * time.Second,
 		owned:         map[int32]*shelf.Shelf{},
-		building:      map[int32]*rebuild{},
+		building:      holds{},
 		stale:         map[int32]bool{},
 		ownedParts:    map[int32]bool{},
 		lettered:      offsetSet{},

@@ -95,8 +95,7 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 			p.seeds = knownBrokers(ctx, cl, p.cfg.Brokers)
 			b = p.startBuilding(ctx, r.Partition, p.seeds)
 		}
-		b.held = append(b.held, r)
-		if len(b.held) >= p.maxHeld && b.resume == nil {
+		if b.hold(r, p.maxHeld) {
 			// Records already fetched may still come; they are held
 			// too. Nothing is lost: fetching goes on from the last
 			// record handed out.
@@ -107,17 +106,6 @@ func (p *Processor) ready(ctx context.Context, cl *kgo.Client, fetches kgo.Fetch
 		}
 	})
 	return recs, nil
-}
-
-// rebuilt tells whether a rebuild has finished, so its held commands can
-// be decided even if a poll brought nothing new.
-func (p *Processor) rebuilt() bool {
-	for _, b := range p.building {
-		if b.finished() {
-			return true
-		}
-	}
-	return false
 }
 
 // startBuilding begins rebuilding a partition in the background, its
@@ -169,33 +157,10 @@ func (p *Processor) stopBuilding(parts map[int32]bool) {
 	p.noteHolds()
 }
 
-// dropHeld forgets the commands held for rebuilds, after the consumer went
-// back to the committed offsets: they will be polled again (a paused
-// partition once its rebuild is done). The rebuilds go on; nothing was
-// written to their partitions.
-func (p *Processor) dropHeld() {
-	for _, b := range p.building {
-		b.held = nil
-	}
-}
-
-// keepHeld lowers, in the commit of a transaction, the offset of each
-// partition with commands held for a rebuild to the first of them. The
-// session commits all it has polled; without this, a crash before they
-// were decided would lose them.
+// keepHeld keeps, in the commit of a transaction, the commands held
+// uncommitted (see holds.lowerCommit).
 func (p *Processor) keepHeld(req *kmsg.TxnOffsetCommitRequest) error {
-	for i := range req.Topics {
-		t := &req.Topics[i]
-		if t.Topic != p.cfg.Topics.Commands {
-			continue
-		}
-		for j := range t.Partitions {
-			tp := &t.Partitions[j]
-			if b, ok := p.building[tp.Partition]; ok && len(b.held) > 0 {
-				tp.Offset, tp.LeaderEpoch = b.held[0].Offset, b.held[0].LeaderEpoch
-			}
-		}
-	}
+	p.building.lowerCommit(req, p.cfg.Topics.Commands)
 	return nil
 }
 

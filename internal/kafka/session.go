@@ -180,7 +180,7 @@ func (s *session) step(ctx context.Context, fetches kgo.Fetches) error {
 	if ferr != nil {
 		s.p.setHealthy(false, ferr)
 	}
-	if fetches.NumRecords() == 0 && !s.p.rebuilt() {
+	if fetches.NumRecords() == 0 && !s.p.building.anyFinished() {
 		s.idle(ctx, ferr)
 		return nil
 	}
@@ -210,7 +210,7 @@ func (s *session) failed(ctx context.Context, err error) error {
 	// The transaction aborted, or the session is over: either way the
 	// consumer goes back to the committed offsets, and the commands held
 	// for rebuilds will be polled again.
-	s.p.dropHeld()
+	s.p.building.dropHeld()
 	if ctx.Err() != nil {
 		return nil
 	}

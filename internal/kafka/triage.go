@@ -195,20 +195,12 @@ func (p *Processor) WaitingOnDeadLetters() int { return int(p.dlqHeld.Load()) }
 // noteHolds publishes, for other goroutines, which partitions wait for the
 // dead-letter topic. Only the Run goroutine calls it.
 func (p *Processor) noteHolds() {
-	var parts []int32
-	var cause error
-	for part, b := range p.building {
-		if b.deadLetters != nil {
-			parts = append(parts, part)
-			cause = b.deadLetters
-		}
-	}
+	parts, cause := p.building.waitingOnDeadLetters()
 	p.dlqHeld.Store(int64(len(parts)))
 	if len(parts) == 0 {
 		p.dlqTrouble.Store(nil)
 		return
 	}
-	slices.Sort(parts)
 	msg := fmt.Sprintf("the dead-letter topic cannot be written, so the commands of partitions %v wait: %v", parts, cause)
 	p.dlqTrouble.Store(&msg)
 }
