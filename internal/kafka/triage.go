@@ -18,7 +18,7 @@ import (
 // client waits for ever), ones off their book's home partition (the
 // aggregate holds the book elsewhere; deciding it here would write its
 // event where no one looks), and ones whose records the broker refused
-// for good (see blame).
+// for good (see refusals).
 func (p *Processor) triage(recs []*kgo.Record) []*pending {
 	work := make([]*pending, 0, len(recs))
 	by := "books/" + p.instance
