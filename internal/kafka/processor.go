@@ -460,7 +460,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		// broker sets on the commands topic (LogAppendTime): the times in
 		// events, and the idempotency window measured by them, do not
 		// depend on the clock of the instance that decides.
-		dec, err := st.Decide(w.cmd, decisionTime(r, p.now))
+		dec, traced, err := p.tracedDecide(ctx, st, w.cmd, r)
 		if err != nil {
 			rejected++
 			w.outcome = shelf.Rejection(w.cmd.ID, err)
@@ -483,6 +483,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 				// refuses this instance, not the command.
 				Timestamp: p.now(),
 				Headers:   eventHeaders,
+				Context:   traced, // nil, or the decide span's (trace.go)
 			})
 		}
 	}
