@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,6 +99,7 @@ func TestUpTracesACommandAcrossTheServices(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_ENDPOINT=" + srv.URL,
 			"OTEL_BSP_SCHEDULE_DELAY=100", // export within a tenth of a second
 			"OTEL_SERVICE_NAME=ignored-in-up",
+			"BOOKSHELF_LOG_FORMAT=json", "BOOKSHELF_LOG_LEVEL=debug", // a line per request
 		})
 
 		add := postJSON(t, s.gateway+"/books", `{"title":"Solaris","authors":["Stanisław Lem"],"year":1961}`)
@@ -173,7 +175,35 @@ func TestUpTracesACommandAcrossTheServices(t *testing.T) {
 		for _, v := range views {
 			want(v, "apply", tracepb.Span_SPAN_KIND_CONSUMER, event)
 		}
+
+		// The log line of each request names its trace and span.
+		logged := map[string]string{} // service -> span id
+		for line := range strings.Lines(s.stderr.String()) {
+			var l struct{ Msg, Service, Path string }
+			if json.Unmarshal([]byte(line), &l) != nil {
+				continue
+			}
+			var ids map[string]string
+			_ = json.Unmarshal([]byte(line), &ids)
+			if l.Msg == "http request" && l.Path == "/books" && ids["trace_id"] == traceID {
+				logged[l.Service] = ids["span_id"]
+			}
+		}
+		if logged["gateway"] != gw.id || logged["books"] != books.id {
+			t.Errorf("the JSON log names spans %v for the request; want gateway %s, books %s", logged, gw.id, books.id)
+		}
 	})
+}
+
+func TestLogFormatIsTextOrJSON(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		if _, err := newLogger(io.Discard, "info", format); err != nil {
+			t.Errorf("--log-format %s: %v", format, err)
+		}
+	}
+	if _, err := newLogger(io.Discard, "info", "xml"); err == nil || !strings.Contains(err.Error(), "--log-format") {
+		t.Errorf("--log-format xml: %v, want an error naming the flag", err)
+	}
 }
 
 func describe(spans []span) string {
