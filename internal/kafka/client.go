@@ -30,7 +30,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
 	// TracerProvider, when set, traces the commands and events across
-	// Kafka (see trace.go); nil leaves tracing off, at no cost.
+	// Kafka (see trace.go), carrying the context in the records' headers
+	// with the global propagator (otel.SetTextMapPropagator, which
+	// internal/tracing sets); nil leaves tracing off, at no cost.
 	TracerProvider trace.TracerProvider
 }
 
