@@ -172,5 +172,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
-	return slog.New(tracing.LogHandler(h)), nil
+	log := slog.New(tracing.LogHandler(h))
+	tracing.LogErrors(log)
+	return log, nil
 }

@@ -120,6 +120,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	cfg.TracerProvider = tp.TracerProvider()
 	sub, err := kafka.NewSubmitter(cfg)
 	if err != nil {
+		_ = tp.Shutdown(context.Background())
 		return nil, err
 	}
 	var popts []kafka.ProcessorOpt

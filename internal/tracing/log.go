@@ -3,7 +3,10 @@ package tracing
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -31,3 +34,27 @@ func (l logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (l logHandler) WithGroup(name string) slog.Handler { return logHandler{l.next.WithGroup(name)} }
+
+// LogErrors sends OpenTelemetry's own errors, such as an exporter that
+// cannot reach its endpoint, to log instead of the standard library's
+// logger: one line, then at most one a minute with the count of those
+// left out, since an endpoint that is away fails every export. It is
+// process-wide: call it once, with the process's logger.
+func LogErrors(log *slog.Logger) {
+	var mu sync.Mutex
+	var last time.Time
+	var left int
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !last.IsZero() && time.Since(last) < errorEvery {
+			left++
+			return
+		}
+		log.Warn("tracing failed; spans may be lost", "err", err, "errors_not_logged", left)
+		last, left = time.Now(), 0
+	}))
+}
+
+// errorEvery bounds how often LogErrors logs.
+const errorEvery = time.Minute

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -248,5 +250,19 @@ func TestLogHandlerAddsTheTraceIDs(t *testing.T) {
 	}
 	if _, ok := second["trace_id"]; ok {
 		t.Errorf("untraced line has a trace id: %v", second)
+	}
+}
+
+// OpenTelemetry's own errors go to the service's log, not once per failed
+// export.
+func TestLogErrorsLogsOnceAMinute(t *testing.T) {
+	var out bytes.Buffer
+	LogErrors(slog.New(slog.NewTextHandler(&out, nil)))
+	t.Cleanup(func() { LogErrors(slog.New(slog.DiscardHandler)) })
+	for range 3 {
+		otel.Handle(errors.New("export: connection refused"))
+	}
+	if n := strings.Count(out.String(), "tracing failed"); n != 1 || !strings.Contains(out.String(), "connection refused") {
+		t.Fatalf("logged %d lines for 3 errors in a row: %q", n, out.String())
 	}
 }
