@@ -132,6 +132,7 @@ func newStack(t *testing.T) *stack {
 		"KAFKA1_PORT", "KAFKA1_CONTROLLER_PORT", "KAFKA2_PORT", "KAFKA2_CONTROLLER_PORT",
 		"KAFKA3_PORT", "KAFKA3_CONTROLLER_PORT", "CONSUL_HTTP_PORT", "CONSUL_DNS_PORT",
 		"CONSUL_SERVER_PORT", "CONSUL_SERF_LAN_PORT", "CONSUL_SERF_WAN_PORT", "GATEWAY_PORT",
+		"ZIPKIN_PORT",
 	}
 	s := &stack{project: fmt.Sprintf("bookshelf-test-%d", os.Getpid()), ports: map[string]int{}}
 	// Free ports, held together so that none is handed out twice, then

@@ -86,5 +86,14 @@ func TestComposeFile(t *testing.T) {
 		if !strings.HasPrefix(s.Environment["CONSUL_HTTP_ADDR"], "127.0.0.1:") {
 			t.Errorf("%s: CONSUL_HTTP_ADDR %q, want the agent on 127.0.0.1", kind, s.Environment["CONSUL_HTTP_ADDR"])
 		}
+		// Traces go to the zipkin service, on the port it listens on.
+		if s.Environment["OTEL_TRACES_EXPORTER"] == "" || !strings.Contains(s.Environment["OTEL_EXPORTER_ZIPKIN_ENDPOINT"], "${ZIPKIN_PORT:-9411}/api/v2/spans") {
+			t.Errorf("%s: traces to %q by %q, want the zipkin service's $ZIPKIN_PORT", kind,
+				s.Environment["OTEL_EXPORTER_ZIPKIN_ENDPOINT"], s.Environment["OTEL_TRACES_EXPORTER"])
+		}
+	}
+	zipkin, ok := file.Services["zipkin"]
+	if cmd, _ := zipkin.Command.([]any); !ok || zipkin.Healthcheck == nil || !slices.Contains(cmd, any("--server.port=${ZIPKIN_PORT:-9411}")) {
+		t.Errorf("zipkin: %+v, want the trace viewer on $ZIPKIN_PORT with a health check", zipkin)
 	}
 }

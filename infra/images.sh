@@ -5,6 +5,7 @@
 #   bookshelf-jre:17           OpenJDK 17 on it (apt, --network host)
 #   bookshelf-kafka:<version>  Apache Kafka (KRaft) from the jars infra/up.sh fetches
 #   bookshelf-consul:<version> the Consul agent infra/up.sh builds
+#   bookshelf-zipkin:<version> Zipkin's server, the trace viewer, from its Maven Central jar
 #
 # Cached: an image is built only when missing or when what it is made of
 # changed (a hash of its inputs is kept as a label). The first run takes a
@@ -16,6 +17,7 @@
 #   DEBIAN_SUITE   default bookworm
 #   KAFKA_IMAGE    default bookshelf-kafka:<the version in infra/kafka/pom.xml>
 #   CONSUL_IMAGE   default bookshelf-consul:1.14.8
+#   ZIPKIN_IMAGE   default bookshelf-zipkin:3.5.1
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -29,6 +31,8 @@ KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$INF
 CONSUL_VERSION="$(sed -n 's:.*github.com/hashicorp/consul v\([0-9.]*\)$:\1:p' "$INFRA_SRC/consul/go.mod" | head -n1)"
 KAFKA_IMAGE="${KAFKA_IMAGE:-bookshelf-kafka:$KAFKA_VERSION}"
 CONSUL_IMAGE="${CONSUL_IMAGE:-bookshelf-consul:$CONSUL_VERSION}"
+ZIPKIN_VERSION=3.5.1
+ZIPKIN_IMAGE="${ZIPKIN_IMAGE:-bookshelf-zipkin:$ZIPKIN_VERSION}"
 IMAGES_SRC="$REPO_ROOT/deploy/images"
 STAGE="$INFRA_DIR/images"
 # The legacy builder is enough for these Dockerfiles, and is there even
@@ -94,6 +98,24 @@ build() {
 	fi
 }
 
+# build_zipkin: the trace viewer's image, from the server's executable jar
+# (one file: Maven fetches it alone, not the libraries it bundles).
+build_zipkin() {
+	local jar="$HOME/.m2/repository/io/zipkin/zipkin-server/$ZIPKIN_VERSION/zipkin-server-$ZIPKIN_VERSION-exec.jar"
+	if [[ ! -s "$jar" ]]; then
+		log "fetching zipkin-server $ZIPKIN_VERSION (130 MB) from Maven Central"
+		mvn -q -B -Dstyle.color=never dependency:get -Dtransitive=false \
+			-Dartifact="io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" >"$LOG_DIR/mvn-zipkin.log" 2>&1 ||
+			die "Maven could not fetch zipkin-server; see $LOG_DIR/mvn-zipkin.log"
+	fi
+	rm -rf "$STAGE/zipkin"
+	mkdir -p "$STAGE/zipkin"
+	cp -l "$jar" "$STAGE/zipkin/zipkin.jar" 2>/dev/null || cp "$jar" "$STAGE/zipkin/zipkin.jar"
+	build "$ZIPKIN_IMAGE" "$(inputs_hash "$IMAGES_SRC/zipkin/Dockerfile" "$jar.sha1" <(echo "$1"))" \
+		"$STAGE/zipkin" "$IMAGES_SRC/zipkin/Dockerfile" --build-arg "JRE=$JRE_IMAGE" --build-arg "ZIPKIN_VERSION=$ZIPKIN_VERSION"
+	rm -rf "$STAGE/zipkin"
+}
+
 main() {
 	mkdir -p "$INFRA_DIR" "$LOG_DIR" "$STAGE"
 	"$DOCKER" version >/dev/null 2>&1 || die "no Docker engine answers (start dockerd, see the README's Containers section)"
@@ -125,9 +147,10 @@ main() {
 	build "$CONSUL_IMAGE" "$(inputs_hash "$IMAGES_SRC/consul/Dockerfile" "$INFRA_DIR/bin/.consul.stamp" <(echo "$base_id"))" \
 		"$STAGE/consul" "$IMAGES_SRC/consul/Dockerfile" --build-arg "BASE=$BASE_IMAGE" --build-arg "CONSUL_VERSION=$CONSUL_VERSION"
 	rm -rf "$STAGE/kafka" "$STAGE/consul"
+	build_zipkin "$jre_id"
 
 	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' |
-		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE})  " | sed 's/^/infra: image /'
+		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE}|${ZIPKIN_IMAGE})  " | sed 's/^/infra: image /'
 	log "images ready in ${SECONDS}s"
 }
 

@@ -31,9 +31,10 @@ var allowed = map[string][]string{
 	"deploy":                         nil,                // tests only: the compose stack and the manifests
 	"internal/chaos":                 {"internal/shelf"}, // the harness: clients and the checker (porcupine)
 	"internal/compose":               nil,                // the docker and docker-compose command lines
+	"internal/tracing":               nil,                // OpenTelemetry: the provider, HTTP spans, trace ids in logs
 }
 
-var outside = map[string]bool{"internal/kafka": true, "internal/consul": true, "internal/metrics": true, "internal/chaos": true}
+var outside = map[string]bool{"internal/kafka": true, "internal/consul": true, "internal/metrics": true, "internal/chaos": true, "internal/tracing": true}
 
 func TestDependenciesPointInward(t *testing.T) {
 	out, err := exec.Command("go", "list", "-json", "../../...").Output()

@@ -45,7 +45,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, "info")
+	log, err := serviceLogger(stderr, "info", "text")
 	if err != nil {
 		return err
 	}

@@ -122,6 +122,12 @@ func newPorts(t *testing.T) map[string]int {
 
 func startUp(t *testing.T, dir string, ports map[string]int, tg target) *system {
 	t.Helper()
+	return startUpEnv(t, dir, ports, tg, nil)
+}
+
+// startUpEnv is startUp with env added to the process's environment.
+func startUpEnv(t *testing.T, dir string, ports map[string]int, tg target, env []string) *system {
+	t.Helper()
 	args := []string{"up", "--data-dir", filepath.Join(dir, "data"), "--topic", tg.topic}
 	if tg.broker != "" {
 		args = append(args, "--broker", tg.broker)
@@ -133,6 +139,9 @@ func startUp(t *testing.T, dir string, ports map[string]int, tg target) *system 
 		gateway: fmt.Sprintf("http://127.0.0.1:%d", ports["gateway"])}
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Dir = dir
+	if env != nil {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

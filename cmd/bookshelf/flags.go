@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bookshelf/bookshelf/internal/tracing"
 )
 
 // flags wraps a FlagSet whose every flag falls back to an environment
@@ -152,10 +154,25 @@ func splitList(s string) []string {
 	return out
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+// newLogger builds a service's logger: text for people or JSON for
+// machines (format), each line logged within a trace carrying its
+// trace_id and span_id.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler
+	switch format {
+	case "", "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	log := slog.New(tracing.LogHandler(h))
+	tracing.LogErrors(log)
+	return log, nil
 }

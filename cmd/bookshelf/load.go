@@ -48,7 +48,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, "info")
+	log, err := serviceLogger(stderr, "info", "text")
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
+	"github.com/bookshelf/bookshelf/internal/tracing"
 )
 
 // component is one service as the binary runs it: an HTTP server, the
@@ -34,6 +35,9 @@ type component struct {
 	// caughtUp, for a view, is closed once it has read the log as it was
 	// at start.
 	caughtUp <-chan struct{}
+	// tracing traces the requests it serves and the records it reads and
+	// writes; nil or off, nothing is traced.
+	tracing *tracing.Provider
 }
 
 // run serves until ctx ends or a loop fails, then stops in reverse order of
@@ -54,7 +58,7 @@ func (c *component) run(ctx context.Context, reg registry.Registry) error {
 		}()
 	}
 
-	srv := httpapi.NewServer(c.ln.Addr().String(), c.handler, httpapi.WithLogger(c.log))
+	srv := httpapi.NewServer(c.ln.Addr().String(), c.tracing.Handler(c.handler), httpapi.WithLogger(c.log))
 	// Bounded, so that a flood of clients is turned away at once instead
 	// of taking the process past its file descriptors.
 	ln := httpapi.LimitListener(c.ln, httpapi.DefaultMaxConns)
@@ -95,6 +99,12 @@ func (c *component) run(ctx context.Context, reg registry.Registry) error {
 	cancel()
 	stopLoops()
 	loops.Wait()
+	// Last, so the spans of the requests and loops just stopped go too.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.ShutdownWait)
+	if terr := c.tracing.Shutdown(tctx); terr != nil {
+		c.log.Warn("spans not exported", "err", terr)
+	}
+	cancel()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

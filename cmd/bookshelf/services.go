@@ -33,10 +33,14 @@ type serviceFlags struct {
 	tags       string
 	partitions int
 	logLevel   string
+	logFormat  string
 	addrFile   string
 	routes     string        // gateway only
 	session    time.Duration // books only
 	txnTimeout time.Duration // books only
+	// several: one of several services of one process (up), each traced
+	// under its own name whatever OTEL_SERVICE_NAME says.
+	several bool
 }
 
 func (o *serviceFlags) register(f *flags, service string, port int, withPartitions bool) {
@@ -53,6 +57,7 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 		f.int(&o.partitions, "partitions", defaultPartitions, "partitions of each topic when this service creates them")
 	}
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.logFormatFlag(f)
 	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens, for bookshelf probe /readyz (for a service on --port 0)")
 }
 
@@ -108,8 +113,14 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleAggregate)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
+	tp, err := startTracing(in, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg.TracerProvider = tp.TracerProvider()
 	sub, err := kafka.NewSubmitter(cfg)
 	if err != nil {
+		_ = tp.Shutdown(context.Background())
 		return nil, err
 	}
 	var popts []kafka.ProcessorOpt
@@ -149,7 +160,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	}
 	h := httpapi.Books(sub, httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready))
 	return &component{
-		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg,
+		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg, tracing: tp,
 		loops: []func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
 			proc.Run,
@@ -165,6 +176,11 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleView)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
+	tp, err := startTracing(in, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg.TracerProvider = tp.TracerProvider()
 	reg := metrics.NewRegistry()
 	var follower *kafka.Follower
 	probe := kafka.NewProbe(cfg)
@@ -240,7 +256,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		return float64(p.Total - p.Done)
 	})
 	return &component{
-		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg,
+		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg, tracing: tp,
 		loops:    append([]func(context.Context) error{follower.Run, probe.Run}, extra...),
 		caughtUp: follower.CaughtUp(),
 	}, nil
@@ -252,9 +268,13 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 // deadLetters, when not nil, counts the dead letters for the operations
 // page; a gateway with no broker of its own passes nil.
 func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string),
-	deadLetters func(context.Context) (total, waiting int, err error)) *component {
+	deadLetters func(context.Context) (total, waiting int, err error)) (*component, error) {
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleGateway)
 	log = log.With("service", in.Service, "id", in.ID)
+	tp, err := startTracing(in, o)
+	if err != nil {
+		return nil, err
+	}
 	if ready == nil {
 		ready = func() (bool, string) { return true, "" }
 	}
@@ -265,8 +285,9 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 	for _, sp := range services {
 		ops.Services = append(ops.Services, sp.service)
 	}
-	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg)), ops)
-	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg}
+	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg),
+		httpapi.WithProxyTransport(tp.Transport)), ops)
+	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg, tracing: tp}, nil
 }
 
 // resolver adapts a registry to the gateway's Resolver.
@@ -312,9 +333,9 @@ func (r *resolver) Resolve(ctx context.Context, service string) ([]string, error
 	return urls, nil
 }
 
-func serviceLogger(stderr io.Writer, level string) (*slog.Logger, error) {
+func serviceLogger(stderr io.Writer, level, format string) (*slog.Logger, error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	return newLogger(stderr, level)
+	return newLogger(stderr, level, format)
 }

@@ -69,7 +69,7 @@ func standalone(ctx context.Context, sp spec, args []string, stderr io.Writer,
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, o.logLevel)
+	log, err := serviceLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, o.logLevel)
+	log, err := serviceLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,12 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer removeAddr()
-	return newGateway(newResolver(reg), ln, o, log, nil, nil).run(ctx, reg)
+	gw, err := newGateway(newResolver(reg), ln, o, log, nil, nil)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return gw.run(ctx, reg)
 }
 
 // staticRoutes fills an in-process registry from "service=url" pairs.
@@ -276,7 +281,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, o.logLevel)
+	log, err := serviceLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.int(&o.partitions, "partitions", defaultPartitions, "partitions of each topic when created")
 	f.str(&o.topic, "topic", kafka.DefaultTopic, "the event log's topic")
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.logFormatFlag(f)
 	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
 	o.sessionFlag(f)
 	for _, sp := range services {
@@ -54,7 +55,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	log, err := serviceLogger(stderr, o.logLevel)
+	log, err := serviceLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}
@@ -107,6 +108,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	named := func(service string) serviceFlags {
 		so := o
 		so.name = service
+		so.several = true
 		return so
 	}
 	books, err := newBooks(cfg, lns["books"], named(specOf("books").service), log)
@@ -137,14 +139,18 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		comps = append(comps, c)
 	}
-	comps = append(comps, newGateway(newResolver(reg), lns["gateway"], named(specOf("gateway").service), log, func() (bool, string) {
+	gw, err := newGateway(newResolver(reg), lns["gateway"], named(specOf("gateway").service), log, func() (bool, string) {
 		for _, service := range behind {
 			if ins, _ := reg.Healthy(ctx, service); len(ins) == 0 {
 				return false, "waiting for " + service
 			}
 		}
 		return true, ""
-	}, func(ctx context.Context) (int, int, error) { return kafka.CountDeadLetters(ctx, cfg) }))
+	}, func(ctx context.Context) (int, int, error) { return kafka.CountDeadLetters(ctx, cfg) })
+	if err != nil {
+		return err
+	}
+	comps = append(comps, gw)
 	clear(lns) // the components own their listeners now
 
 	fmt.Fprintln(stdout, "bookshelf is up:")

@@ -21,6 +21,9 @@ func TestUpAddReadAndReadYourWrites(t *testing.T) {
 		}
 		var book bookJSON
 		add.json(t, &book)
+		if tr := add.header.Get("traceresponse"); tr != "" {
+			t.Errorf("traced with no OTEL_* variables set: traceresponse %q", tr)
+		}
 
 		read := do(t, "POST", s.gateway+"/books/"+book.ID+"/read", "", nil)
 		if read.status != 200 || read.header.Get("Bookshelf-Position") == "" {

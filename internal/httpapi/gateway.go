@@ -102,6 +102,9 @@ func Gateway(res Resolver, opts ...Option) http.Handler {
 	}
 	if g.client == nil {
 		g.client = newProxyClient()
+		if c.transport != nil {
+			g.client.Transport = c.transport(g.client.Transport)
+		}
 	}
 	// Commands and queries have bounds of their own: a flood of commands
 	// is shed at once, and the queries go on being answered.

@@ -381,3 +381,29 @@ func TestGatewayEndToEnd(t *testing.T) {
 		t.Errorf("text/plain through the gateway: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// roundTripperFunc is an http.RoundTripper of a function.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// WithProxyTransport's wrapper sees every proxied request, and what it
+// adds to one (a trace context, say) reaches the instance.
+func TestGatewayProxyTransportWrapsItsClient(t *testing.T) {
+	b := newBackend(t, "books", 201)
+	var sent []string
+	g := newGateway(t, static(b.URL), WithProxyTransport(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			sent = append(sent, r.Method+" "+r.URL.Path)
+			r.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+			return rt.RoundTrip(r)
+		})
+	}))
+	rec := do(t, g, "POST", "/books", `{"title":"Dune"}`)
+	if rec.Code != 201 || len(sent) != 1 || sent[0] != "POST /books" {
+		t.Fatalf("%d %s; the wrapper saw %v", rec.Code, rec.Body, sent)
+	}
+	if got := b.seen().Header.Get("Traceparent"); got == "" {
+		t.Errorf("the instance did not get the header the wrapper set")
+	}
+}

@@ -29,6 +29,7 @@ type config struct {
 	submitTimeout time.Duration
 	waitTimeout   time.Duration
 	client        *http.Client
+	transport     func(http.RoundTripper) http.RoundTripper
 	commandTry    time.Duration
 	queryTry      time.Duration
 	maxCommands   int
@@ -107,6 +108,13 @@ func WithWaitTimeout(d time.Duration) Option { return func(c *config) { c.waitTi
 // WithHTTPClient sets the client Gateway proxies with. Its Timeout should
 // be zero: each attempt has its own (WithAttemptTimeouts).
 func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.client = hc } }
+
+// WithProxyTransport wraps the transport of Gateway's own proxy client
+// (the one it makes when WithHTTPClient is not given): for instance to
+// trace the requests it sends.
+func WithProxyTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *config) { c.transport = wrap }
+}
 
 // WithAttemptTimeouts bounds one proxied attempt of Gateway: command for
 // requests to the books service, query for the views.

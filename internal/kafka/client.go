@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config is what every client of the bookshelf needs.
@@ -28,6 +29,11 @@ type Config struct {
 	// DefaultSessionTimeout.
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
+	// TracerProvider, when set, traces the commands and events across
+	// Kafka (see trace.go), carrying the context in the records' headers
+	// with the global propagator (otel.SetTextMapPropagator, which
+	// internal/tracing sets); nil leaves tracing off, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultPartitions is how many partitions topics are created with unless
@@ -62,6 +68,7 @@ func (c Config) baseOpts() []kgo.Opt {
 		// A broker that went away is retried for a while rather than
 		// failing requests at once; callers bound the wait with ctx.
 		kgo.RetryTimeout(30 * time.Second),
+		c.publishHooks(),
 	}
 }
 

@@ -270,7 +270,7 @@ func (f *Follower) handle(d *decoded, dlq *DeadLetters) {
 	switch {
 	case err == nil:
 		e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
-		f.replica.Apply(e)
+		f.tracedApply(r, e)
 		f.Counts.Applied.Add(1)
 	case errors.Is(err, shelf.ErrUnknownType):
 		f.Counts.Skipped.Add(1)

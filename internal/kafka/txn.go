@@ -93,7 +93,7 @@ type txn struct {
 // on the first failure.
 func (t *txn) run(ctx context.Context) error {
 	for _, w := range t.work {
-		if err := t.decide(w); err != nil {
+		if err := t.decide(ctx, w); err != nil {
 			return t.abort(ctx, err)
 		}
 	}
@@ -114,7 +114,7 @@ func (t *txn) run(ctx context.Context) error {
 // dead-letter topic is only counted: its outcome, if it can have one, is
 // set (see triage). A command the domain rejects gets its rejection as
 // outcome. The error is only that of encoding an event.
-func (t *txn) decide(w *pending) error {
+func (t *txn) decide(ctx context.Context, w *pending) error {
 	r := w.rec
 	t.touched[r.Partition] = true
 	if w.letter != nil {
@@ -129,7 +129,7 @@ func (t *txn) decide(w *pending) error {
 	// broker sets on the commands topic (LogAppendTime): the times in
 	// events, and the idempotency window measured by them, do not
 	// depend on the clock of the instance that decides.
-	dec, err := st.Decide(w.cmd, decisionTime(r, t.p.now))
+	dec, traced, err := t.p.tracedDecide(ctx, st, w.cmd, r)
 	if err != nil {
 		t.rejected++
 		w.outcome = shelf.Rejection(w.cmd.ID, err)
@@ -140,7 +140,7 @@ func (t *txn) decide(w *pending) error {
 	for i := range dec.Events {
 		e := &dec.Events[i]
 		st.Apply(e)
-		rec, err := t.p.eventRecord(r.Partition, e)
+		rec, err := t.p.eventRecord(traced, r.Partition, e)
 		if err != nil {
 			return err
 		}
@@ -150,8 +150,9 @@ func (t *txn) decide(w *pending) error {
 }
 
 // eventRecord is the record of an event decided on partition part of the
-// commands, for the same partition of the event log.
-func (p *Processor) eventRecord(part int32, e *shelf.Event) (*kgo.Record, error) {
+// commands, for the same partition of the event log; traced is nil, or the
+// context of the decide span (trace.go) the record's trace continues.
+func (p *Processor) eventRecord(traced context.Context, part int32, e *shelf.Event) (*kgo.Record, error) {
 	value, err := shelf.EncodeEvent(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
@@ -164,6 +165,7 @@ func (p *Processor) eventRecord(part int32, e *shelf.Event) (*kgo.Record, error)
 		// instance, not the command.
 		Timestamp: p.now(),
 		Headers:   eventHeaders,
+		Context:   traced,
 	}, nil
 }
 
