@@ -13,7 +13,6 @@ import (
 
 	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
-	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
 	"github.com/bookshelf/bookshelf/internal/web"
@@ -108,18 +107,22 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleAggregate)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
+	reg := serviceMetrics()
+	cfg.ClientMetrics = kafka.NewClientMetrics(reg.Prometheus())
 	sub, err := kafka.NewSubmitter(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var popts []kafka.ProcessorOpt
+	popts := []kafka.ProcessorOpt{kafka.DecisionLatency(reg.HistogramVec("bookshelf_command_decision_seconds",
+		"From the poll that brought a command to the commit of its outcome, in the aggregate's processor.", httpapi.CommandBuckets).With())}
 	if o.txnTimeout > 0 {
 		popts = append(popts, kafka.TxnTimeout(o.txnTimeout))
 	}
 	proc := kafka.NewProcessor(cfg, in.ID, popts...)
 	probe := kafka.NewProbe(cfg)
 	sub.Probe = probe
-	reg := metrics.NewRegistry()
+	groupLag := kafka.NewGroupLag(cfg)
+	partitionMetrics(reg, proc, groupLag, log)
 	reg.CounterFunc("bookshelf_commands_decided_total", "Commands decided into events.", func() float64 { return float64(proc.Decided.Load()) })
 	reg.CounterFunc("bookshelf_commands_rejected_total", "Commands refused by the domain.", func() float64 { return float64(proc.Rejected.Load()) })
 	reg.CounterFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
@@ -152,7 +155,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg,
 		loops: []func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
-			proc.Run,
+			func(ctx context.Context) error { defer groupLag.Close(); return proc.Run(ctx) },
 			probe.Run,
 		},
 	}, nil
@@ -165,7 +168,8 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleView)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
-	reg := metrics.NewRegistry()
+	reg := serviceMetrics()
+	cfg.ClientMetrics = kafka.NewClientMetrics(reg.Prometheus())
 	var follower *kafka.Follower
 	probe := kafka.NewProbe(cfg)
 	// A view answers queries once it has caught up, and goes on answering
@@ -220,6 +224,10 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		return nil, fmt.Errorf("unknown view %q", kind)
 	}
 	follower.DeadLetters = dlq
+	follower.ApplyLag = reg.HistogramVec("bookshelf_view_apply_lag_seconds",
+		"From an event's record timestamp to its being applied to the view, once the view has caught up.", viewLagBuckets).With()
+	reg.GaugeFunc("bookshelf_view_position_records", "How far the view has read the event log: the sum of the next offsets of its partitions.",
+		func() float64 { return float64(follower.Position()) })
 	counts := &follower.Counts
 	reg.CounterFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
 	reg.CounterFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
@@ -258,7 +266,7 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 	if ready == nil {
 		ready = func() (bool, string) { return true, "" }
 	}
-	reg := metrics.NewRegistry()
+	reg := serviceMetrics()
 	// The web app answers a browser's GET / and its own files, and /ops;
 	// the API everything else, GET / from curl included.
 	ops := &web.Ops{Resolver: res, DeadLetters: deadLetters}

@@ -28,6 +28,9 @@ type Config struct {
 	// DefaultSessionTimeout.
 	SessionTimeout time.Duration
 	Logger         *slog.Logger
+	// ClientMetrics, when set, meters the service's long-lived clients
+	// (franz-go's kprom).
+	ClientMetrics *ClientMetrics
 }
 
 // DefaultPartitions is how many partitions topics are created with unless

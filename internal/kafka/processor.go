@@ -90,6 +90,8 @@ type Processor struct {
 	// callbacks; guarded by staleMu.
 	ownedParts map[int32]bool
 	healthy    atomic.Bool
+
+	decisionLatency Observer // see DecisionLatency
 }
 
 // A ProcessorOpt changes a setting of a Processor from its default.
@@ -213,7 +215,7 @@ func (p *Processor) session(ctx context.Context) error {
 	if len(p.seeds) > 0 {
 		cfg.Brokers = p.seeds // where the brokers were last seen
 	}
-	sess, err := kgo.NewGroupTransactSession(append(cfg.baseOpts(),
+	sess, err := kgo.NewGroupTransactSession(append(append(cfg.baseOpts(), cfg.metered("processor")...),
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
@@ -379,6 +381,7 @@ type pending struct {
 // to the last committed offsets, and the state of the partitions touched is
 // dropped to be rebuilt from the log: nothing half-done survives.
 func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (err error) {
+	began := time.Now()
 	p.dropStale()
 	recs, err := p.ready(ctx, sess.Client(), fetches)
 	if err != nil {
@@ -525,6 +528,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 	p.Decided.Add(decided)
 	p.Rejected.Add(rejected)
 	p.DeadLettered.Add(deadLettered)
+	p.noteDecided(began, len(work))
 	for _, w := range work {
 		delete(p.refused[w.rec.Partition], w.rec.Offset)
 		delete(p.lettered[w.rec.Partition], w.rec.Offset)
