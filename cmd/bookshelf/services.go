@@ -34,6 +34,7 @@ type serviceFlags struct {
 	logLevel   string
 	addrFile   string
 	routes     string        // gateway only
+	tracesURL  string        // gateway only
 	session    time.Duration // books only
 	txnTimeout time.Duration // books only
 }
@@ -53,6 +54,23 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	}
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens, for bookshelf probe /readyz (for a service on --port 0)")
+}
+
+// tracesFlag adds --traces-url, for the processes that run the gateway.
+func (o *serviceFlags) tracesFlag(f *flags) {
+	f.str(&o.tracesURL, "traces-url", "",
+		"a trace viewer's address with {trace} where the trace id goes (http://127.0.0.1:9411/zipkin/traces/{trace}): the web app and /ops link to traces")
+}
+
+// checkTraces says what is wrong with --traces-url.
+func (o *serviceFlags) checkTraces() error {
+	if o.tracesURL == "" {
+		return nil
+	}
+	if err := web.CheckTracesURL(o.tracesURL); err != nil {
+		return fmt.Errorf("--traces-url: %w", err)
+	}
+	return nil
 }
 
 // sessionFlag adds --session-timeout, for the processes that run the
@@ -257,10 +275,10 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 // newGateway builds the public API, routing to the instances it resolves.
 // ready may be nil: then it is ready once it serves.
 //
-// deadLetters, when not nil, counts the dead letters for the operations
-// page; a gateway with no broker of its own passes nil.
-func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string),
-	deadLetters func(context.Context) (total, waiting int, err error)) *component {
+// dlq, when not nil, is the dead-letter topic for the operations
+// console; a gateway with no broker to ask passes nil.
+func newGateway(res *resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string),
+	dlq web.DeadLetterTopic) *component {
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleGateway)
 	log = log.With("service", in.Service, "id", in.ID)
 	if ready == nil {
@@ -269,11 +287,12 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 	reg := serviceMetrics()
 	// The web app answers a browser's GET / and its own files, and /ops;
 	// the API everything else, GET / from curl included.
-	ops := &web.Ops{Resolver: res, DeadLetters: deadLetters}
+	ops := &web.Ops{Registry: res, DeadLetters: dlq, TracesURL: o.tracesURL}
 	for _, sp := range services {
 		ops.Services = append(ops.Services, sp.service)
 	}
-	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg)), ops)
+	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg)), ops,
+		web.TracesURL(o.tracesURL))
 	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg}
 }
 
