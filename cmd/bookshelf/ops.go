@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/web"
 )
 
@@ -40,10 +41,39 @@ func (r *resolver) Instances(ctx context.Context, service string) ([]web.Instanc
 
 // deadLetterTopic is the dead-letter topic of cfg, read and redriven as
 // `bookshelf dlq` does.
-type deadLetterTopic struct{ cfg kafka.Config }
+type deadLetterTopic struct {
+	cfg kafka.Config
+	// reg, when set, is where the brokers are found at each request, for
+	// a gateway that has no --broker: the registry's healthy kafka.
+	reg registry.Registry
+}
+
+// config is cfg with the brokers the registry knows now, when it is asked.
+func (t deadLetterTopic) config(ctx context.Context) (kafka.Config, error) {
+	if t.reg == nil {
+		return t.cfg, nil
+	}
+	ins, err := t.reg.Healthy(ctx, registry.Kafka)
+	if err != nil {
+		return t.cfg, fmt.Errorf("find the brokers in the registry: %w", err)
+	}
+	if len(ins) == 0 {
+		return t.cfg, errors.New("the registry knows no healthy kafka")
+	}
+	cfg := t.cfg
+	cfg.Brokers = nil
+	for _, in := range ins {
+		cfg.Brokers = append(cfg.Brokers, in.HostPort())
+	}
+	return cfg, nil
+}
 
 func (t deadLetterTopic) List(ctx context.Context) ([]web.DeadLetter, error) {
-	ds, err := kafka.ReadDeadLetters(ctx, t.cfg)
+	cfg, err := t.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := kafka.ReadDeadLetters(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +117,12 @@ func traceID(tp string) string {
 }
 
 func (t deadLetterTopic) Redrive(ctx context.Context, ids []string, origin string, value []byte) ([]web.Redriven, error) {
+	cfg, err := t.config(ctx)
+	if err != nil {
+		return nil, err
+	}
 	match, done := redriveMatch(ids, origin)
-	res, err := kafka.Redrive(ctx, t.cfg, match, kafka.RedriveOpts{Value: value})
+	res, err := kafka.Redrive(ctx, cfg, match, kafka.RedriveOpts{Value: value})
 	if errors.Is(err, kafka.ErrNothingToRedrive) {
 		switch {
 		case origin != "" && *done > 0:

@@ -2,12 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/registry"
+	"github.com/bookshelf/bookshelf/internal/web"
 )
 
 type opsDeadLetter struct {
@@ -96,5 +103,37 @@ func TestOpsDeadLetterTopic(t *testing.T) {
 	}
 	if r := postJSON(t, gw+"/ops/api/dead-letters/redrive", `{"ids":["7:7"]}`); r.status != 404 || !strings.Contains(string(r.body), "no dead letter 7:7") {
 		t.Errorf("an unknown id: %d %s", r.status, r.body)
+	}
+}
+
+// A gateway without --broker finds the dead-letter topic's brokers in
+// the registry, at each request; with none there, it says so.
+func TestDeadLetterTopicFromTheRegistry(t *testing.T) {
+	b, err := kafka.StartBroker(kafka.BrokerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.TopicsFor("bookshelf")}
+	if err := kafka.EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.NewMemory()
+	topic := deadLetterTopic{cfg: kafka.Config{Topics: cfg.Topics}, reg: reg}
+	if _, err := topic.List(ctx); err == nil || !strings.Contains(err.Error(), "no healthy kafka") {
+		t.Fatalf("no kafka in the registry: %v", err)
+	}
+	host, port, _ := net.SplitHostPort(b.Addr())
+	p, _ := strconv.Atoi(port)
+	if err := reg.Register(ctx, registry.Instance{ID: "kafka-1", Service: registry.Kafka, Address: host, Port: p}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := topic.List(ctx); err != nil || len(ds) != 0 {
+		t.Fatalf("an empty dead-letter topic: %v %v", ds, err)
+	}
+	if _, err := topic.Redrive(ctx, nil, "bookshelf", nil); !errors.Is(err, web.ErrNoDeadLetter) {
+		t.Fatalf("nothing to redrive: %v", err)
 	}
 }

@@ -242,10 +242,14 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer removeAddr()
 	// The operations console reads and redrives the dead letters through
-	// the brokers of --broker; without it, it says it has none to ask.
+	// the brokers of --broker, or those the registry knows with --consul;
+	// without either, it says it has none to ask.
 	var dlq web.DeadLetterTopic
-	if o.brokers != "" {
+	switch {
+	case o.brokers != "":
 		dlq = deadLetterTopic{cfg: o.kafkaConfig(log)}
+	case o.consul != "":
+		dlq = deadLetterTopic{cfg: o.kafkaConfig(log), reg: reg}
 	}
 	return newGateway(newResolver(reg), ln, o, log, nil, dlq).run(ctx, reg)
 }
