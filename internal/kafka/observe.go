@@ -32,6 +32,8 @@ type Observer interface{ Observe(float64) }
 // is made and unregisters when it closes. So one role is metered by one
 // client at a time; a client made while another of its role is open (a
 // session ending as the next begins) goes unmetered rather than clash.
+// (A client that fails to be made keeps its role taken: it never closes.
+// franz-go fails only on bad options, which no role here has.)
 type ClientMetrics struct {
 	reg  prometheus.Registerer
 	mu   sync.Mutex
@@ -87,10 +89,11 @@ func (r released) OnClientClosed(*kgo.Client) { r() }
 // metrics.
 func (c Config) metered(role string) []kgo.Opt { return c.ClientMetrics.opts(role) }
 
-// DecisionLatency observes, for each command decided or refused, the time
-// from the poll that brought its batch to the commit of its outcome, in
-// seconds. A command held while its partition was being rebuilt counts
-// from the poll of the batch that decided it.
+// DecisionLatency observes, for each command of a committed batch
+// (decided, refused or dead-lettered), the time from the poll that
+// brought the batch to its commit, in seconds. A command held while its
+// partition was being rebuilt counts from the poll of the batch that
+// decided it.
 func DecisionLatency(o Observer) ProcessorOpt { return func(p *Processor) { p.decisionLatency = o } }
 
 // noteDecided observes the batch of n commands polled at began, now
