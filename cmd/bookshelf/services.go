@@ -293,7 +293,10 @@ func newGateway(res *resolver, ln net.Listener, o serviceFlags, log *slog.Logger
 	}
 	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg)), ops,
 		web.TracesURL(o.tracesURL))
-	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg}
+	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg,
+		// The console looks at the instances on its own too, so that it
+		// has the recent past to show when someone opens it.
+		loops: []func(context.Context) error{func(ctx context.Context) error { return ops.Run(ctx, 5*time.Second) }}}
 }
 
 // resolver adapts a registry to the gateway's Resolver.

@@ -81,8 +81,10 @@ type Redriven struct {
 //   - GET /ops/api/status: every service and instance with its health,
 //     version, uptime and address; the partitions each books instance
 //     owns and the group's lag on them; each view replica's position and
-//     lag; commands per second, latency percentiles and what was shed,
-//     from the books instances' histograms; the dead letters' count.
+//     lag, now and over the last five minutes (kept by the console, from
+//     its looks: Run's and each status's); commands per second, latency
+//     percentiles and what was shed, from the books instances'
+//     histograms; the dead letters' count.
 //   - GET /ops/api/dead-letters (?origin=topic): the dead letters.
 //   - GET /ops/api/dead-letters/{id}: one, with its headers and value.
 //   - POST /ops/api/dead-letters/redrive, {"ids":[...]} or
@@ -104,6 +106,91 @@ type Ops struct {
 
 	mu      sync.Mutex
 	samples []commandSample // the books instances' totals, oldest first
+	lags    map[string][]LagPoint
+}
+
+// LagPoint is a view replica's position and lag at one look.
+type LagPoint struct {
+	Time     time.Time `json:"t"`
+	Position float64   `json:"position"`
+	Records  float64   `json:"records"`
+	Seconds  float64   `json:"seconds"`
+}
+
+// lagHistory is how far back the views' lag is kept, and lagEvery the
+// least time between two of its points.
+const (
+	lagHistory = 5 * time.Minute
+	lagEvery   = time.Second
+)
+
+// Run looks at every instance every interval until ctx ends, so that the
+// command figures and the views' lag over time are there when a person
+// opens the console, not only from then on.
+func (o *Ops) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			o.status(sctx)
+			cancel()
+		}
+	}
+}
+
+// recordLags adds this look to each view replica's history, forgets the
+// points (and the replicas) older than lagHistory, and hands each replica
+// its history.
+func (o *Ops) recordLags(now time.Time, svcs []opsService) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.lags == nil {
+		o.lags = map[string][]LagPoint{}
+	}
+	for i := range svcs {
+		for j := range svcs[i].Instances {
+			in := &svcs[i].Instances[j]
+			if in.LagRecords == nil {
+				continue
+			}
+			key := svcs[i].Service + "/" + in.ID
+			h := o.lags[key]
+			p := LagPoint{Time: now.UTC(), Records: *in.LagRecords}
+			if in.LagSeconds != nil {
+				p.Seconds = *in.LagSeconds
+			}
+			if in.Position != nil {
+				p.Position = *in.Position
+			}
+			if len(h) == 0 || now.Sub(h[len(h)-1].Time) >= lagEvery {
+				h = append(h, p)
+			}
+			o.lags[key] = h
+		}
+	}
+	for key, h := range o.lags {
+		n := 0
+		for n < len(h) && now.Sub(h[n].Time) > lagHistory {
+			n++
+		}
+		if n == len(h) {
+			delete(o.lags, key)
+			continue
+		}
+		o.lags[key] = h[n:]
+	}
+	for i := range svcs {
+		for j := range svcs[i].Instances {
+			in := &svcs[i].Instances[j]
+			if h, ok := o.lags[svcs[i].Service+"/"+in.ID]; ok && in.LagRecords != nil {
+				in.History = append([]LagPoint(nil), h...)
+			}
+		}
+	}
 }
 
 // The counters of dead letters the services publish on /metrics.
@@ -132,6 +219,8 @@ type opsInstance struct {
 	Position   *float64 `json:"position,omitempty"`
 	LagRecords *float64 `json:"lag_records,omitempty"`
 	LagSeconds *float64 `json:"lag_seconds,omitempty"`
+	// History is a view's position and lag over the last five minutes.
+	History []LagPoint `json:"history,omitempty"`
 
 	samples []sample // its /metrics, for the command figures
 }
@@ -231,6 +320,7 @@ func (o *Ops) status(ctx context.Context) opsStatus {
 		}{total, waiting}
 	}
 	st.Commands = o.commands(now, st.Services)
+	o.recordLags(now, st.Services)
 	return st
 }
 

@@ -380,3 +380,31 @@ func TestTracesURL(t *testing.T) {
 		}
 	}
 }
+
+// The console keeps each view replica's lag from look to look, and the
+// status hands it back as the replica's history.
+func TestOpsLagHistory(t *testing.T) {
+	view := newInstance(t, 200, "ready\n", "bookshelf_view_position_records 10\nbookshelf_view_lag_records 5\nbookshelf_view_lag_seconds 0.5\n")
+	ops := &Ops{Registry: staticRegistry{"booklist": {view.URL}}, Services: []string{"booklist"}}
+	h := Handler(api, ops)
+	if h := status(t, h).Services[0].Instances[0].History; len(h) != 1 || h[0].Records != 5 || h[0].Seconds != 0.5 || h[0].Position != 10 {
+		t.Fatalf("first look: %+v", h)
+	}
+	// A look within a second of the last adds nothing; one after does.
+	if h := status(t, h).Services[0].Instances[0].History; len(h) != 1 {
+		t.Fatalf("a look at once: %+v", h)
+	}
+	view.set("bookshelf_view_position_records 15\nbookshelf_view_lag_records 0\nbookshelf_view_lag_seconds 0\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ops.Run(ctx, 1100*time.Millisecond) }()
+	time.Sleep(1300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	hist := status(t, h).Services[0].Instances[0].History
+	if len(hist) < 2 || hist[1].Records != 0 || hist[1].Position != 15 || !hist[1].Time.After(hist[0].Time) {
+		t.Fatalf("after Run's look: %+v", hist)
+	}
+}

@@ -8,8 +8,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
-  const HISTORY = 150; // points per chart: five minutes at one every 2 s
-  const history = new Map(); // view instance id -> [{t, records, seconds}]
+  const SPAN = 5 * 60 * 1000; // the charts' span: the gateway keeps five minutes
   let tracesURL = "";
   let shownID = "";
   let lastList = "";
@@ -43,9 +42,10 @@
     return a;
   }
 
-  // A line chart of values (oldest first) in a small SVG, with its last
-  // and highest values said in words for those who cannot see it.
-  function chart(points, key, unit) {
+  // A line chart of points' key over the last five minutes (now at the
+  // right) in a small SVG, with its last and highest values said in words
+  // for those who cannot see it.
+  function chart(points, key, unit, now) {
     const w = 220, h = 44, pad = 3;
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", "0 0 " + w + " " + h);
@@ -57,7 +57,7 @@
     const top = Math.max(1e-9, ...values);
     const last = values.length ? values[values.length - 1] : 0;
     const fmt = (v) => (unit === "s" ? v.toFixed(2) + " s" : Math.round(v) + " records");
-    svg.setAttribute("aria-label", "now " + fmt(last) + ", at most " + fmt(Math.max(0, ...values)) + " over " + values.length + " looks");
+    svg.setAttribute("aria-label", "now " + fmt(last) + ", at most " + fmt(Math.max(0, ...values)) + " in the last five minutes");
     const axis = document.createElementNS(SVG, "line");
     axis.setAttribute("x1", pad); axis.setAttribute("x2", w - pad);
     axis.setAttribute("y1", h - pad); axis.setAttribute("y2", h - pad);
@@ -65,10 +65,9 @@
     svg.append(axis);
     if (values.length > 1) {
       const line = document.createElementNS(SVG, "polyline");
-      const step = (w - 2 * pad) / (HISTORY - 1);
-      const x0 = w - pad - step * (values.length - 1);
-      line.setAttribute("points", values.map((v, i) =>
-        (x0 + i * step).toFixed(1) + "," + (h - pad - (v / top) * (h - 2 * pad)).toFixed(1)).join(" "));
+      const x = (t) => pad + Math.max(0, 1 - (now - Date.parse(t)) / SPAN) * (w - 2 * pad);
+      line.setAttribute("points", points.map((p, i) =>
+        x(p.t).toFixed(1) + "," + (h - pad - (values[i] / top) * (h - 2 * pad)).toFixed(1)).join(" "));
       line.setAttribute("class", "line");
       svg.append(line);
     }
@@ -122,28 +121,22 @@
 
   function renderViews(st) {
     const rows = [];
-    const seen = new Set();
+    const now = Date.parse(st.time);
     for (const svc of st.services) {
       for (const inst of svc.instances) {
         if (inst.lag_records === undefined) continue;
-        const key = svc.service + " " + inst.id;
-        seen.add(key);
-        const h = history.get(key) || [];
-        h.push({ t: st.time, records: inst.lag_records, seconds: inst.lag_seconds || 0 });
-        while (h.length > HISTORY) h.shift();
-        history.set(key, h);
+        const h = inst.history || [];
         const tr = el("tr");
         const name = el("th", svc.service + " · " + inst.id);
         name.scope = "row";
         const c1 = el("td"), c2 = el("td");
-        c1.append(chart(h, "records", "records"));
-        c2.append(chart(h, "seconds", "s"));
+        c1.append(chart(h, "records", "records", now));
+        c2.append(chart(h, "seconds", "s", now));
         tr.append(name, el("td", inst.position === undefined ? "" : inst.position),
           el("td", inst.lag_records), el("td", (inst.lag_seconds || 0).toFixed(2)), c1, c2);
         rows.push(tr);
       }
     }
-    for (const key of history.keys()) if (!seen.has(key)) history.delete(key);
     $("views").querySelector("tbody").replaceChildren(...rows);
   }
 
