@@ -107,6 +107,37 @@ type Ops struct {
 	mu      sync.Mutex
 	samples []commandSample // the books instances' totals, oldest first
 	lags    map[string][]LagPoint
+
+	// The dead letters as last read, for a second: the console's looks
+	// and its viewers' would each read the whole topic otherwise.
+	dlMu  sync.Mutex
+	dlAt  time.Time
+	dlAll []DeadLetter
+}
+
+// deadLettersFresh is how long a read of the dead-letter topic is reused.
+const deadLettersFresh = time.Second
+
+// deadLetters is the dead-letter topic's records, read at most once a
+// second; a failed read is not kept.
+func (o *Ops) deadLetters(ctx context.Context) ([]DeadLetter, error) {
+	o.dlMu.Lock()
+	defer o.dlMu.Unlock()
+	if !o.dlAt.IsZero() && time.Since(o.dlAt) < deadLettersFresh {
+		return o.dlAll, nil
+	}
+	ds, err := o.DeadLetters.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.dlAll, o.dlAt = ds, time.Now()
+	return ds, nil
+}
+
+func (o *Ops) forgetDeadLetters() {
+	o.dlMu.Lock()
+	o.dlAt = time.Time{}
+	o.dlMu.Unlock()
 }
 
 // LagPoint is a view replica's position and lag at one look.
@@ -297,7 +328,7 @@ func (o *Ops) status(ctx context.Context) opsStatus {
 	if o.DeadLetters != nil {
 		wg.Go(func() {
 			var ds []DeadLetter
-			if ds, dlErr = o.DeadLetters.List(ctx); dlErr == nil {
+			if ds, dlErr = o.deadLetters(ctx); dlErr == nil {
 				total = len(ds)
 				for _, d := range ds {
 					if d.RedrivenTo == "" {
@@ -646,7 +677,7 @@ func (o *Ops) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	ds, err := t.List(ctx)
+	ds, err := o.deadLetters(ctx)
 	if err != nil {
 		brokerTrouble(w, err)
 		return
@@ -688,7 +719,7 @@ func (o *Ops) showDeadLetter(w http.ResponseWriter, r *http.Request, id string) 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	ds, err := t.List(ctx)
+	ds, err := o.deadLetters(ctx)
 	if err != nil {
 		brokerTrouble(w, err)
 		return
@@ -768,6 +799,7 @@ func (o *Ops) redrive(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	res, err := t.Redrive(ctx, b.IDs, b.Origin, value)
+	o.forgetDeadLetters() // what was redriven is marked now
 	switch {
 	case errors.Is(err, ErrNoDeadLetter):
 		writeProblem(w, http.StatusNotFound, "no-dead-letter", "Nothing to redrive", err.Error())
