@@ -3,16 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/kafka"
 )
 
 // The browser test drives the web app in headless Chromium, as a person
@@ -86,7 +92,7 @@ func TestBrowser(t *testing.T) {
 		defer cancel()
 		began := time.Now()
 		if err := chromedp.Do(sctx, actions...); err != nil {
-			status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent + " | " + document.getElementById("catalog-summary").textContent`))
+			status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`["status", "catalog-summary", "dead-letters", "dl-result"].map(id => (document.getElementById(id) || {}).textContent).filter(Boolean).join(" | ")`))
 			t.Fatalf("%s: %v (page says: %s)", name, err, status)
 		}
 		t.Logf("%s: %v", name, time.Since(began).Round(time.Millisecond))
@@ -211,41 +217,105 @@ func TestBrowser(t *testing.T) {
 		until(`document.getElementById("catalog-summary").textContent === "1 book found by Ursula K. Le Guin."`),
 	)
 
-	// The operations page: every instance ready, and a poison record
-	// pushed onto the log shows up as a dead letter; mended and redriven
-	// with bookshelf dlq, it is counted as redriven.
-	pushRecord(t, sys.broker(), "bookshelf", []byte(`{"specversion":"1.0","id":`))
-	step("open the operations page",
-		chromedp.Navigate(sys.gateway+"/ops"),
-		until(`document.getElementById("status").textContent.startsWith("5 of 5 instances ready")`),
-		until(`document.getElementById("dead-letters").textContent === "1 dead letter in the topic, 1 not redriven"`),
-	)
-	shots.take(ctx, "ops")
-	mended := filepath.Join(t.TempDir(), "mended")
-	if err := os.WriteFile(mended, []byte("Book 03"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(binary, "dlq", "redrive", "--origin", "bookshelf", "--value-file", mended, "--broker", sys.broker()).CombinedOutput(); err != nil {
-		t.Fatalf("dlq redrive: %v\n%s", err, out)
-	}
-	step("see it redriven",
-		until(`document.getElementById("dead-letters").textContent === "1 dead letter in the topic, 0 not redriven"`),
-	)
+	opsConsole(t, ctx, sys, shots, step, until)
 }
 
-// pushRecord produces one record, as an outside writer would.
-func pushRecord(t *testing.T, broker, topic string, value []byte) {
+// opsConsole drives /ops: every service healthy, a poison command pushed
+// with kcat onto the commands topic shown as a dead letter, shown whole,
+// mended in the page and redriven to where it came from, and then
+// applied: the book it adds is in the catalog.
+func opsConsole(t *testing.T, ctx context.Context, sys *system, shots *shots,
+	step func(string, ...chromedp.Action[chromedp.Void]), until func(string) chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		t.Fatal(err)
+	commands := kafka.TopicsFor("bookshelf").Commands
+	step("open the operations console",
+		chromedp.Navigate(sys.gateway+"/ops"),
+		until(`document.getElementById("status").textContent.startsWith("5 of 5 instances healthy")`),
+		until(`document.querySelectorAll("#instances tbody tr[data-ready=yes]").length === 5`),
+		until(`document.getElementById("dead-letters").textContent === "0 dead letters in the topic, 0 not redriven"`),
+		// The aggregate's partitions, and each view's position.
+		until(`[...document.querySelectorAll("#instances tbody tr[data-service=books] td")].some(td => /^0( \(\d+\))?, 1( \(\d+\))?, 2( \(\d+\))?$/.test(td.textContent))`),
+		until(`document.querySelectorAll("#views tbody tr svg.chart").length === 6`),
+		until(`document.getElementById("cmd-rate").textContent !== "—"`),
+		until(`document.getElementById("trace-form").hidden`), // no viewer given
+	)
+	// Commands while the console looks: their rate and latency show.
+	for i := range 20 {
+		if r := postJSON(t, sys.gateway+"/books", fmt.Sprintf(`{"title":"Busy %02d"}`, i)); r.status != 201 {
+			t.Fatalf("add: %d %s", r.status, r.body)
+		}
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
-		t.Fatalf("produce to %s: %v", topic, err)
+	step("see the commands' figures",
+		// The window reaches back 30 s at most: the commands of the steps
+		// before may be in it too.
+		until(`document.getElementById("cmd-p50").textContent !== "—"`),
+		until(`Number((/^(\d+) accepted/.exec(document.getElementById("cmd-outcomes").textContent) || [0, 0])[1]) >= 20`),
+		until(`Number(document.getElementById("cmd-rate").textContent) > 0`),
+	)
+	shots.take(ctx, "ops")
+
+	// A poison command, as an outside writer would push it: kcat, at the
+	// embedded broker's address.
+	kcatProduce(t, sys.broker(), commands, `{"id":"poison","type":"add-book","book_id":`)
+	step("see the poison command dead-lettered",
+		until(`document.getElementById("dead-letters").textContent === "1 dead letter in the topic, 1 not redriven"`),
+		until(`document.querySelectorAll("#dead-letter-list tbody tr[data-id]").length === 1`),
+	)
+	var list struct {
+		DeadLetters []struct {
+			ID, Origin, OriginTopic, Error string
+		} `json:"dead_letters"`
 	}
+	getAt(t, sys.gateway+"/ops/api/dead-letters", "").json(t, &list)
+	if len(list.DeadLetters) != 1 || !strings.HasPrefix(list.DeadLetters[0].Origin, commands+"/") || list.DeadLetters[0].Error == "" {
+		t.Fatalf("dead letters: %+v", list)
+	}
+	dl := list.DeadLetters[0]
+	var part int32
+	fmt.Sscanf(strings.TrimPrefix(dl.Origin, commands+"/"), "%d/", &part)
+
+	step("show it",
+		chromedp.Click(chromedp.CSS(`#dead-letter-list button[aria-label="Show dead letter `+dl.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#dl-detail")),
+		until(`document.activeElement.id === "dl-detail-title"`),
+		until(`document.getElementById("dl-value").value.startsWith('{"id":"poison"')`),
+	)
+	shots.take(ctx, "ops-dead-letter")
+
+	// Mended: a whole command for a book whose home is the partition the
+	// poison came from, where the redrive sends it.
+	bookID := ""
+	for i := 0; bookID == ""; i++ {
+		if id := fmt.Sprintf("mended-%d", i); kafka.Home(id, int32(defaultPartitions)) == part {
+			bookID = id
+		}
+	}
+	const title = "The Dispossessed"
+	mended := fmt.Sprintf(`{"id":"mended-command","type":"add-book","book_id":%q,"book":{"title":%q,"authors":["Ursula K. Le Guin"]},"issued_at":%q}`,
+		bookID, title, time.Now().UTC().Format(time.RFC3339))
+	step("redrive it mended",
+		chromedp.SetValue(chromedp.CSS("#dl-value"), mended),
+		chromedp.Click(chromedp.CSS("#dl-redrive-mended")),
+		until(`document.getElementById("dl-result").textContent.startsWith("1 redriven, 0 not")`),
+		until(`document.getElementById("dead-letters").textContent === "1 dead letter in the topic, 0 not redriven"`),
+		until(`[...document.querySelectorAll("#dead-letter-list tbody td")].some(td => td.textContent.startsWith("yes, to `+commands+`/"))`),
+	)
+	shots.take(ctx, "ops-redriven")
+	eventually(t, "the mended command applied", func() bool {
+		r := do(t, "GET", sys.gateway+"/books/"+bookID, "", nil)
+		return r.status == 200 && strings.Contains(string(r.body), title)
+	})
+	// Redriven once, it is not sent again: the page says why.
+	step("redrive it again",
+		chromedp.Click(chromedp.CSS("#dl-redrive-one")),
+		until(`document.getElementById("dl-result").textContent.includes("redriven already")`),
+	)
+	step("the console again, the book added",
+		chromedp.Click(chromedp.CSS("#dl-close")),
+		until(`document.activeElement.id === "dl-title"`),
+		until(`document.getElementById("status").textContent.startsWith("5 of 5 instances healthy")`),
+	)
+	shots.take(ctx, "ops-after")
 }
 
 func chromedpHidden(t *testing.T, ctx context.Context, sel string) bool {
@@ -290,4 +360,65 @@ func (s *shots) take(ctx context.Context, name string) {
 		}
 	}
 	s.t.Logf("screenshot %s: %d KB", file, len(png)/1024)
+}
+
+// With a trace viewer given (--traces-url), the web app links the last
+// command to its trace, read from the W3C traceresponse header of the
+// command's answer, and /ops offers to open a trace. The header is set
+// here by a proxy in front of the gateway, as a traced gateway sets it;
+// an answer without one gets no link.
+func TestBrowserTraceLink(t *testing.T) {
+	path := chromium(t)
+	const viewer = "http://127.0.0.1:9411/zipkin/traces/{trace}"
+	ports := newPorts(t)
+	startUpInProcess(t, ports, "--traces-url", viewer)
+	gw, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports["gateway"]))
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	var traced atomic.Bool
+	proxy := httputil.NewSingleHostReverseProxy(gw)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.Method != http.MethodGet && traced.Load() {
+			r.Header.Set("traceresponse", "00-"+trace+"-00f067aa0ba902b7-01")
+		}
+		return nil
+	}
+	front := httptest.NewServer(proxy)
+	defer front.Close()
+	ctx := browser(t, path)
+	until := func(cond string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(10*time.Second))
+	}
+	run := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	run("a command without a trace",
+		chromedp.Navigate(front.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#add-form")),
+		chromedp.SendKeys(chromedp.CSS("#title"), "Untraced"),
+		chromedp.Click(chromedp.CSS("#add-button")),
+		until(`document.getElementById("status").textContent.startsWith("Added")`),
+	)
+	if !chromedpHidden(t, ctx, "#last-trace") {
+		t.Errorf("a link to a trace without a traceresponse header")
+	}
+	traced.Store(true)
+	run("a traced command",
+		chromedp.SendKeys(chromedp.CSS("#title"), "Traced"),
+		chromedp.Click(chromedp.CSS("#add-button")),
+		until(`!document.getElementById("last-trace").hidden`),
+	)
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("last-trace-link").href`))
+	if want := strings.Replace(viewer, "{trace}", trace, 1); err != nil || href != want {
+		t.Errorf("the trace link goes to %q (%v), want %s", href, err, want)
+	}
+	run("the console offers to open a trace",
+		chromedp.Navigate(front.URL+"/ops"),
+		until(`!document.getElementById("trace-form").hidden`),
+		until(`document.getElementById("trace-viewer").href === "http://127.0.0.1:9411/zipkin/"`),
+	)
 }

@@ -265,25 +265,9 @@ func dlqShow(ctx context.Context, cfg kafka.Config, id string, asJSON bool, stdo
 }
 
 func dlqRedrive(ctx context.Context, cfg kafka.Config, ids []string, origin string, o kafka.RedriveOpts, stdout io.Writer) error {
-	// By origin, what has been redriven already is passed over: running
-	// the same redrive twice sends nothing the second time.
-	done := 0
-	match := func(d kafka.DeadLetter) bool {
-		if origin != "" {
-			if d.OriginTopic == origin && d.RedrivenTo != "" {
-				done++
-				return false
-			}
-			return d.OriginTopic == origin
-		}
-		for _, id := range ids {
-			if d.ID() == id {
-				return true
-			}
-		}
-		return false
-	}
+	match, donePtr := redriveMatch(ids, origin)
 	res, err := kafka.Redrive(ctx, cfg, match, o)
+	done := *donePtr
 	if errors.Is(err, kafka.ErrNothingToRedrive) {
 		if origin != "" && done > 0 {
 			fmt.Fprintf(stdout, "the %s from %s %s redriven already; nothing left to redrive\n", plural(done, "dead letter"), origin, isAre(done))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
-	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
 	"github.com/bookshelf/bookshelf/internal/web"
@@ -36,6 +35,7 @@ type serviceFlags struct {
 	logFormat  string
 	addrFile   string
 	routes     string        // gateway only
+	tracesURL  string        // gateway only
 	session    time.Duration // books only
 	txnTimeout time.Duration // books only
 	// several: one of several services of one process (up), each traced
@@ -59,6 +59,23 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.logFormatFlag(f)
 	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens, for bookshelf probe /readyz (for a service on --port 0)")
+}
+
+// tracesFlag adds --traces-url, for the processes that run the gateway.
+func (o *serviceFlags) tracesFlag(f *flags) {
+	f.str(&o.tracesURL, "traces-url", "",
+		"a trace viewer's address with {trace} where the trace id goes (http://127.0.0.1:9411/zipkin/traces/{trace}): the web app and /ops link to traces")
+}
+
+// checkTraces says what is wrong with --traces-url.
+func (o *serviceFlags) checkTraces() error {
+	if o.tracesURL == "" {
+		return nil
+	}
+	if err := web.CheckTracesURL(o.tracesURL); err != nil {
+		return fmt.Errorf("--traces-url: %w", err)
+	}
+	return nil
 }
 
 // sessionFlag adds --session-timeout, for the processes that run the
@@ -118,19 +135,23 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 		return nil, err
 	}
 	cfg.TracerProvider = tp.TracerProvider()
+	reg := serviceMetrics()
+	cfg.ClientMetrics = kafka.NewClientMetrics(reg.Prometheus())
 	sub, err := kafka.NewSubmitter(cfg)
 	if err != nil {
 		_ = tp.Shutdown(context.Background())
 		return nil, err
 	}
-	var popts []kafka.ProcessorOpt
+	popts := []kafka.ProcessorOpt{kafka.DecisionLatency(reg.HistogramVec("bookshelf_command_decision_seconds",
+		"From the poll that brought a command to the commit of its outcome, in the aggregate's processor.", httpapi.CommandBuckets).With())}
 	if o.txnTimeout > 0 {
 		popts = append(popts, kafka.TxnTimeout(o.txnTimeout))
 	}
 	proc := kafka.NewProcessor(cfg, in.ID, popts...)
 	probe := kafka.NewProbe(cfg)
 	sub.Probe = probe
-	reg := metrics.NewRegistry()
+	groupLag := kafka.NewGroupLag(cfg)
+	partitionMetrics(reg, proc, groupLag, log)
 	reg.CounterFunc("bookshelf_commands_decided_total", "Commands decided into events.", func() float64 { return float64(proc.Decided.Load()) })
 	reg.CounterFunc("bookshelf_commands_rejected_total", "Commands refused by the domain.", func() float64 { return float64(proc.Rejected.Load()) })
 	reg.CounterFunc("bookshelf_commands_dead_lettered_total", "Unreadable commands sent to the dead-letter topic.", func() float64 { return float64(proc.DeadLettered.Load()) })
@@ -163,7 +184,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg, tracing: tp,
 		loops: []func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
-			proc.Run,
+			func(ctx context.Context) error { defer groupLag.Close(); return proc.Run(ctx) },
 			probe.Run,
 		},
 	}, nil
@@ -181,7 +202,8 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		return nil, err
 	}
 	cfg.TracerProvider = tp.TracerProvider()
-	reg := metrics.NewRegistry()
+	reg := serviceMetrics()
+	cfg.ClientMetrics = kafka.NewClientMetrics(reg.Prometheus())
 	var follower *kafka.Follower
 	probe := kafka.NewProbe(cfg)
 	// A view answers queries once it has caught up, and goes on answering
@@ -236,6 +258,10 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		return nil, fmt.Errorf("unknown view %q", kind)
 	}
 	follower.DeadLetters = dlq
+	follower.ApplyLag = reg.HistogramVec("bookshelf_view_apply_lag_seconds",
+		"From an event's record timestamp to its being applied to the view, once the view has caught up.", viewLagBuckets).With()
+	reg.GaugeFunc("bookshelf_view_position_records", "How far the view has read the event log: the sum of the next offsets of its partitions.",
+		func() float64 { return float64(follower.Position()) })
 	counts := &follower.Counts
 	reg.CounterFunc("bookshelf_events_applied_total", "Events folded into the view.", func() float64 { return float64(counts.Applied.Load()) })
 	reg.CounterFunc("bookshelf_events_skipped_total", "Well-formed events of unknown types, skipped.", func() float64 { return float64(counts.Skipped.Load()) })
@@ -265,10 +291,10 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 // newGateway builds the public API, routing to the instances it resolves.
 // ready may be nil: then it is ready once it serves.
 //
-// deadLetters, when not nil, counts the dead letters for the operations
-// page; a gateway with no broker of its own passes nil.
-func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string),
-	deadLetters func(context.Context) (total, waiting int, err error)) (*component, error) {
+// dlq, when not nil, is the dead-letter topic for the operations
+// console; a gateway with no broker to ask passes nil.
+func newGateway(res *resolver, ln net.Listener, o serviceFlags, log *slog.Logger, ready func() (bool, string),
+	dlq web.DeadLetterTopic) (*component, error) {
 	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleGateway)
 	log = log.With("service", in.Service, "id", in.ID)
 	tp, err := startTracing(in, o)
@@ -278,16 +304,19 @@ func newGateway(res httpapi.Resolver, ln net.Listener, o serviceFlags, log *slog
 	if ready == nil {
 		ready = func() (bool, string) { return true, "" }
 	}
-	reg := metrics.NewRegistry()
+	reg := serviceMetrics()
 	// The web app answers a browser's GET / and its own files, and /ops;
 	// the API everything else, GET / from curl included.
-	ops := &web.Ops{Resolver: res, DeadLetters: deadLetters}
+	ops := &web.Ops{Registry: res, DeadLetters: dlq, TracesURL: o.tracesURL}
 	for _, sp := range services {
 		ops.Services = append(ops.Services, sp.service)
 	}
 	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg),
-		httpapi.WithProxyTransport(tp.Transport)), ops)
-	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg, tracing: tp}, nil
+		httpapi.WithProxyTransport(tp.Transport)), ops, web.TracesURL(o.tracesURL))
+	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg, tracing: tp,
+		// The console looks at the instances on its own too, so that it
+		// has the recent past to show when someone opens it.
+		loops: []func(context.Context) error{func(ctx context.Context) error { return ops.Run(ctx, 5*time.Second) }}}, nil
 }
 
 // resolver adapts a registry to the gateway's Resolver.

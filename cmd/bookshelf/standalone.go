@@ -17,6 +17,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/consul"
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
+	"github.com/bookshelf/bookshelf/internal/web"
 )
 
 // ensureTopics creates the topics, waiting for the broker with backoff:
@@ -208,7 +209,11 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f := newFlags(sp.kind, sp.help, stderr)
 	o.register(f, sp.service, sp.port, false)
 	f.str(&o.routes, "routes", defaultRoutes(), "without --consul: where the services are, as service=url pairs, comma-separated")
+	o.tracesFlag(f)
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := o.checkTraces(); err != nil {
 		return err
 	}
 	log, err := serviceLogger(stderr, o.logLevel, o.logFormat)
@@ -236,7 +241,17 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer removeAddr()
-	gw, err := newGateway(newResolver(reg), ln, o, log, nil, nil)
+	// The operations console reads and redrives the dead letters through
+	// the brokers of --broker, or those the registry knows with --consul;
+	// without either, it says it has none to ask.
+	var dlq web.DeadLetterTopic
+	switch {
+	case o.brokers != "":
+		dlq = deadLetterTopic{cfg: o.kafkaConfig(log)}
+	case o.consul != "":
+		dlq = deadLetterTopic{cfg: o.kafkaConfig(log), reg: reg}
+	}
+	gw, err := newGateway(newResolver(reg), ln, o, log, nil, dlq)
 	if err != nil {
 		ln.Close()
 		return err

@@ -48,11 +48,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.logFormatFlag(f)
 	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
 	o.sessionFlag(f)
+	o.tracesFlag(f)
 	for _, sp := range services {
 		portFlag(sp.kind, sp.port, sp.about)
 	}
 	portFlag("broker", 9092, "the embedded Kafka-protocol broker")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := o.checkTraces(); err != nil {
 		return err
 	}
 	log, err := serviceLogger(stderr, o.logLevel, o.logFormat)
@@ -146,7 +150,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return true, ""
-	}, func(ctx context.Context) (int, int, error) { return kafka.CountDeadLetters(ctx, cfg) })
+	}, deadLetterTopic{cfg: cfg})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
 
@@ -57,7 +58,9 @@ const (
 // hands to a view to read its own write.
 func Books(s Submitter, opts ...Option) http.Handler {
 	c := newConfig(opts)
-	b := &books{sub: s, cfg: c}
+	b := &books{sub: s, cfg: c, latency: c.metrics.HistogramVec("bookshelf_command_duration_seconds",
+		"From a command's submission to its outcome, as the books service answers it, by command type and outcome "+
+			"(accepted, replayed, rejected, unavailable, error).", CommandBuckets, "command", "outcome")}
 	// Commands past the bound are shed at once: queued, they would
 	// wait out their deadline and tie a connection each meanwhile.
 	lim := newLimiter(c.maxCommands, "commands", c.metrics)
@@ -72,9 +75,15 @@ func Books(s Submitter, opts ...Option) http.Handler {
 }
 
 type books struct {
-	sub Submitter
-	cfg *config
+	sub     Submitter
+	cfg     *config
+	latency *metrics.HistogramVec
 }
+
+// CommandBuckets are the bounds of the command latency histograms, in
+// seconds: a command is decided in milliseconds when all is well, and
+// waits up to the submit timeout (10 s) when it is not.
+var CommandBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // addBody is the body of POST /books. Authors is kept raw to tell an absent
 // or null list (no authors) from an empty one (an error).
@@ -278,7 +287,9 @@ func (b *books) command(typ, route, bookID, key string, body []byte, now time.Ti
 func (b *books) submit(w http.ResponseWriter, r *http.Request, cmd shelf.Command) (shelf.Outcome, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.submitTimeout)
 	defer cancel()
+	began := time.Now()
 	out, err := b.sub.Submit(ctx, cmd)
+	b.observe(cmd.Type, began, out, err)
 	if err != nil {
 		level := slog.LevelWarn
 		if r.Context().Err() != nil {
@@ -308,6 +319,23 @@ func (b *books) submit(w http.ResponseWriter, r *http.Request, cmd shelf.Command
 	}
 	writeError(w, r, fmt.Errorf("command %s: an outcome with an unknown status %q", cmd.ID, out.Status), cmd.BookID)
 	return out, false
+}
+
+// observe counts a command's latency under its outcome.
+func (b *books) observe(typ string, began time.Time, out shelf.Outcome, err error) {
+	outcome := "error"
+	switch {
+	case errors.Is(err, shelf.ErrUnavailable) || (err != nil && errors.Is(err, context.DeadlineExceeded)):
+		outcome = "unavailable"
+	case err != nil:
+	case out.Status == shelf.StatusAccepted:
+		outcome = "accepted"
+	case out.Status == shelf.StatusReplayed:
+		outcome = "replayed"
+	case out.Status == shelf.StatusRejected:
+		outcome = "rejected"
+	}
+	b.latency.With(typ, outcome).Observe(time.Since(began).Seconds())
 }
 
 // idempotencyKey returns the request's Idempotency-Key, "" if none.

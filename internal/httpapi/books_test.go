@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
 
@@ -366,6 +367,34 @@ func TestKeyedIDs(t *testing.T) {
 		got := f.commands[len(f.commands)-1]
 		if got.BookID != id || got.ID != KeyedCommandID(c.typ, id, key) {
 			t.Errorf("%s %s: command %s on %s, want %s on %s", c.method, c.target, got.ID, got.BookID, KeyedCommandID(c.typ, id, key), id)
+		}
+	}
+}
+
+// Each command's latency is counted under its type and outcome.
+func TestBooksCommandLatency(t *testing.T) {
+	reg := metrics.NewRegistry()
+	h := Books(newFakeSubmitter(t), WithClock(testClock), WithLogger(quietLogger(t)), WithMetrics(reg))
+	id := addBook(t, h, `{"title":"Dune"}`)
+	if rec := do(t, h, "DELETE", "/books/"+id, ""); rec.Code != 204 {
+		t.Fatalf("remove: %d", rec.Code)
+	}
+	if rec := do(t, h, "DELETE", "/books/"+id, ""); rec.Code != 404 {
+		t.Fatalf("remove again: %d", rec.Code)
+	}
+	slow := Books(slowSubmitter{}, WithSubmitTimeout(20*time.Millisecond), WithLogger(quietLogger(t)), WithMetrics(reg))
+	do(t, slow, "POST", "/books", `{"title":"Dune"}`)
+	var sb strings.Builder
+	reg.WriteTo(&sb)
+	for _, want := range []string{
+		"# TYPE bookshelf_command_duration_seconds histogram",
+		`bookshelf_command_duration_seconds_count{command="add-book",outcome="accepted"} 1`,
+		`bookshelf_command_duration_seconds_count{command="remove-book",outcome="accepted"} 1`,
+		`bookshelf_command_duration_seconds_count{command="remove-book",outcome="rejected"} 1`,
+		`bookshelf_command_duration_seconds_count{command="add-book",outcome="unavailable"} 1`,
+	} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("no %s in\n%s", want, sb.String())
 		}
 	}
 }

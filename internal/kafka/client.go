@@ -34,6 +34,9 @@ type Config struct {
 	// with the global propagator (otel.SetTextMapPropagator, which
 	// internal/tracing sets); nil leaves tracing off, at no cost.
 	TracerProvider trace.TracerProvider
+	// ClientMetrics, when set, meters the service's long-lived clients
+	// (franz-go's kprom).
+	ClientMetrics *ClientMetrics
 }
 
 // DefaultPartitions is how many partitions topics are created with unless

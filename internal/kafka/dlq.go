@@ -51,7 +51,7 @@ func NewDeadLetters(ctx context.Context, cfg Config, name string) (*DeadLetters,
 	}
 	limit := deadLetterLimit(ctx, cfg, look)
 	look.Close()
-	cl, err := kgo.NewClient(append(cfg.baseOpts(),
+	cl, err := kgo.NewClient(append(append(cfg.baseOpts(), cfg.metered("dead_letters")...),
 		kgo.DefaultProduceTopic(cfg.Topics.DLQ),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30*time.Second),

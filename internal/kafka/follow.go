@@ -43,6 +43,9 @@ type Follower struct {
 	// DeadLetters, when set before Run, is shared with other followers of
 	// the process; otherwise Run makes its own.
 	DeadLetters *DeadLetters
+	// ApplyLag, when set before Run, observes how long after its record
+	// was written each event is applied, in seconds, once caught up.
+	ApplyLag Observer
 
 	dlq atomic.Pointer[DeadLetters] // the one Run uses, once it runs
 
@@ -128,7 +131,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	for p, o := range start {
 		from[p] = kgo.NewOffset().At(o)
 	}
-	cl, err := kgo.NewClient(append(f.cfg.readerOpts(),
+	cl, err := kgo.NewClient(append(append(f.cfg.readerOpts(), f.cfg.metered("follower")...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.cfg.Topics.Events: from}))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
@@ -272,6 +275,7 @@ func (f *Follower) handle(d *decoded, dlq *DeadLetters) {
 		e.At = shelf.LogPos{Partition: r.Partition, Offset: r.Offset}
 		f.tracedApply(r, e)
 		f.Counts.Applied.Add(1)
+		f.noteApplied(r)
 	case errors.Is(err, shelf.ErrUnknownType):
 		f.Counts.Skipped.Add(1)
 		f.log.Debug("skipped an event of an unknown type", "partition", r.Partition, "offset", r.Offset, "err", err)

@@ -52,7 +52,7 @@ func (p *Probe) Err() error {
 // counts as away once it has missed probeMisses pings in a row, or if it
 // has not answered yet.
 func (p *Probe) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
+	cl, err := kgo.NewClient(append(p.cfg.baseOpts(), p.cfg.metered("probe")...)...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

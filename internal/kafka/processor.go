@@ -85,6 +85,8 @@ type Processor struct {
 	// callbacks; guarded by staleMu.
 	ownedParts map[int32]bool
 	healthy    atomic.Bool
+
+	decisionLatency Observer // see DecisionLatency
 }
 
 // A ProcessorOpt changes a setting of a Processor from its default. A

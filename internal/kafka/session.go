@@ -97,7 +97,7 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 	if len(p.seeds) > 0 {
 		cfg.Brokers = p.seeds // where the brokers were last seen
 	}
-	return append(cfg.baseOpts(),
+	return append(append(cfg.baseOpts(), cfg.metered("processor")...),
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),

@@ -42,7 +42,7 @@ type Submitter struct {
 
 // NewSubmitter connects a submitter; Run must run for it to hear outcomes.
 func NewSubmitter(cfg Config) (*Submitter, error) {
-	cl, err := kgo.NewClient(append(cfg.baseOpts(),
+	cl, err := kgo.NewClient(append(append(cfg.baseOpts(), cfg.metered("submitter")...),
 		kgo.DefaultProduceTopic(cfg.Topics.Commands),
 		kgo.ProducerLinger(0),
 		// Writes: acknowledged by every in-sync replica, idempotent
@@ -91,7 +91,7 @@ func (s *Submitter) Run(ctx context.Context) error {
 		from[p] = kgo.NewOffset().At(o)
 	}
 	// A reader of its own, made with the partitions known (see Follower.Run).
-	rd, err := kgo.NewClient(append(s.cfg.readerOpts(),
+	rd, err := kgo.NewClient(append(append(s.cfg.readerOpts(), s.cfg.metered("replies")...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topics.Replies: from}))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +35,7 @@ type pending struct {
 // to the last committed offsets, and the state of the partitions touched is
 // dropped to be rebuilt from the log: nothing half-done survives.
 func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) error {
+	began := time.Now()
 	p.dropStale()
 	recs, err := p.ready(ctx, sess.Client(), fetches)
 	if err != nil {
@@ -63,6 +65,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, f
 		return err
 	}
 	t.settle()
+	p.noteDecided(began, len(work))
 	return nil
 }
 

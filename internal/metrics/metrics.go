@@ -210,3 +210,34 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// GaugeVecFunc registers a gauge family whose series fn gives at scrape
+// time: fn calls emit once per series, with its value and label values
+// (as many as labels). A series fn does not emit is not there, so the
+// family follows something that comes and goes (the partitions an
+// instance owns) without leaving stale series behind.
+func (r *Registry) GaugeVecFunc(name, help string, labels []string, fn func(emit func(value float64, labelValues ...string))) {
+	r.get(name, "gauge vec func", labels, func() prometheus.Collector {
+		return &funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), fn: fn}
+	})
+}
+
+// funcCollector is a gauge family read from a function at each scrape.
+type funcCollector struct {
+	desc *prometheus.Desc
+	fn   func(emit func(float64, ...string))
+}
+
+func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
+	c.fn(func(v float64, values ...string) {
+		// A wrong count of label values is the caller's bug; it shows as
+		// a scrape error rather than a crash.
+		m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, v, values...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(c.desc, err)
+		}
+		ch <- m
+	})
+}

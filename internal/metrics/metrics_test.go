@@ -186,3 +186,39 @@ func TestCounterFunc(t *testing.T) {
 		}
 	}
 }
+
+// A family read at scrape time has the series its function gives then,
+// and none of the ones it gave before.
+func TestGaugeVecFunc(t *testing.T) {
+	r := NewRegistry()
+	var mu sync.Mutex
+	owned := []string{"0", "2"}
+	r.GaugeVecFunc("bookshelf_owned", "Partitions owned.", []string{"partition"}, func(emit func(float64, ...string)) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range owned {
+			emit(1, p)
+		}
+	})
+	got := scrape(t, r)
+	for _, want := range []string{"# TYPE bookshelf_owned gauge\n", `bookshelf_owned{partition="0"} 1` + "\n", `bookshelf_owned{partition="2"} 1` + "\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the scrape lacks %q:\n%s", want, got)
+		}
+	}
+	mu.Lock()
+	owned = []string{"1"}
+	mu.Unlock()
+	got = scrape(t, r)
+	if strings.Contains(got, `partition="0"`) || !strings.Contains(got, `bookshelf_owned{partition="1"} 1`) {
+		t.Errorf("after the partitions moved:\n%s", got)
+	}
+	// A series with the wrong count of labels fails the scrape, it does
+	// not crash the process.
+	r.GaugeVecFunc("bookshelf_broken", "Wrong labels.", []string{"a"}, func(emit func(float64, ...string)) { emit(1) })
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 500 {
+		t.Errorf("a broken family: %d", rec.Code)
+	}
+}

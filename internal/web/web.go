@@ -7,8 +7,8 @@
 // for GET / (its Accept names text/html) gets the app, and the app's files
 // are under /app/. Everything else, GET / for curl or for Accept:
 // text/plain included, goes to the API as before, so the text index of the
-// API stays where it was. With an Ops, /ops is a page of every service's
-// instances, their readiness and the dead letters (see Ops).
+// API stays where it was. With an Ops, /ops is the operations console
+// (see Ops).
 //
 // The page is a client of the API and nothing more. It reads the
 // Bookshelf-Position of each command's answer and sends it with the
@@ -24,9 +24,12 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -85,11 +88,46 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// An Option changes a setting of Handler from its default.
+type Option func(*settings)
+
+type settings struct{ tracesURL string }
+
+// TracesURL is a trace viewer's address with {trace} where a trace id
+// goes: the app links each command's answer to its trace (read from the
+// answer's traceresponse header). Without it, no links.
+func TracesURL(u string) Option { return func(s *settings) { s.tracesURL = u } }
+
+// CheckTracesURL says what is wrong with a trace viewer address, nil if
+// nothing: it is an http or https URL with {trace} in it.
+func CheckTracesURL(raw string) error {
+	u, err := url.Parse(strings.ReplaceAll(raw, "{trace}", "0"))
+	switch {
+	case err != nil:
+		return fmt.Errorf("trace viewer URL %q: %w", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("trace viewer URL %q: want http:// or https:// and a host", raw)
+	case !strings.Contains(raw, "{trace}"):
+		return fmt.Errorf("trace viewer URL %q: put {trace} where the trace id goes (http://127.0.0.1:9411/zipkin/traces/{trace})", raw)
+	}
+	return nil
+}
+
 // Handler serves the app in front of api: GET or HEAD / from a browser,
-// and the files under Prefix; with ops, the operations page at /ops and
-// what it reads at /ops/status. Every other request goes to api.
-func Handler(api http.Handler, ops *Ops) http.Handler {
+// the files under Prefix, and the app's settings at /app/config.json;
+// with ops, the operations console at /ops and its API under /ops/api/.
+// Every other request goes to api.
+func Handler(api http.Handler, ops *Ops, opts ...Option) http.Handler {
+	var set settings
+	for _, o := range opts {
+		o(&set)
+	}
 	files := assets()
+	config, _ := json.Marshal(struct {
+		TracesURL string `json:"traces_url,omitempty"`
+	}{set.tracesURL})
+	sum := sha256.Sum256(config)
+	files["config.json"] = &asset{name: "config.json", body: append(config, '\n'), ctype: "application/json", etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		get := r.Method == http.MethodGet || r.Method == http.MethodHead
 		switch {
@@ -97,8 +135,8 @@ func Handler(api http.Handler, ops *Ops) http.Handler {
 			serve(w, r, files["index.html"])
 		case get && r.URL.Path == "/ops" && ops != nil:
 			serve(w, r, files["ops.html"])
-		case get && r.URL.Path == "/ops/status" && ops != nil:
-			ops.serveStatus(w, r)
+		case strings.HasPrefix(r.URL.Path, "/ops/api/") && ops != nil:
+			ops.serveAPI(w, r)
 		case get && strings.HasPrefix(r.URL.Path, Prefix):
 			a := files[strings.TrimPrefix(r.URL.Path, Prefix)]
 			if a == nil || strings.HasSuffix(a.name, ".html") {

@@ -73,12 +73,43 @@
         continue;
       }
       remember(resp.headers.get(POSITION));
+      if (command) noteTrace(resp.headers.get("traceresponse"));
       let data = null;
       const text = await resp.text();
       if (text) { try { data = JSON.parse(text); } catch (e) { data = null; } }
       if (resp.ok) return { status: resp.status, data };
       return { status: resp.status, problem: data || { title: resp.statusText, detail: text } };
     }
+  }
+
+  // --- traces -------------------------------------------------------------
+
+  // With a trace viewer configured (/app/config.json), the last command's
+  // answer links to its trace: the W3C traceresponse header,
+  // 00-<trace id>-<span id>-<flags>. Without the header, no link.
+  let tracesURL = "";
+
+  async function loadConfig() {
+    try {
+      const resp = await fetch("/app/config.json", { headers: { Accept: "application/json" } });
+      if (resp.ok) tracesURL = (await resp.json()).traces_url || "";
+    } catch (e) { tracesURL = ""; }
+  }
+
+  function noteTrace(header) {
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/.exec((header || "").trim());
+    const p = $("last-trace");
+    if (!tracesURL || !m || /^0+$/.test(m[1])) {
+      p.hidden = true;
+      return;
+    }
+    const a = document.createElement("a");
+    a.href = tracesURL.replace("{trace}", encodeURIComponent(m[1]));
+    a.rel = "noreferrer";
+    a.textContent = "Trace of the last command";
+    a.id = "last-trace-link";
+    p.replaceChildren(a);
+    p.hidden = false;
   }
 
   function say(text) { $("status").textContent = text; }
@@ -344,6 +375,7 @@
       previous = [];
       loadCatalog();
     });
+    loadConfig();
     loadCatalog();
     loadLastRead();
     loadStats();
