@@ -113,7 +113,7 @@ const minPrune = 64
 // NewShelf returns an empty shelf.
 func NewShelf() *Shelf {
 	s := &Shelf{authors: newAuthorStore(), keys: map[int32]*bookKeys{}}
-	s.ids = newIDTable(&s.strs)
+	s.ids = newIDTable()
 	return s
 }
 

@@ -89,35 +89,57 @@ func (a *arena) bytes(r strRef) []byte {
 
 func (a *arena) str(r strRef) string { return string(a.bytes(r)) }
 
-// idTable finds a record's number by the book's id: open addressing, with
-// the number and 32 bits of the id's hash in each slot, the ids in an
-// arena. Ids are never taken out: a view keeps what it learnt of a book
-// removed (a cursor may name it, a read may come for it).
+// idTable finds a record's number by the book's id: open addressing, each
+// slot four bytes, the number and, above it, bits of the id's hash; the
+// ids in their compact forms (see idCodec) among records. Ids are never
+// taken out: a view keeps what it learnt of a book removed (a cursor may
+// name it, a read may come for it).
 type idTable struct {
-	slots []uint64 // hash<<32 | number+1; 0 is empty
-	ids   chunks[strRef]
-	strs  *arena
+	slots []uint32 // tag | number+1; 0 is empty
+	bits  uint     // len(slots) is 1<<bits
+	forms chunks[uint32]
+	recs  blobs
+	codec idCodec
 	seed  maphash.Seed
 }
 
-func newIDTable(strs *arena) idTable {
-	return idTable{strs: strs, seed: maphash.MakeSeed(), slots: make([]uint64, 1024)}
+// idForm is room for the form of an id on the stack: most fit.
+type idForm [48]byte
+
+func newIDTable() idTable {
+	return idTable{seed: maphash.MakeSeed(), slots: make([]uint32, 1<<10), bits: 10, codec: newIDCodec()}
 }
 
-func (t *idTable) hash(id string) uint32 { return uint32(maphash.String(t.seed, id)) }
+func (t *idTable) hash(form []byte) uint64 { return maphash.Bytes(t.seed, form) }
+
+// The slot of a hash: its low bits place it, its high bits tag it, above
+// the number (which is below len(slots), the table being at most three
+// quarters full).
+func (t *idTable) mask() uint32              { return 1<<t.bits - 1 }
+func (t *idTable) tag(h uint64) uint32       { return uint32(h>>32) &^ t.mask() }
+func (t *idTable) place(h uint64) uint32     { return uint32(h) & t.mask() }
+func (t *idTable) form(n int32) []byte       { return t.recs.get(*t.forms.at(n)) }
+func (t *idTable) slotNumber(s uint32) int32 { return int32(s&t.mask()) - 1 }
 
 // find returns the number of id, false if it has none.
 func (t *idTable) find(id string) (int32, bool) {
-	h := t.hash(id)
-	mask := uint32(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	var buf idForm
+	f, ok := t.codec.encode(buf[:0], id, false)
+	if !ok {
+		return 0, false
+	}
+	return t.findForm(f, t.hash(f))
+}
+
+func (t *idTable) findForm(f []byte, h uint64) (int32, bool) {
+	mask, tag := t.mask(), t.tag(h)
+	for i := t.place(h); ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
 			return 0, false
 		}
-		if uint32(s>>32) == h {
-			n := int32(uint32(s) - 1)
-			if string(t.strs.bytes(*t.ids.at(n))) == id {
+		if s&^mask == tag {
+			if n := t.slotNumber(s); string(t.form(n)) == string(f) {
 				return n, true
 			}
 		}
@@ -126,40 +148,52 @@ func (t *idTable) find(id string) (int32, bool) {
 
 // add gives id the next number; id must have none.
 func (t *idTable) add(id string) int32 {
-	if int(t.ids.n+1)*4 > len(t.slots)*3 {
+	if int(t.forms.n+1)*4 > len(t.slots)*3 {
 		t.grow()
 	}
-	n := t.ids.add(t.strs.put(id))
-	t.insert(t.hash(id), n)
+	var buf idForm
+	f, _ := t.codec.encode(buf[:0], id, true)
+	n := t.forms.add(t.recs.put(f))
+	t.insert(t.hash(f), n)
 	return n
 }
 
-func (t *idTable) insert(h uint32, n int32) {
-	mask := uint32(len(t.slots) - 1)
-	i := h & mask
+func (t *idTable) insert(h uint64, n int32) {
+	mask := t.mask()
+	i := t.place(h)
 	for t.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = uint64(h)<<32 | uint64(uint32(n)+1)
+	t.slots[i] = t.tag(h) | uint32(n+1)
 }
 
+// grow doubles the table: a slot keeps too few bits of the hash to move
+// by, so each id's is taken again.
 func (t *idTable) grow() {
-	old := t.slots
-	t.slots = make([]uint64, 2*len(old))
-	for _, s := range old {
-		if s != 0 {
-			t.insert(uint32(s>>32), int32(uint32(s)-1))
-		}
+	t.slots, t.bits = make([]uint32, 2*len(t.slots)), t.bits+1
+	for n := range t.forms.n {
+		t.insert(t.hash(t.form(n)), n)
 	}
 }
 
-// id is the id of number n, aliasing the arena.
-func (t *idTable) idBytes(n int32) []byte { return t.strs.bytes(*t.ids.at(n)) }
+// appendID appends the id of number n to dst.
+func (t *idTable) appendID(dst []byte, n int32) []byte { return t.codec.decode(dst, t.form(n)) }
 
-func (t *idTable) id(n int32) string { return string(t.idBytes(n)) }
+func (t *idTable) id(n int32) string {
+	var buf idForm
+	return string(t.appendID(buf[:0], n))
+}
 
 // compareIDs orders numbers by their ids.
-func (t *idTable) compareIDs(a, b int32) int { return bytes.Compare(t.idBytes(a), t.idBytes(b)) }
+func (t *idTable) compareIDs(a, b int32) int {
+	fa, fb := t.form(a), t.form(b)
+	if fa[0] == fb[0] && (fa[0] == idHex || fa[0] == idText) {
+		// Their bytes are in the order of their texts.
+		return bytes.Compare(fa[1:], fb[1:])
+	}
+	var ba, bb idForm
+	return bytes.Compare(t.codec.decode(ba[:0], fa), t.codec.decode(bb[:0], fb))
+}
 
 // names interns author names: each distinct name is held once, and a
 // book holds the names' numbers. Names are few beside books.

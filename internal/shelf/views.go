@@ -42,7 +42,7 @@ type viewBooks struct {
 }
 
 func (vb *viewBooks) init(grow func()) {
-	vb.ids, vb.grow = newIDTable(&vb.strs), grow
+	vb.ids, vb.grow = newIDTable(), grow
 }
 
 // number returns the number of the book id, giving it one if it has none.
