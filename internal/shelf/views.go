@@ -55,10 +55,13 @@ func (f *bookFacts) remove() { f.nsec |= factRemoved }
 // viewBooks numbers the books a view knows and keeps their facts; each
 // view keeps what else it needs of a book in chunks by the same numbers.
 type viewBooks struct {
-	strs   arena
-	titles blobs
-	ids    idTable
-	facts  chunks[bookFacts]
+	strs arena
+	// titles are the books' titles, as words (see wordCodec).
+	titles  blobs
+	words   wordCodec
+	scratch []byte
+	ids     idTable
+	facts   chunks[bookFacts]
 	// bigSeqs are the event numbers past what bookFacts.seq holds: none
 	// the aggregate writes in practice (a book of four billion events),
 	// but a number is a number.
@@ -69,7 +72,7 @@ type viewBooks struct {
 }
 
 func (vb *viewBooks) init(grow func()) {
-	vb.ids, vb.grow = newIDTable(), grow
+	vb.ids, vb.words, vb.grow = newIDTable(), newWordCodec(), grow
 	vb.titles.put(nil) // a book not added has the title at 0: none
 }
 
@@ -148,7 +151,8 @@ func (vb *viewBooks) add(n int32, e *Event, titles *titleIndex) bool {
 	if f.added() {
 		titles.unlist(n)
 	}
-	f.title = vb.titles.put([]byte(e.Title))
+	vb.scratch = vb.words.encode(vb.scratch[:0], e.Title)
+	f.title = vb.titles.put(vb.scratch)
 	f.addedNow(keyOf(e.Time))
 	titles.list(n)
 	return true
@@ -168,7 +172,10 @@ func (vb *viewBooks) remove(id string) (int32, bool) {
 	return n, true
 }
 
-func (vb *viewBooks) title(n int32) string { return string(vb.titles.get(vb.at(n).title)) }
+func (vb *viewBooks) title(n int32) string {
+	var buf [64]byte
+	return string(vb.words.decode(buf[:0], vb.titles.get(vb.at(n).title)))
+}
 
 func (vb *viewBooks) titleKey(n int32) string { return TitleKey(vb.title(n)) }
 
