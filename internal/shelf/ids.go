@@ -8,7 +8,7 @@ import (
 )
 
 // blobs holds byte strings back to back, each after its length as a
-// varint, in chunks that never move; a blob is known by its offset
+// varint, in chunks of arenaChunk bytes; a blob is known by its offset
 // alone, four bytes, where a strRef takes eight. A view of a million books
 // keeps a few dozen megabytes in it; four gigabytes is its bound, far past
 // what a process of the views holds.
@@ -27,18 +27,31 @@ func (r *blobs) put(b []byte) uint32 {
 	}
 	need := len(b) + varintLen(len(b))
 	last := len(r.c) - 1
-	if last < 0 || len(r.c[last])+need > arenaChunk {
+	switch {
+	case last < 0:
+		// The first chunk starts small and doubles: a view of a few
+		// books holds a few kilobytes.
+		r.c = append(r.c, make([]byte, 0, max(firstBlobChunk, need)))
+		last = 0
+	case len(r.c[last])+need > arenaChunk:
 		if len(r.c) == 1<<32/arenaChunk {
 			panic(fmt.Sprintf("shelf: a view's blobs outgrew %d GiB", (1<<32)>>30))
 		}
 		r.c = append(r.c, make([]byte, 0, arenaChunk))
 		last++
+	case len(r.c[last])+need > cap(r.c[last]):
+		grown := make([]byte, len(r.c[last]), min(max(2*cap(r.c[last]), len(r.c[last])+need), arenaChunk))
+		copy(grown, r.c[last])
+		r.c[last] = grown
 	}
 	off := uint32(last*arenaChunk + len(r.c[last]))
 	r.c[last] = binary.AppendUvarint(r.c[last], uint64(len(b)))
 	r.c[last] = append(r.c[last], b...)
 	return off
 }
+
+// firstBlobChunk is the room of a view's first chunk of blobs.
+const firstBlobChunk = 4 << 10
 
 // get is the blob at off, aliasing the chunk: read it, do not keep it.
 func (r *blobs) get(off uint32) []byte {
@@ -103,12 +116,13 @@ func (c *idCodec) encode(dst []byte, id string, learn bool) (_ []byte, ok bool) 
 		digits++
 	}
 	if digits > 0 {
-		key := string(rune(digits)) + id[:len(id)-digits]
-		p, known := c.num[key]
+		var buf idForm
+		key := append(append(buf[:0], byte(digits)), id[:len(id)-digits]...)
+		p, known := c.num[string(key)] // no copy made to look up
 		if !known && learn && len(c.prefixes) < maxIDPrefixes {
 			p, known = uint32(len(c.prefixes)), true
-			c.num[key] = p
-			c.prefixes = append(c.prefixes, key)
+			c.num[string(key)] = p
+			c.prefixes = append(c.prefixes, string(key))
 		}
 		if known {
 			v, _ := strconv.ParseUint(id[len(id)-digits:], 10, 64) // 19 digits at most: fits
