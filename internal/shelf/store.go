@@ -10,9 +10,10 @@ import (
 // state is therefore kept in forms the garbage collector need not look
 // into: records and strings in fixed chunks of pointer-free memory,
 // referred to by number, and a hash table of numbers from ids to records.
-// A view costs a few dozen bytes per book beside its text, where a map of
-// pointers to structs of strings cost near a kilobyte, and collecting it
-// costs next to nothing however large it grows.
+// Ids and titles are kept in compact forms that give them back exactly
+// (ids.go, textcode.go). A view costs a few dozen bytes per book in all,
+// where a map of pointers to structs of strings cost near a kilobyte, and
+// collecting it costs next to nothing however large it grows.
 
 // chunkRecords is how many records a chunk holds: chunks never move once
 // made, so a pointer to a record stays good, and growing costs no copy.
@@ -91,7 +92,7 @@ func (a *arena) str(r strRef) string { return string(a.bytes(r)) }
 
 // idTable finds a record's number by the book's id: open addressing, each
 // slot four bytes, the number and, above it, bits of the id's hash; the
-// ids in their compact forms (see idCodec) among records. Ids are never
+// ids in their compact forms (see idCodec) among blobs. Ids are never
 // taken out: a view keeps what it learnt of a book removed (a cursor may
 // name it, a read may come for it).
 type idTable struct {
