@@ -213,6 +213,9 @@ func (ns *names) intern(name string) uint32 {
 		return n
 	}
 	n := uint32(len(ns.list))
+	if n > authorLow {
+		panic("shelf: more author names than an authorList numbers")
+	}
 	ns.num[name] = n
 	ns.list = append(ns.list, name)
 	k := AuthorKey(name)
@@ -225,13 +228,28 @@ func (ns *names) intern(name string) uint32 {
 	return n
 }
 
-// authorList is a book's authors, as the numbers of their names: up to
-// two held in it; more as a run of n numbers in the overflow chunks,
-// starting at a.
+// authorList is a book's authors, as the numbers of their names, in eight
+// bytes: up to two held in it, their count in the top bits of a; more as a
+// run of numbers in the overflow chunks, a holding the run mark and the
+// count, b where the run starts. A name's number is below 1<<30 (a
+// billion names would not fit in memory first).
 type authorList struct {
-	a, b   uint32 // the first two, or where the run starts
-	n      uint8
-	inline bool
+	a, b uint32
+}
+
+const (
+	authorShift = 30
+	authorRun   = 3 << authorShift // a's top bits for a run
+	authorLow   = 1<<authorShift - 1
+	maxAuthors  = 255 // the most a list keeps
+)
+
+// n is how many authors l holds.
+func (l authorList) n() int {
+	if l.a&authorRun == authorRun {
+		return int(l.a & authorLow)
+	}
+	return int(l.a >> authorShift)
 }
 
 // authorStore holds the author lists longer than two.
@@ -243,24 +261,26 @@ type authorStore struct {
 func newAuthorStore() authorStore { return authorStore{ns: newNames()} }
 
 func (s *authorStore) put(authors []string) authorList {
-	l := authorList{n: uint8(min(len(authors), 255)), inline: len(authors) <= 2}
-	if l.inline {
-		if len(authors) > 0 {
+	n := min(len(authors), maxAuthors)
+	if n <= 2 {
+		var l authorList
+		if n > 0 {
 			l.a = s.ns.intern(authors[0])
 		}
-		if len(authors) > 1 {
+		if n > 1 {
 			l.b = s.ns.intern(authors[1])
 		}
+		l.a |= uint32(n) << authorShift
 		return l
 	}
 	// The overflow is one run: in one chunk, so it is a range.
-	if rest := chunkRecords - int(s.more.n)%chunkRecords; rest < int(l.n) {
+	if rest := chunkRecords - int(s.more.n)%chunkRecords; rest < n {
 		for range rest {
 			s.more.add(0)
 		}
 	}
-	l.a = uint32(s.more.n)
-	for _, a := range authors[:l.n] {
+	l := authorList{a: authorRun | uint32(n), b: uint32(s.more.n)}
+	for _, a := range authors[:n] {
 		s.more.add(s.ns.intern(a))
 	}
 	return l
@@ -268,30 +288,31 @@ func (s *authorStore) put(authors []string) authorList {
 
 // each calls fn with the number of each author, in order.
 func (s *authorStore) each(l authorList, fn func(uint32)) {
-	if l.inline {
-		if l.n > 0 {
-			fn(l.a)
+	n := l.n()
+	if l.a&authorRun != authorRun {
+		if n > 0 {
+			fn(l.a & authorLow)
 		}
-		if l.n > 1 {
+		if n > 1 {
 			fn(l.b)
 		}
 		return
 	}
-	for i := range int32(l.n) {
-		fn(*s.more.at(int32(l.a) + i))
+	for i := range int32(n) {
+		fn(*s.more.at(int32(l.b) + i))
 	}
 }
 
 // names returns the authors' names, never nil.
 func (s *authorStore) names(l authorList) []string {
-	out := make([]string, 0, l.n)
+	out := make([]string, 0, l.n())
 	s.each(l, func(n uint32) { out = append(out, s.ns.list[n]) })
 	return out
 }
 
 // keys returns the numbers of the authors' AuthorKeys, each once.
 func (s *authorStore) keys(l authorList) []uint32 {
-	out := make([]uint32, 0, l.n)
+	out := make([]uint32, 0, l.n())
 	s.each(l, func(n uint32) {
 		if k := s.ns.key[n]; !containsKey(out, k) {
 			out = append(out, k)
