@@ -113,7 +113,7 @@ const minPrune = 64
 // NewShelf returns an empty shelf.
 func NewShelf() *Shelf {
 	s := &Shelf{authors: newAuthorStore(), keys: map[int32]*bookKeys{}}
-	s.ids = newIDTable(&s.strs)
+	s.ids = newIDTable()
 	return s
 }
 
@@ -133,7 +133,7 @@ func (s *Shelf) find(id string) (int32, *bookState) {
 func (s *Shelf) book(n int32) Book {
 	st := s.state.at(n)
 	b := Book{ID: s.ids.id(n), Title: s.strs.str(st.title), Year: int(st.year), ISBN: s.strs.str(st.isbn)}
-	if st.authors.n > 0 {
+	if st.authors.n() > 0 {
 		b.Authors = s.authors.names(st.authors)
 	}
 	return b

@@ -70,3 +70,28 @@ func TestListSetSettlesOnceForManyReaders(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An author list of any length comes back in order, up to maxAuthors;
+// lists of two or fewer are held in the list itself, longer ones in runs
+// that never straddle a chunk.
+func TestAuthorStore(t *testing.T) {
+	s := newAuthorStore()
+	var lists [][]string
+	var kept []authorList
+	for i := range 3 * chunkRecords / 100 {
+		authors := make([]string, []int{0, 1, 2, 3, 7, 300}[i%6])
+		for j := range authors {
+			authors[j] = fmt.Sprintf("Author %d", (i*31+j)%500)
+		}
+		lists, kept = append(lists, authors), append(kept, s.put(authors))
+	}
+	for i, l := range kept {
+		want := lists[i][:min(len(lists[i]), maxAuthors)]
+		if got := s.names(l); !slices.Equal(got, want) || l.n() != len(want) {
+			t.Fatalf("list %d: %d names %q, n %d; want %q", i, len(got), got, l.n(), want)
+		}
+		if len(want) > 2 && int(l.b)/chunkRecords != (int(l.b)+len(want)-1)/chunkRecords {
+			t.Fatalf("list %d: its run straddles a chunk", i)
+		}
+	}
+}

@@ -17,32 +17,63 @@ const (
 // bookFacts is what every view keeps of a book: the last event number it
 // applied, and what title resolution and the catalog's order are decided
 // on. All of it comes from the aggregate's events, the same in every
-// replica.
+// replica. Its fields are four bytes each, twenty in all, a million of
+// them 20 MB.
 type bookFacts struct {
-	// seq is the number of the last event applied (see viewBooks.pass).
-	seq       int64
-	title     strRef // the title it was added with
-	addedSec  int64  // the book-added event's time
-	addedNsec int32
-	added     bool
-	removed   bool
+	// seq is the number of the last event applied (see viewBooks.pass),
+	// or bigSeq when it is past what four bytes hold.
+	seq   uint32
+	title uint32 // the title it was added with, in viewBooks.titles
+	// The book-added event's time: seconds in two halves, nanoseconds
+	// with the added and removed bits above them.
+	addedLo uint32
+	addedHi int32
+	nsec    uint32
 }
 
-func (f *bookFacts) addedAt() readKey { return readKey{f.addedSec, f.addedNsec} }
+const (
+	bigSeq      = 1<<32 - 1
+	factAdded   = 1 << 31
+	factRemoved = 1 << 30
+	factNsec    = factRemoved - 1 // nanoseconds are below 1<<30
+)
+
+func (f *bookFacts) added() bool   { return f.nsec&factAdded != 0 }
+func (f *bookFacts) removed() bool { return f.nsec&factRemoved != 0 }
+
+func (f *bookFacts) addedAt() readKey {
+	return readKey{int64(f.addedHi)<<32 | int64(f.addedLo), int32(f.nsec & factNsec)}
+}
+
+// addedNow records an add at k: the book is on the shelf.
+func (f *bookFacts) addedNow(k readKey) {
+	f.addedLo, f.addedHi, f.nsec = uint32(k.sec), int32(k.sec>>32), uint32(k.nsec)|factAdded
+}
+
+func (f *bookFacts) remove() { f.nsec |= factRemoved }
 
 // viewBooks numbers the books a view knows and keeps their facts; each
 // view keeps what else it needs of a book in chunks by the same numbers.
 type viewBooks struct {
-	strs  arena
-	ids   idTable
-	facts chunks[bookFacts]
+	strs arena
+	// titles are the books' titles, as words (see wordCodec).
+	titles  blobs
+	words   wordCodec
+	scratch []byte
+	ids     idTable
+	facts   chunks[bookFacts]
+	// bigSeqs are the event numbers past what bookFacts.seq holds: none
+	// the aggregate writes in practice (a book of four billion events),
+	// but a number is a number.
+	bigSeqs map[int32]int64
 	// grow is called when a book gets its number, for the view to make
 	// room for it.
 	grow func()
 }
 
 func (vb *viewBooks) init(grow func()) {
-	vb.ids, vb.grow = newIDTable(&vb.strs), grow
+	vb.ids, vb.words, vb.grow = newIDTable(), newWordCodec(), grow
+	vb.titles.put(nil) // a book not added has the title at 0: none
 }
 
 // number returns the number of the book id, giving it one if it has none.
@@ -61,6 +92,24 @@ func (vb *viewBooks) find(id string) (int32, bool) { return vb.ids.find(id) }
 
 func (vb *viewBooks) at(n int32) *bookFacts { return vb.facts.at(n) }
 
+func (vb *viewBooks) seq(n int32) int64 {
+	if s := vb.at(n).seq; s != bigSeq {
+		return int64(s)
+	}
+	return vb.bigSeqs[n]
+}
+
+func (vb *viewBooks) setSeq(n int32, seq int64) {
+	if seq < bigSeq {
+		vb.at(n).seq = uint32(seq)
+		return
+	}
+	if vb.bigSeqs == nil {
+		vb.bigSeqs = map[int32]int64{}
+	}
+	vb.at(n).seq, vb.bigSeqs[n] = bigSeq, seq
+}
+
 // pass drops events a view has already applied: per book, only an event
 // numbered above the last one applied gets through. Only the aggregate's
 // events are numbered (Admit strips the numbering of outside ones), and a
@@ -76,11 +125,10 @@ func (vb *viewBooks) pass(e *Event) (int32, bool) {
 		return -1, true
 	}
 	n := vb.number(e.BookID)
-	f := vb.at(n)
-	if e.Seq <= f.seq {
+	if e.Seq <= vb.seq(n) {
 		return n, false
 	}
-	f.seq = e.Seq
+	vb.setSeq(n, e.Seq)
 	return n, true
 }
 
@@ -97,14 +145,15 @@ func (vb *viewBooks) numberOf(e *Event, n int32) int32 {
 // once), which changes nothing.
 func (vb *viewBooks) add(n int32, e *Event, titles *titleIndex) bool {
 	f := vb.at(n)
-	if f.added && !f.removed {
+	if f.added() && !f.removed() {
 		return false
 	}
-	if f.added {
+	if f.added() {
 		titles.unlist(n)
 	}
-	at := keyOf(e.Time)
-	f.title, f.addedSec, f.addedNsec, f.added, f.removed = vb.strs.put(e.Title), at.sec, at.nsec, true, false
+	vb.scratch = vb.words.encode(vb.scratch[:0], e.Title)
+	f.title = vb.titles.put(vb.scratch)
+	f.addedNow(keyOf(e.Time))
 	titles.list(n)
 	return true
 }
@@ -116,14 +165,17 @@ func (vb *viewBooks) remove(id string) (int32, bool) {
 		return 0, false
 	}
 	f := vb.at(n)
-	if !f.added || f.removed {
+	if !f.added() || f.removed() {
 		return 0, false
 	}
-	f.removed = true
+	f.remove()
 	return n, true
 }
 
-func (vb *viewBooks) title(n int32) string { return vb.strs.str(vb.at(n).title) }
+func (vb *viewBooks) title(n int32) string {
+	var buf [64]byte
+	return string(vb.words.decode(buf[:0], vb.titles.get(vb.at(n).title)))
+}
 
 func (vb *viewBooks) titleKey(n int32) string { return TitleKey(vb.title(n)) }
 
@@ -221,7 +273,7 @@ func (ix *titleIndex) read(e *Event) *titleEntry {
 	if !ix.built {
 		ix.built, ix.m = true, map[string]*titleEntry{}
 		for n := range ix.vb.facts.n {
-			if ix.vb.at(n).added {
+			if ix.vb.at(n).added() {
 				ix.file(n)
 			}
 		}
@@ -244,7 +296,7 @@ func (ix *titleIndex) read(e *Event) *titleEntry {
 // title, and the lines are an entry of their own.
 func (t *titleEntry) resolve(vb *viewBooks) (int32, bool) {
 	for _, n := range t.books {
-		if !vb.at(n).removed {
+		if !vb.at(n).removed() {
 			return n, true
 		}
 	}
@@ -424,7 +476,7 @@ func (v *LastRead) shows(code int32, key readKey) (lastReadShown, bool) {
 				untitled: true}, true
 		}
 	}
-	if f := v.books.at(n); !f.added || f.removed {
+	if f := v.books.at(n); !f.added() || f.removed() {
 		return lastReadShown{}, false
 	}
 	return lastReadShown{ReadEntry: ReadEntry{ID: v.books.ids.id(n), Title: v.books.title(n),
@@ -664,9 +716,9 @@ func (v *Catalog) show(n int32) CatalogBook {
 func (v *Catalog) Get(id string) (CatalogBook, error) {
 	n, ok := v.books.find(id)
 	switch {
-	case !ok || !v.books.at(n).added:
+	case !ok || !v.books.at(n).added():
 		return CatalogBook{}, ErrNotFound
-	case v.books.at(n).removed:
+	case v.books.at(n).removed():
 		return CatalogBook{}, ErrRemoved
 	}
 	return v.show(n), nil
@@ -763,7 +815,7 @@ func (v *Catalog) Page(q PageQuery) (books []CatalogBook, total int, next string
 // not, so that a cursor outlives its book.
 func (v *Catalog) cursor(after string) (int32, error) {
 	n, ok := v.books.find(after)
-	if !ok || !v.books.at(n).added {
+	if !ok || !v.books.at(n).added() {
 		return 0, invalid("after", "%q is no book of this catalog; use the next cursor of a page", after)
 	}
 	return n, nil
@@ -886,7 +938,7 @@ func (v *Stats) Apply(e *Event) {
 	case TypeBookAdded:
 		n := v.books.numberOf(e, known)
 		b := v.more.at(n)
-		if f := v.books.at(n); f.added && f.removed {
+		if f := v.books.at(n); f.added() && f.removed() {
 			v.credit(b.authors, -int(b.reads)) // re-added: its old authors lose its reads
 		}
 		if !v.books.add(n, e, &v.titles) {
@@ -914,7 +966,7 @@ func (v *Stats) Apply(e *Event) {
 			v.readIDs++
 		}
 		b.reads++
-		if v.books.at(n).added {
+		if v.books.at(n).added() {
 			v.credit(b.authors, 1)
 		}
 	}

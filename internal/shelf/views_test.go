@@ -802,3 +802,36 @@ func TestCatalogPageByCursor(t *testing.T) {
 		t.Fatalf("the re-added book under its old author: %d, want %d", n, len(herbert)-1)
 	}
 }
+
+// A book's facts are kept in four-byte fields: event numbers past them
+// still gate, and add times far from now (before 1970, past 2106) still
+// order the catalog and come back as they were.
+func TestViewFactsPastFourBytes(t *testing.T) {
+	big := int64(1) << 33
+	long := []time.Time{
+		time.Date(1901, 1, 1, 0, 0, 0, 999_999_999, time.UTC),
+		time.Date(2200, 6, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+	}
+	v := NewCatalog()
+	v.Apply(addedAt(added("late", big, "Late", "A"), long[2]))
+	v.Apply(addedAt(added("early", 1, "Early", "A"), long[0]))
+	v.Apply(addedAt(added("mid", bigSeq-1, "Mid", "A"), long[1]))
+	v.Apply(readAt("late", big, hour(1)))   // applied already: dropped
+	v.Apply(readAt("late", big+1, hour(2))) // the next: counted
+	v.Apply(readAt("mid", bigSeq, hour(3)))
+	v.Apply(readAt("mid", bigSeq, hour(4))) // the same again
+	books, _ := v.List("", 10, 0)
+	var got []string
+	for _, b := range books {
+		got = append(got, fmt.Sprintf("%s %s %d", b.ID, b.AddedAt.Format(time.RFC3339Nano), b.Reads))
+	}
+	want := []string{
+		"early 1901-01-01T00:00:00.999999999Z 0",
+		"mid 2200-06-01T00:00:00.000000001Z 1",
+		"late 9999-12-31T23:59:59Z 1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("catalog %q, want %q", got, want)
+	}
+}
