@@ -6,6 +6,7 @@
 #   bookshelf-kafka:<version>  Apache Kafka (KRaft) from the jars infra/up.sh fetches
 #   bookshelf-consul:<version> the Consul agent infra/up.sh builds
 #   bookshelf-zipkin:<version> Zipkin's server, the trace viewer, from its Maven Central jar
+#   bookshelf-prometheus:debian Prometheus from Debian's package (its classic UI), on the base
 #
 # Cached: an image is built only when missing or when what it is made of
 # changed (a hash of its inputs is kept as a label). The first run takes a
@@ -18,6 +19,7 @@
 #   KAFKA_IMAGE    default bookshelf-kafka:<the version in infra/kafka/pom.xml>
 #   CONSUL_IMAGE   default bookshelf-consul:1.14.8
 #   ZIPKIN_IMAGE   default bookshelf-zipkin:3.5.1
+#   PROMETHEUS_IMAGE default bookshelf-prometheus:debian
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -33,6 +35,7 @@ KAFKA_IMAGE="${KAFKA_IMAGE:-bookshelf-kafka:$KAFKA_VERSION}"
 CONSUL_IMAGE="${CONSUL_IMAGE:-bookshelf-consul:$CONSUL_VERSION}"
 ZIPKIN_VERSION=3.5.1
 ZIPKIN_IMAGE="${ZIPKIN_IMAGE:-bookshelf-zipkin:$ZIPKIN_VERSION}"
+PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-bookshelf-prometheus:debian}"
 IMAGES_SRC="$REPO_ROOT/deploy/images"
 STAGE="$INFRA_DIR/images"
 # The legacy builder is enough for these Dockerfiles, and is there even
@@ -148,9 +151,12 @@ main() {
 		"$STAGE/consul" "$IMAGES_SRC/consul/Dockerfile" --build-arg "BASE=$BASE_IMAGE" --build-arg "CONSUL_VERSION=$CONSUL_VERSION"
 	rm -rf "$STAGE/kafka" "$STAGE/consul"
 	build_zipkin "$jre_id"
+	build "$PROMETHEUS_IMAGE" "$(inputs_hash "$IMAGES_SRC/prometheus/Dockerfile" "$IMAGES_SRC/prometheus/prometheus.yml" \
+		"$IMAGES_SRC/prometheus/entrypoint.sh" <(echo "$base_id"))" \
+		"$IMAGES_SRC/prometheus" "$IMAGES_SRC/prometheus/Dockerfile" --build-arg "BASE=$BASE_IMAGE"
 
 	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' |
-		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE}|${ZIPKIN_IMAGE})  " | sed 's/^/infra: image /'
+		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE}|${ZIPKIN_IMAGE}|${PROMETHEUS_IMAGE})  " | sed 's/^/infra: image /'
 	log "images ready in ${SECONDS}s"
 }
 

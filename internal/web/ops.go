@@ -641,6 +641,10 @@ func (o *Ops) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, o.status(ctx))
 	case path == "status":
 		methodNotAllowed(w, "GET, HEAD")
+	case path == "targets" && get:
+		o.targets(w, r)
+	case path == "targets":
+		methodNotAllowed(w, "GET, HEAD")
 	case path == "dead-letters" && get:
 		o.listDeadLetters(w, r)
 	case path == "dead-letters/redrive" && r.Method == http.MethodPost:
@@ -653,8 +657,52 @@ func (o *Ops) serveAPI(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, "GET, HEAD")
 	default:
 		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "no such operations endpoint: "+r.URL.Path+
-			"; there are /ops/api/status, /ops/api/dead-letters, /ops/api/dead-letters/{id} and POST /ops/api/dead-letters/redrive")
+			"; there are /ops/api/status, /ops/api/targets, /ops/api/dead-letters, /ops/api/dead-letters/{id} and POST /ops/api/dead-letters/redrive")
 	}
+}
+
+// targetGroup is one group of Prometheus's HTTP service discovery: the
+// instances of one service, scraped at /metrics on their own address.
+type targetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// targets answers Prometheus's HTTP service discovery (http_sd_configs)
+// with every healthy instance of every service the registry knows: a
+// Prometheus needs no discovery of its own (Debian's is built without
+// Consul's). A service the registry cannot list is left out this time, and
+// the answer says so in a header; Prometheus keeps its last answer only
+// on an error, so a partial list is better than none.
+func (o *Ops) targets(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	groups := []targetGroup{}
+	var missing []string
+	for _, svc := range o.Services {
+		ins, err := o.Registry.Instances(ctx, svc)
+		if err != nil {
+			missing = append(missing, svc)
+			continue
+		}
+		for _, in := range ins {
+			u, err := url.Parse(in.URL)
+			if err != nil || u.Host == "" {
+				continue
+			}
+			groups = append(groups, targetGroup{Targets: []string{u.Host},
+				Labels: map[string]string{"service": svc, "instance": in.ID, "version": in.Version}})
+		}
+	}
+	if len(missing) > 0 && len(groups) == 0 {
+		writeProblem(w, http.StatusServiceUnavailable, "registry-unavailable", "Registry unavailable",
+			"the registry listed none of the services: "+strings.Join(missing, ", "))
+		return
+	}
+	if len(missing) > 0 {
+		w.Header().Set("Bookshelf-Unlisted", strings.Join(missing, ","))
+	}
+	writeJSON(w, http.StatusOK, groups)
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {

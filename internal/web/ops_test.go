@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -406,5 +407,40 @@ func TestOpsLagHistory(t *testing.T) {
 	hist := status(t, h).Services[0].Instances[0].History
 	if len(hist) < 2 || hist[1].Records != 0 || hist[1].Position != 15 || !hist[1].Time.After(hist[0].Time) {
 		t.Fatalf("after Run's look: %+v", hist)
+	}
+}
+
+// The targets answer Prometheus's HTTP service discovery: one group per
+// instance, on its own address, labelled by service; a service the
+// registry cannot list is named in a header, and none listed is a 503.
+func TestOpsTargets(t *testing.T) {
+	ops := &Ops{Registry: staticRegistry{"books": {"http://127.0.0.1:1001", "http://127.0.0.1:1002"}, "gateway": {"http://127.0.0.1:8080"}},
+		Services: []string{"books", "gateway", "broken"}}
+	h := Handler(api, ops)
+	rec := get(t, h, "/ops/api/targets")
+	var groups []targetGroup
+	if err := json.Unmarshal(rec.Body.Bytes(), &groups); err != nil || rec.Code != 200 {
+		t.Fatalf("%d %v %s", rec.Code, err, rec.Body)
+	}
+	var got []string
+	for _, g := range groups {
+		got = append(got, g.Labels["service"]+"="+strings.Join(g.Targets, ",")+"/"+g.Labels["instance"])
+	}
+	want := []string{"books=127.0.0.1:1001/books-0", "books=127.0.0.1:1002/books-1", "gateway=127.0.0.1:8080/gateway-0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("targets: %v, want %v", got, want)
+	}
+	if u := rec.Header().Get("Bookshelf-Unlisted"); u != "broken" {
+		t.Errorf("unlisted header %q, want broken", u)
+	}
+	rec = get(t, Handler(api, &Ops{Registry: staticRegistry{}, Services: []string{"broken"}}), "/ops/api/targets")
+	if rec.Code != 503 || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Errorf("nothing listed: %d %s", rec.Code, rec.Body)
+	}
+	// An empty registry is an empty list, not an error: Prometheus then
+	// drops the targets it had.
+	rec = get(t, Handler(api, &Ops{Registry: staticRegistry{}, Services: []string{"books"}}), "/ops/api/targets")
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "[]" {
+		t.Errorf("empty registry: %d %s", rec.Code, rec.Body)
 	}
 }
