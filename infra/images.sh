@@ -5,6 +5,9 @@
 #   bookshelf-jre:17           OpenJDK 17 on it (apt, --network host)
 #   bookshelf-kafka:<version>  Apache Kafka (KRaft) from the jars infra/up.sh fetches
 #   bookshelf-consul:<version> the Consul agent infra/up.sh builds
+#   bookshelf-toxiproxy:<version> the Toxiproxy server (go install from the
+#                              Go module proxy), in front of the brokers for
+#                              the books replica the chaos harness cuts off
 #
 # Cached: an image is built only when missing or when what it is made of
 # changed (a hash of its inputs is kept as a label). The first run takes a
@@ -16,6 +19,8 @@
 #   DEBIAN_SUITE   default bookworm
 #   KAFKA_IMAGE    default bookshelf-kafka:<the version in infra/kafka/pom.xml>
 #   CONSUL_IMAGE   default bookshelf-consul:1.14.8
+#   TOXIPROXY_IMAGE default bookshelf-toxiproxy:<the version in internal/toxiproxy>
+#   GO             the go command (default go)
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -29,6 +34,11 @@ KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$INF
 CONSUL_VERSION="$(sed -n 's:.*github.com/hashicorp/consul v\([0-9.]*\)$:\1:p' "$INFRA_SRC/consul/go.mod" | head -n1)"
 KAFKA_IMAGE="${KAFKA_IMAGE:-bookshelf-kafka:$KAFKA_VERSION}"
 CONSUL_IMAGE="${CONSUL_IMAGE:-bookshelf-consul:$CONSUL_VERSION}"
+# One place says which Toxiproxy: the Go package that runs it in its tests.
+TOXIPROXY_MODULE="$(sed -n 's:^const Server = "\(.*\)"$:\1:p' "$REPO_ROOT/internal/toxiproxy/toxiproxy.go")"
+TOXIPROXY_VERSION="${TOXIPROXY_MODULE##*@v}"
+TOXIPROXY_IMAGE="${TOXIPROXY_IMAGE:-bookshelf-toxiproxy:$TOXIPROXY_VERSION}"
+GO="${GO:-go}"
 IMAGES_SRC="$REPO_ROOT/deploy/images"
 STAGE="$INFRA_DIR/images"
 # The legacy builder is enough for these Dockerfiles, and is there even
@@ -94,6 +104,30 @@ build() {
 	fi
 }
 
+# build_toxiproxy BASE_ID: the server is compiled only when the image is
+# missing or stale (a static binary, from the module's own go.mod).
+build_toxiproxy() {
+	[[ -n "$TOXIPROXY_MODULE" ]] || die "no Toxiproxy version in internal/toxiproxy/toxiproxy.go (const Server)"
+	local src="$IMAGES_SRC/toxiproxy" hash
+	hash="$(inputs_hash "$src/Dockerfile" "$src/entrypoint.sh" <(echo "$TOXIPROXY_MODULE $1"))"
+	if up_to_date "$TOXIPROXY_IMAGE" "$hash"; then
+		log "$TOXIPROXY_IMAGE is up to date"
+		return 0
+	fi
+	rm -rf "$STAGE/toxiproxy"
+	mkdir -p "$STAGE/toxiproxy/bin"
+	log "go install $TOXIPROXY_MODULE"
+	(cd "$STAGE/toxiproxy" && GOBIN="$STAGE/toxiproxy/bin" CGO_ENABLED=0 GOFLAGS= \
+		"$GO" install -trimpath -ldflags "-s -w" "$TOXIPROXY_MODULE") >"$LOG_DIR/toxiproxy-build.log" 2>&1 ||
+		die "building the Toxiproxy server failed; see $LOG_DIR/toxiproxy-build.log"
+	mv "$STAGE/toxiproxy/bin/server" "$STAGE/toxiproxy/toxiproxy-server"
+	cp "$src/entrypoint.sh" "$STAGE/toxiproxy/"
+	rm -rf "$STAGE/toxiproxy/bin"
+	build "$TOXIPROXY_IMAGE" "$hash" "$STAGE/toxiproxy" "$src/Dockerfile" \
+		--build-arg "BASE=$BASE_IMAGE" --build-arg "TOXIPROXY_VERSION=$TOXIPROXY_VERSION"
+	rm -rf "$STAGE/toxiproxy"
+}
+
 main() {
 	mkdir -p "$INFRA_DIR" "$LOG_DIR" "$STAGE"
 	"$DOCKER" version >/dev/null 2>&1 || die "no Docker engine answers (start dockerd, see the README's Containers section)"
@@ -125,9 +159,10 @@ main() {
 	build "$CONSUL_IMAGE" "$(inputs_hash "$IMAGES_SRC/consul/Dockerfile" "$INFRA_DIR/bin/.consul.stamp" <(echo "$base_id"))" \
 		"$STAGE/consul" "$IMAGES_SRC/consul/Dockerfile" --build-arg "BASE=$BASE_IMAGE" --build-arg "CONSUL_VERSION=$CONSUL_VERSION"
 	rm -rf "$STAGE/kafka" "$STAGE/consul"
+	build_toxiproxy "$base_id"
 
 	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' |
-		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE})  " | sed 's/^/infra: image /'
+		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE}|${TOXIPROXY_IMAGE})  " | sed 's/^/infra: image /'
 	log "images ready in ${SECONDS}s"
 }
 
