@@ -203,9 +203,9 @@ func (f folded) onShelf() int {
 type Replicas func(ctx context.Context, service string) ([]string, error)
 
 // CheckViews waits, up to wait, for the registry to list each view's
-// replicas and for every one of them to answer
-// what the fold of the log says: the catalog each of the run's books, the
-// last-read view its five, the statistics their counts.
+// replicas and for every one of them to answer what the fold of the log
+// says: the catalog each of the run's books, the last-read view its five,
+// the statistics their counts.
 func CheckViews(ctx context.Context, v *Verdict, events []shelf.Event, books []string, replicas Replicas, wait time.Duration) {
 	f := fold(events)
 	cl := &http.Client{Timeout: 5 * time.Second}
