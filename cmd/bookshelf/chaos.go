@@ -33,7 +33,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.str(&gateway, "gateway", "http://127.0.0.1:8080", "the stack's gateway")
 	f.str(&brokers, "broker", "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096", "the stack's brokers, for the checker's read of the log")
 	f.str(&consulAddr, "consul", "127.0.0.1:8500", "the stack's Consul agent, where the view replicas are found")
-	f.str(&proxyAddr, "toxiproxy", "127.0.0.1:8474", "the stack's Toxiproxy API (TOXIPROXY_PORT), in front of the brokers for books-cut: the cut books fault disables its proxies")
+	f.str(&proxyAddr, "toxiproxy", "127.0.0.1:8474", "the stack's Toxiproxy API (TOXIPROXY_PORT), in front of the brokers for books-cut: the cut books fault resets every connection through it")
 	f.str(&topic, "topic", kafka.DefaultTopic, "the event log")
 	f.int(&cycles, "cycles", 100, "fault cycles")
 	f.int(&seed, "seed", 0, "the schedule's seed (default: from the clock; printed, to repeat a run)")

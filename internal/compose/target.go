@@ -33,9 +33,10 @@ const (
 // Links are the connections of one books replica (books-cut) to the
 // brokers: a proxy in front of every broker, for that replica alone.
 type Links interface {
-	// SetAll enables or disables every proxy, and says which: disabled,
-	// the established connections die and new ones are refused.
-	SetAll(ctx context.Context, enabled bool) ([]string, error)
+	// Cut resets every connection through the proxies, established or
+	// new, until Reconnect; both say which proxies.
+	Cut(ctx context.Context) ([]string, error)
+	Reconnect(ctx context.Context) ([]string, error)
 }
 
 // Target injects faults into a compose stack of this repository (the
@@ -155,7 +156,7 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 	return "", nil, fmt.Errorf("unknown fault %q", kind)
 }
 
-// cut disables books-cut's proxies to the brokers; the heal enables them.
+// cut cuts books-cut off from the brokers; the heal reconnects it.
 func (t *Target) cut(ctx context.Context, rng *rand.Rand) (string, func(context.Context) error, error) {
 	if t.Links == nil {
 		return serviceBooksCut, nil, fmt.Errorf("%s: no proxy in front of the brokers to cut with", CutBooks)
@@ -169,17 +170,17 @@ func (t *Target) cut(ctx context.Context, rng *rand.Rand) (string, func(context.
 		return c.Name, nil, err
 	}
 	return fmt.Sprintf("%s (%s)", c.Name, strings.Join(names, ", ")), func(ctx context.Context) error {
-		_, err := t.Links.SetAll(ctx, true)
+		_, err := t.Links.Reconnect(ctx)
 		return err
 	}, nil
 }
 
-// disconnect disables every proxy. Half cut is no fault of a known kind:
-// when it fails, what was disabled is enabled again.
+// disconnect cuts every proxy. Half cut is no fault of a known kind: when
+// it fails, what was cut is reconnected.
 func (t *Target) disconnect(ctx context.Context) ([]string, error) {
-	names, err := t.Links.SetAll(ctx, false)
+	names, err := t.Links.Cut(ctx)
 	if err != nil {
-		_, undo := t.Links.SetAll(ctx, true)
+		_, undo := t.Links.Reconnect(ctx)
 		return nil, errors.Join(err, undo)
 	}
 	return names, nil

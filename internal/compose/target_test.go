@@ -31,23 +31,29 @@ func TestTargetKinds(t *testing.T) {
 	}
 }
 
-// links records what the target asks of the proxies.
+// links records what the target asks of the proxies: true for a cut,
+// false for a reconnection.
 type links struct {
 	calls []bool
 	fail  error
 }
 
-func (l *links) SetAll(_ context.Context, enabled bool) ([]string, error) {
-	l.calls = append(l.calls, enabled)
-	if l.fail != nil && !enabled {
+func (l *links) Cut(context.Context) ([]string, error) {
+	l.calls = append(l.calls, true)
+	if l.fail != nil {
 		return []string{"kafka-1"}, l.fail
 	}
 	return []string{"kafka-1", "kafka-2", "kafka-3"}, nil
 }
 
+func (l *links) Reconnect(context.Context) ([]string, error) {
+	l.calls = append(l.calls, false)
+	return []string{"kafka-1", "kafka-2", "kafka-3"}, nil
+}
+
 // A cut needs the proxies, and a books-cut replica to cut off: without
-// either (here no stack runs) it is refused and nothing is disabled. A cut that fails halfway
-// enables every proxy again.
+// either (here no stack runs) it is refused and nothing is cut. A cut
+// that fails halfway reconnects every proxy.
 func TestCutBooks(t *testing.T) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -64,7 +70,7 @@ func TestCutBooks(t *testing.T) {
 	// The halfway cut, on the cut itself (no container needed).
 	l = &links{fail: errors.New("kafka-2: refused")}
 	tg.Links = l
-	if _, err := tg.disconnect(ctx); err == nil || !slices.Equal(l.calls, []bool{false, true}) {
-		t.Errorf("a failed cut: %v, proxies set %v, want disabled then enabled", err, l.calls)
+	if _, err := tg.disconnect(ctx); err == nil || !slices.Equal(l.calls, []bool{true, false}) {
+		t.Errorf("a failed cut: %v, proxies set %v, want cut then reconnected", err, l.calls)
 	}
 }

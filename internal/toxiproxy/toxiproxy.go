@@ -1,12 +1,16 @@
 // Package toxiproxy controls a Toxiproxy server over its HTTP API: the TCP
-// proxies it runs, and whether each passes traffic. The compose stack puts
-// one in front of the brokers for one books replica, so that the chaos
-// harness can cut that replica off from the brokers while it keeps running,
-// and reconnect it.
+// proxies it runs, and the toxics on them. The compose stack puts one in
+// front of the brokers for one books replica, so that the chaos harness
+// can cut that replica off from the brokers while it keeps running, and
+// reconnect it.
 //
-// Disabling a proxy closes its listener and every connection it carries:
-// the replica's established connections die, and new ones are refused,
-// until it is enabled again.
+// A cut is a reset_peer toxic on what the client sends: every connection
+// through the proxy, established or new, is reset (TCP RST) on its next
+// request, as a firewall that rejects would. The proxies stay enabled on
+// purpose: a disabled proxy lets go of its port, which another process on
+// the machine may take meanwhile (the tests hand out ports in that range),
+// and then the replica talks to whatever listens there, and the proxy
+// cannot listen again.
 package toxiproxy
 
 import (
@@ -28,10 +32,11 @@ const Server = "github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0"
 
 // Proxy is one TCP proxy of the server.
 type Proxy struct {
-	Name     string `json:"name"`
-	Listen   string `json:"listen"`
-	Upstream string `json:"upstream"`
-	Enabled  bool   `json:"enabled"`
+	Name     string  `json:"name"`
+	Listen   string  `json:"listen"`
+	Upstream string  `json:"upstream"`
+	Enabled  bool    `json:"enabled"`
+	Toxics   []Toxic `json:"toxics"`
 }
 
 // Client talks to one Toxiproxy server.
@@ -102,18 +107,82 @@ func (c *Client) Create(ctx context.Context, p Proxy) error {
 	return c.do(ctx, http.MethodPost, "/proxies", p, nil)
 }
 
-// SetEnabled enables or disables the named proxy; disabling it closes the
-// connections it carries.
-func (c *Client) SetEnabled(ctx context.Context, name string, enabled bool) error {
-	if name == "" || strings.ContainsAny(name, "/?#") {
-		return fmt.Errorf("toxiproxy: no proxy can be named %q", name)
-	}
-	return c.do(ctx, http.MethodPost, "/proxies/"+name, map[string]bool{"enabled": enabled}, nil)
+// Toxic is one toxic on a proxy: a kind of trouble on one direction of
+// its connections (upstream: what the client sends).
+type Toxic struct {
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Stream     string         `json:"stream"`
+	Toxicity   float64        `json:"toxicity"`
+	Attributes map[string]any `json:"attributes"`
 }
 
-// SetAll enables or disables every proxy of the server, and returns their
-// names. A server with no proxy is an error: nothing would be cut.
-func (c *Client) SetAll(ctx context.Context, enabled bool) ([]string, error) {
+// cut is the toxic of a cut: every connection reset on its next request.
+var cut = Toxic{Name: "cut", Type: "reset_peer", Stream: "upstream", Toxicity: 1, Attributes: map[string]any{"timeout": 0}}
+
+func proxyPath(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, "/?#%") {
+		return "", fmt.Errorf("toxiproxy: no proxy can be named %q", name)
+	}
+	return "/proxies/" + name, nil
+}
+
+// AddToxic adds a toxic to the named proxy, for its established
+// connections as for new ones.
+func (c *Client) AddToxic(ctx context.Context, proxy string, t Toxic) error {
+	path, err := proxyPath(proxy)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path+"/toxics", t, nil)
+}
+
+// RemoveToxic removes the named toxic from the named proxy.
+func (c *Client) RemoveToxic(ctx context.Context, proxy, toxic string) error {
+	path, err := proxyPath(proxy)
+	if err != nil {
+		return err
+	}
+	if _, err := proxyPath(toxic); err != nil {
+		return fmt.Errorf("toxiproxy: no toxic can be named %q", toxic)
+	}
+	return c.do(ctx, http.MethodDelete, path+"/toxics/"+toxic, nil, nil)
+}
+
+// Toxics are the toxics on the named proxy.
+func (c *Client) Toxics(ctx context.Context, proxy string) ([]Toxic, error) {
+	path, err := proxyPath(proxy)
+	if err != nil {
+		return nil, err
+	}
+	var ts []Toxic
+	return ts, c.do(ctx, http.MethodGet, path+"/toxics", nil, &ts)
+}
+
+// Cut resets every connection through every proxy of the server from now
+// on, until Reconnect, and returns the proxies' names. A server with no
+// proxy is an error: nothing would be cut. A proxy cut already stays cut.
+func (c *Client) Cut(ctx context.Context) ([]string, error) {
+	return c.each(ctx, func(p Proxy) error {
+		if hasToxic(p, cut.Name) {
+			return nil
+		}
+		return c.AddToxic(ctx, p.Name, cut)
+	})
+}
+
+// Reconnect ends a cut on every proxy: connections made from now on pass.
+// A proxy not cut is left as it is.
+func (c *Client) Reconnect(ctx context.Context) ([]string, error) {
+	return c.each(ctx, func(p Proxy) error {
+		if !hasToxic(p, cut.Name) {
+			return nil
+		}
+		return c.RemoveToxic(ctx, p.Name, cut.Name)
+	})
+}
+
+func (c *Client) each(ctx context.Context, fn func(Proxy) error) ([]string, error) {
 	ps, err := c.Proxies(ctx)
 	if err != nil {
 		return nil, err
@@ -123,10 +192,14 @@ func (c *Client) SetAll(ctx context.Context, enabled bool) ([]string, error) {
 	}
 	var names []string
 	for _, p := range ps {
-		if err := c.SetEnabled(ctx, p.Name, enabled); err != nil {
+		if err := fn(p); err != nil {
 			return names, err
 		}
 		names = append(names, p.Name)
 	}
 	return names, nil
+}
+
+func hasToxic(p Proxy, name string) bool {
+	return slices.ContainsFunc(p.Toxics, func(t Toxic) bool { return t.Name == name })
 }

@@ -98,14 +98,15 @@ func roundTrip(conn net.Conn, line string) (string, error) {
 	return strings.TrimSpace(got), err
 }
 
-// Cutting every proxy kills the connections it carries, not only new
-// ones, and refuses new ones; enabling it again lets a new connection
-// through. Names it has not got, or cannot have, are errors.
+// A cut resets the connections through every proxy, the established ones
+// as the new ones, while the proxy keeps its port; after the reconnection
+// a new connection passes. Cutting twice, or reconnecting what is not cut,
+// changes nothing; names it has not got, or cannot have, are errors.
 func TestCutAndReconnect(t *testing.T) {
 	c := server(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if _, err := c.SetAll(ctx, false); err == nil {
+	if _, err := c.Cut(ctx); err == nil {
 		t.Error("a server with no proxy was cut")
 	}
 	if err := c.Create(ctx, Proxy{Name: "kafka-1", Listen: "127.0.0.1:0", Upstream: echo(t), Enabled: true}); err != nil {
@@ -129,43 +130,67 @@ func TestCutAndReconnect(t *testing.T) {
 		t.Fatalf("through the proxy: %q, %v", got, err)
 	}
 
-	names, err := c.SetAll(ctx, false)
-	if err != nil || len(names) != 1 || names[0] != "kafka-1" {
-		t.Fatalf("cut: %v, %v", names, err)
+	for range 2 {
+		names, err := c.Cut(ctx)
+		if err != nil || len(names) != 1 || names[0] != "kafka-1" {
+			t.Fatalf("cut: %v, %v", names, err)
+		}
 	}
-	// The established connection dies: a read ends with an error, not a
-	// timeout (which would mean it still stood, only silent).
-	got, err := roundTrip(conn, "during")
-	var ne net.Error
-	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-		t.Errorf("an established connection outlived the cut: %q, %v", got, err)
+	if ts, err := c.Toxics(ctx, "kafka-1"); err != nil || len(ts) != 1 || ts[0].Type != "reset_peer" {
+		t.Errorf("toxics after two cuts: %+v, %v: want one reset_peer", ts, err)
 	}
-	if c2, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c2.Close()
-		t.Error("a new connection was accepted while cut")
+	// The established connection dies: its next request ends with an
+	// error, not a timeout (which would mean it still stood, only silent).
+	dead := func(what string, conn net.Conn) {
+		t.Helper()
+		got, err := roundTrip(conn, what)
+		var ne net.Error
+		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			t.Errorf("%s: a connection passed the cut: %q, %v", what, got, err)
+		}
 	}
-	if ps, _ := c.Proxies(ctx); len(ps) != 1 || ps[0].Enabled {
-		t.Errorf("after the cut: %+v, want kafka-1 disabled", ps)
+	dead("established", conn)
+	if conn2, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
+		t.Errorf("a new connection while cut: %v, want it accepted, then reset", err)
+	} else {
+		dead("new", conn2)
+		conn2.Close()
+	}
+	// The proxy keeps its port while cut: nothing else can listen there.
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		t.Errorf("%s was free while cut", addr)
 	}
 
-	if _, err := c.SetAll(ctx, true); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if _, err := c.Reconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
-	conn2, err := net.Dial("tcp", addr)
+	if ts, err := c.Toxics(ctx, "kafka-1"); err != nil || len(ts) != 0 {
+		t.Errorf("toxics after the reconnection: %+v, %v", ts, err)
+	}
+	conn3, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("after the reconnection: %v", err)
 	}
-	defer conn2.Close()
-	if got, err := roundTrip(conn2, "after"); err != nil || got != "after" {
+	defer conn3.Close()
+	if got, err := roundTrip(conn3, "after"); err != nil || got != "after" {
 		t.Errorf("after the reconnection: %q, %v", got, err)
 	}
 
-	if err := c.SetEnabled(ctx, "kafka-9", false); err == nil {
-		t.Error("a proxy the server has not got was disabled")
+	if err := c.AddToxic(ctx, "kafka-9", cut); err == nil {
+		t.Error("a toxic was added to a proxy the server has not got")
 	}
-	for _, bad := range []string{"", "a/b", "x?y"} {
-		if err := c.SetEnabled(ctx, bad, false); err == nil {
-			t.Errorf("a proxy named %q was disabled", bad)
+	if err := c.RemoveToxic(ctx, "kafka-1", "cut"); err == nil {
+		t.Error("a toxic the proxy has not got was removed")
+	}
+	for _, bad := range []string{"", "a/b", "x?y", "%2e%2e"} {
+		if err := c.AddToxic(ctx, bad, cut); err == nil {
+			t.Errorf("a toxic was added to a proxy named %q", bad)
+		}
+		if err := c.RemoveToxic(ctx, "kafka-1", bad); err == nil {
+			t.Errorf("a toxic named %q was removed", bad)
 		}
 	}
 	down := &Client{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))}
