@@ -17,7 +17,7 @@ const (
 	FreezeBooks   = "freeze books"   // a books replica paused past its session timeout: a zombie once thawed
 	KillBroker    = "kill broker"    // SIGKILL of one Kafka broker of three
 	RestartConsul = "restart consul" // the Consul agent stopped and started
-	ScaleBooks    = "scale books"    // books 2 -> 3 -> 2 under load: rebalances
+	ScaleBooks    = "scale books"    // one books replica more, then back (2 -> 3 -> 2 with books-cut) under load: rebalances
 	RollBrokers   = "roll brokers"   // each broker restarted in turn, the next once the last is healthy
 	CutBooks      = "cut books"      // a running books replica cut off from the brokers past its session timeout, then reconnected
 )
