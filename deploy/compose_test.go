@@ -43,6 +43,12 @@ func TestComposeStack(t *testing.T) {
 	s.waitReady(t, 3*time.Minute)
 	t.Logf("stack ready in %s", time.Since(upAt).Round(time.Second))
 
+	// Two books replicas: books on the brokers' listeners, books-cut on
+	// theirs behind the proxies, both ready.
+	eventually(t, 90*time.Second, "2 books replicas passing in Consul (books and books-cut)", func() bool {
+		return len(s.passing(t, "books")) == 2
+	})
+
 	// A book in and out through the gateway, read-your-writes.
 	id, pos := s.addBook(t, "The Left Hand of Darkness", 30*time.Second)
 	// After a first transaction: the broker makes __transaction_state then.
@@ -133,6 +139,8 @@ func newStack(t *testing.T) *stack {
 		"KAFKA3_PORT", "KAFKA3_CONTROLLER_PORT", "CONSUL_HTTP_PORT", "CONSUL_DNS_PORT",
 		"CONSUL_SERVER_PORT", "CONSUL_SERF_LAN_PORT", "CONSUL_SERF_WAN_PORT", "GATEWAY_PORT",
 		"ZIPKIN_PORT",
+		"KAFKA1_CUT_PORT", "KAFKA2_CUT_PORT", "KAFKA3_CUT_PORT",
+		"KAFKA1_PROXY_PORT", "KAFKA2_PROXY_PORT", "KAFKA3_PROXY_PORT", "TOXIPROXY_PORT",
 	}
 	s := &stack{project: fmt.Sprintf("bookshelf-test-%d", os.Getpid()), ports: map[string]int{}}
 	// Free ports, held together so that none is handed out twice, then

@@ -97,3 +97,64 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("zipkin: %+v, want the trace viewer on $ZIPKIN_PORT with a health check", zipkin)
 	}
 }
+
+// The cut-off wiring of compose.yaml: each broker's CUT listener is the
+// upstream of a proxy of the service toxiproxy and is advertised at that
+// proxy's port, so books-cut, which starts from the proxies, reaches the
+// brokers only through them; and books-cut is the same replica as books
+// but for its brokers.
+func TestComposeCutOff(t *testing.T) {
+	var file struct {
+		Services map[string]struct {
+			Command     []string          `json:"command"`
+			Environment map[string]string `json:"environment"`
+		} `json:"services"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "../compose.yaml"), &file); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	listener := func(list, name string) string {
+		for _, l := range strings.Split(list, ",") {
+			if addr, ok := strings.CutPrefix(l, name+"://"); ok {
+				return addr
+			}
+		}
+		return ""
+	}
+	proxies := map[string][2]string{} // name: listen, upstream
+	for _, entry := range strings.Split(file.Services["toxiproxy"].Environment["TOXIPROXY_PROXIES"], ";") {
+		f := strings.Fields(entry)
+		if len(f) != 3 {
+			t.Fatalf("toxiproxy: entry %q is not \"name listen upstream\"", entry)
+		}
+		proxies[f[0]] = [2]string{f[1], f[2]}
+	}
+	var want []string
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3"} {
+		env := file.Services[name].Environment
+		if !strings.Contains(env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"], "CUT:PLAINTEXT") {
+			t.Errorf("%s: no protocol for the CUT listener", name)
+		}
+		cut, advertised := listener(env["KAFKA_LISTENERS"], "CUT"), listener(env["KAFKA_ADVERTISED_LISTENERS"], "CUT")
+		p, ok := proxies[name]
+		if cut == "" || advertised == "" || !ok || p[1] != cut || p[0] != advertised {
+			t.Errorf("%s: CUT listens on %q, advertised %q; its proxy %v: want the proxy from the advertised address to the listener", name, cut, advertised, p)
+		}
+		want = append(want, advertised)
+	}
+	books, cut := file.Services["books"], file.Services["books-cut"]
+	if got := strings.Split(cut.Environment["BOOKSHELF_BROKER"], ","); !slices.Equal(got, want) {
+		t.Errorf("books-cut: brokers %v, want the proxies %v", got, want)
+	}
+	if b := books.Environment["BOOKSHELF_BROKER"]; b != "" {
+		t.Errorf("books: brokers %q, want those in Consul (the brokers' own listeners)", b)
+	}
+	if !slices.Equal(cut.Command, []string{"books"}) {
+		t.Errorf("books-cut: command %v, want [books]", cut.Command)
+	}
+	for k, v := range books.Environment {
+		if cut.Environment[k] != v {
+			t.Errorf("books-cut: %s=%q, books has %q", k, cut.Environment[k], v)
+		}
+	}
+}

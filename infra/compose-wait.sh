@@ -41,6 +41,6 @@ compose: ready in ${SECONDS}s
 compose:   API        http://127.0.0.1:$GATEWAY_PORT/
 compose:   Consul UI  http://127.0.0.1:$CONSUL_HTTP_PORT/ui/
 compose:   replicas   dig @127.0.0.1 -p $CONSUL_DNS_PORT lastreadbooks.service.consul SRV
-compose:   scale      docker-compose up -d --scale books=3 --scale lastread=3
+compose:   scale      docker-compose up -d --scale books=2 --scale lastread=3   (books-cut stays one)
 compose:   stop       make down   (CLEAN=1 also removes the volumes)
 EOF

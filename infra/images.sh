@@ -7,6 +7,9 @@
 #   bookshelf-consul:<version> the Consul agent infra/up.sh builds
 #   bookshelf-zipkin:<version> Zipkin's server, the trace viewer, from its Maven Central jar
 #   bookshelf-prometheus:debian Prometheus from Debian's package (its classic UI), on the base
+#   bookshelf-toxiproxy:<version> the Toxiproxy server (go install from the
+#                              Go module proxy), in front of the brokers for
+#                              the books replica the chaos harness cuts off
 #
 # Cached: an image is built only when missing or when what it is made of
 # changed (a hash of its inputs is kept as a label). The first run takes a
@@ -20,6 +23,8 @@
 #   CONSUL_IMAGE   default bookshelf-consul:1.14.8
 #   ZIPKIN_IMAGE   default bookshelf-zipkin:3.5.1
 #   PROMETHEUS_IMAGE default bookshelf-prometheus:debian
+#   TOXIPROXY_IMAGE default bookshelf-toxiproxy:<the version in internal/toxiproxy>
+#   GO             the go command (default go)
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -36,6 +41,11 @@ CONSUL_IMAGE="${CONSUL_IMAGE:-bookshelf-consul:$CONSUL_VERSION}"
 ZIPKIN_VERSION=3.5.1
 ZIPKIN_IMAGE="${ZIPKIN_IMAGE:-bookshelf-zipkin:$ZIPKIN_VERSION}"
 PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-bookshelf-prometheus:debian}"
+# One place says which Toxiproxy: the Go package that runs it in its tests.
+TOXIPROXY_MODULE="$(sed -n 's:^const Server = "\(.*\)"$:\1:p' "$REPO_ROOT/internal/toxiproxy/toxiproxy.go")"
+TOXIPROXY_VERSION="${TOXIPROXY_MODULE##*@v}"
+TOXIPROXY_IMAGE="${TOXIPROXY_IMAGE:-bookshelf-toxiproxy:$TOXIPROXY_VERSION}"
+GO="${GO:-go}"
 IMAGES_SRC="$REPO_ROOT/deploy/images"
 STAGE="$INFRA_DIR/images"
 # The legacy builder is enough for these Dockerfiles, and is there even
@@ -119,6 +129,30 @@ build_zipkin() {
 	rm -rf "$STAGE/zipkin"
 }
 
+# build_toxiproxy BASE_ID: the server is compiled only when the image is
+# missing or stale (a static binary, from the module's own go.mod).
+build_toxiproxy() {
+	[[ -n "$TOXIPROXY_MODULE" ]] || die "no Toxiproxy version in internal/toxiproxy/toxiproxy.go (const Server)"
+	local src="$IMAGES_SRC/toxiproxy" hash
+	hash="$(inputs_hash "$src/Dockerfile" "$src/entrypoint.sh" <(echo "$TOXIPROXY_MODULE $1"))"
+	if up_to_date "$TOXIPROXY_IMAGE" "$hash"; then
+		log "$TOXIPROXY_IMAGE is up to date"
+		return 0
+	fi
+	rm -rf "$STAGE/toxiproxy"
+	mkdir -p "$STAGE/toxiproxy/bin"
+	log "go install $TOXIPROXY_MODULE"
+	(cd "$STAGE/toxiproxy" && GOBIN="$STAGE/toxiproxy/bin" CGO_ENABLED=0 GOFLAGS= \
+		"$GO" install -trimpath -ldflags "-s -w" "$TOXIPROXY_MODULE") >"$LOG_DIR/toxiproxy-build.log" 2>&1 ||
+		die "building the Toxiproxy server failed; see $LOG_DIR/toxiproxy-build.log"
+	mv "$STAGE/toxiproxy/bin/server" "$STAGE/toxiproxy/toxiproxy-server"
+	cp "$src/entrypoint.sh" "$STAGE/toxiproxy/"
+	rm -rf "$STAGE/toxiproxy/bin"
+	build "$TOXIPROXY_IMAGE" "$hash" "$STAGE/toxiproxy" "$src/Dockerfile" \
+		--build-arg "BASE=$BASE_IMAGE" --build-arg "TOXIPROXY_VERSION=$TOXIPROXY_VERSION"
+	rm -rf "$STAGE/toxiproxy"
+}
+
 main() {
 	mkdir -p "$INFRA_DIR" "$LOG_DIR" "$STAGE"
 	"$DOCKER" version >/dev/null 2>&1 || die "no Docker engine answers (start dockerd, see the README's Containers section)"
@@ -154,9 +188,10 @@ main() {
 	build "$PROMETHEUS_IMAGE" "$(inputs_hash "$IMAGES_SRC/prometheus/Dockerfile" "$IMAGES_SRC/prometheus/prometheus.yml" \
 		"$IMAGES_SRC/prometheus/entrypoint.sh" <(echo "$base_id"))" \
 		"$IMAGES_SRC/prometheus" "$IMAGES_SRC/prometheus/Dockerfile" --build-arg "BASE=$BASE_IMAGE"
+	build_toxiproxy "$base_id"
 
 	"$DOCKER" image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' |
-		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE}|${ZIPKIN_IMAGE}|${PROMETHEUS_IMAGE})  " | sed 's/^/infra: image /'
+		grep -E "^(${BASE_IMAGE}|${JRE_IMAGE}|${KAFKA_IMAGE}|${CONSUL_IMAGE}|${ZIPKIN_IMAGE}|${PROMETHEUS_IMAGE}|${TOXIPROXY_IMAGE})  " | sed 's/^/infra: image /'
 	log "images ready in ${SECONDS}s"
 }
 

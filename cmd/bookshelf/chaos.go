@@ -16,6 +16,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
+	"github.com/bookshelf/bookshelf/internal/toxiproxy"
 )
 
 // runChaos runs the fault-tolerance demonstration against the compose
@@ -24,14 +25,15 @@ import (
 func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("chaos", "Inject faults into the compose stack (make up) while clients use it, then check the\ncommitted log and every view replica against the clients' history.", stderr)
 	var (
-		gateway, brokers, consulAddr, topic, out, project, dir, only string
-		cycles, clients                                              int
-		seed                                                         int
-		pause, session                                               time.Duration
+		gateway, brokers, consulAddr, proxyAddr, topic, out, project, dir, only string
+		cycles, clients                                                         int
+		seed                                                                    int
+		pause, session                                                          time.Duration
 	)
 	f.str(&gateway, "gateway", "http://127.0.0.1:8080", "the stack's gateway")
 	f.str(&brokers, "broker", "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096", "the stack's brokers, for the checker's read of the log")
 	f.str(&consulAddr, "consul", "127.0.0.1:8500", "the stack's Consul agent, where the view replicas are found")
+	f.str(&proxyAddr, "toxiproxy", "127.0.0.1:8474", "the stack's Toxiproxy API (TOXIPROXY_PORT), in front of the brokers for books-cut: the cut books fault resets every connection through it")
 	f.str(&topic, "topic", kafka.DefaultTopic, "the event log")
 	f.int(&cycles, "cycles", 100, "fault cycles")
 	f.int(&seed, "seed", 0, "the schedule's seed (default: from the clock; printed, to repeat a run)")
@@ -56,7 +58,8 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	target := &compose.Target{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only)}
+	target := &compose.Target{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only),
+		Links: &toxiproxy.Client{Addr: proxyAddr}}
 	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
 	if _, err := kafka.Partitions(ctx, cfg); err != nil {
 		return fmt.Errorf("the event log of the stack: %w", err)

@@ -1,6 +1,10 @@
 package chaos
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +154,40 @@ func TestFigures(t *testing.T) {
 	r.WriteHTML(&html, "")
 	if !strings.Contains(html.String(), "<svg") || !strings.Contains(html.String(), "kill books") {
 		t.Errorf("the page lacks its timeline")
+	}
+}
+
+// The view check waits for replicas a registry does not list yet (as after
+// its restart), and reports a view with none once its wait is over.
+func TestCheckViewsWaitsForReplicas(t *testing.T) {
+	// An empty log: every view of it answers {} (nothing read, nothing on
+	// the shelf).
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "{}")
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	asked := map[string]int{}
+	late := func(_ context.Context, service string) ([]string, error) {
+		asked[service]++
+		if asked[service] < 3 {
+			return nil, nil
+		}
+		return []string{addr}, nil
+	}
+	var v Verdict
+	CheckViews(t.Context(), &v, nil, nil, late, 10*time.Second)
+	if v.Anomalies != 0 || len(v.Views) != 3 {
+		t.Errorf("replicas listed late: %d anomalies %v, %d views checked", v.Anomalies, v.Problems, len(v.Views))
+	}
+
+	var none Verdict
+	start := time.Now()
+	CheckViews(t.Context(), &none, nil, nil, func(context.Context, string) ([]string, error) { return nil, nil }, 600*time.Millisecond)
+	if none.Anomalies != 3 || !strings.Contains(strings.Join(none.Problems, "\n"), "no replica of booklist") {
+		t.Errorf("no replica ever: %d anomalies %v, want 3", none.Anomalies, none.Problems)
+	}
+	if d := time.Since(start); d < 600*time.Millisecond {
+		t.Errorf("gave up on the replicas after %s, before the wait of 600ms", d)
 	}
 }

@@ -202,9 +202,10 @@ func (f folded) onShelf() int {
 // Replicas lists the addresses (host:port) of every replica of a service.
 type Replicas func(ctx context.Context, service string) ([]string, error)
 
-// CheckViews waits, up to wait, for every replica of every view to answer
-// what the fold of the log says: the catalog each of the run's books, the
-// last-read view its five, the statistics their counts.
+// CheckViews waits, up to wait, for the registry to list each view's
+// replicas and for every one of them to answer what the fold of the log
+// says: the catalog each of the run's books, the last-read view its five,
+// the statistics their counts.
 func CheckViews(ctx context.Context, v *Verdict, events []shelf.Event, books []string, replicas Replicas, wait time.Duration) {
 	f := fold(events)
 	cl := &http.Client{Timeout: 5 * time.Second}
@@ -218,7 +219,14 @@ func CheckViews(ctx context.Context, v *Verdict, events []shelf.Event, books []s
 		{"readingstats", func(base string) string { return checkStats(ctx, cl, base, f) }},
 	}
 	for _, c := range checks {
+		// A registry that restarted (the last fault may have been one)
+		// lists the replicas again once they register again: wait for
+		// them as for their answers.
 		addrs, err := replicas(ctx, c.service)
+		for (err != nil || len(addrs) == 0) && time.Since(began) <= wait && ctx.Err() == nil {
+			time.Sleep(250 * time.Millisecond)
+			addrs, err = replicas(ctx, c.service)
+		}
 		if err != nil || len(addrs) == 0 {
 			v.problem("no replica of %s to check: %v", c.service, err)
 			continue

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -16,9 +17,27 @@ const (
 	FreezeBooks   = "freeze books"   // a books replica paused past its session timeout: a zombie once thawed
 	KillBroker    = "kill broker"    // SIGKILL of one Kafka broker of three
 	RestartConsul = "restart consul" // the Consul agent stopped and started
-	ScaleBooks    = "scale books"    // books 2 -> 3 -> 2 under load: rebalances
+	ScaleBooks    = "scale books"    // one books replica more, then back (2 -> 3 -> 2 with books-cut) under load: rebalances
 	RollBrokers   = "roll brokers"   // each broker restarted in turn, the next once the last is healthy
+	CutBooks      = "cut books"      // a running books replica cut off from the brokers past its session timeout, then reconnected
 )
+
+// The services of the stack the faults hit by name: books runs the
+// aggregate on the brokers' own listeners, books-cut on their listeners
+// behind the proxy (Links), which can cut it off.
+const (
+	serviceBooks    = "books"
+	serviceBooksCut = "books-cut"
+)
+
+// Links are the connections of one books replica (books-cut) to the
+// brokers: a proxy in front of every broker, for that replica alone.
+type Links interface {
+	// Cut resets every connection through the proxies, established or
+	// new, until Reconnect; both say which proxies.
+	Cut(ctx context.Context) ([]string, error)
+	Reconnect(ctx context.Context) ([]string, error)
+}
 
 // Target injects faults into a compose stack of this repository (the
 // chaos harness's target): each kind of fault, how long it lasts, and
@@ -29,6 +48,8 @@ type Target struct {
 	Session time.Duration
 	// Only, when set, restricts the kinds of fault.
 	Only []string
+	// Links cut books-cut off from the brokers (CutBooks).
+	Links Links
 }
 
 // Kinds are the kinds of fault it injects.
@@ -36,13 +57,15 @@ func (t *Target) Kinds() []string {
 	if len(t.Only) > 0 {
 		return t.Only
 	}
-	return []string{KillBooks, KillLastRead, KillGateway, FreezeBooks, KillBroker, RestartConsul, ScaleBooks, RollBrokers}
+	return []string{KillBooks, KillLastRead, KillGateway, FreezeBooks, KillBroker, RestartConsul, ScaleBooks, RollBrokers, CutBooks}
 }
 
 // Hold is how long a fault of kind lasts before it is healed.
 func (t *Target) Hold(kind string) time.Duration {
 	switch kind {
-	case FreezeBooks:
+	case FreezeBooks, CutBooks:
+		// Past the session: the group gives the replica's partitions to
+		// another, and the replica, thawed or reconnected, is a zombie.
 		return t.Session + 3*time.Second
 	case ScaleBooks:
 		return 8 * time.Second
@@ -54,22 +77,27 @@ func (t *Target) Hold(kind string) time.Duration {
 	return 2 * time.Second
 }
 
-func (t *Target) pick(ctx context.Context, service string, rng *rand.Rand) (Container, error) {
-	cs, err := t.Project.Containers(ctx, service)
-	if err != nil {
-		return Container{}, err
+// pick chooses one running container of the services.
+func (t *Target) pick(ctx context.Context, rng *rand.Rand, services ...string) (Container, error) {
+	var all []Container
+	for _, service := range services {
+		cs, err := t.Project.Containers(ctx, service)
+		if err != nil {
+			return Container{}, err
+		}
+		all = append(all, cs...)
 	}
-	if len(cs) == 0 {
-		return Container{}, fmt.Errorf("no running container of %s", service)
+	if len(all) == 0 {
+		return Container{}, fmt.Errorf("no running container of %s", strings.Join(services, ", "))
 	}
-	return cs[rng.IntN(len(cs))], nil
+	return all[rng.IntN(len(all))], nil
 }
 
 // Inject injects a fault of kind, and returns what it hit and how to heal it.
 func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (string, func(context.Context) error, error) {
 	nothing := func(context.Context) error { return nil }
-	crash := func(service string) (string, func(context.Context) error, error) {
-		c, err := t.pick(ctx, service, rng)
+	crash := func(services ...string) (string, func(context.Context) error, error) {
+		c, err := t.pick(ctx, rng, services...)
 		if err == nil {
 			err = t.Project.Crash(ctx, c)
 		}
@@ -77,7 +105,7 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 	}
 	switch kind {
 	case KillBooks:
-		return crash("books")
+		return crash(serviceBooks, serviceBooksCut)
 	case KillLastRead:
 		return crash("lastread")
 	case KillGateway:
@@ -85,20 +113,20 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 	case KillBroker:
 		return crash(fmt.Sprintf("kafka-%d", 1+rng.IntN(3)))
 	case FreezeBooks:
-		c, err := t.pick(ctx, "books", rng)
+		c, err := t.pick(ctx, rng, serviceBooks, serviceBooksCut)
 		if err == nil {
 			err = t.Project.Pause(ctx, c)
 		}
 		return c.Name, func(ctx context.Context) error { return t.Project.Unpause(ctx, c) }, err
 	case RestartConsul:
-		c, err := t.pick(ctx, "consul", rng)
+		c, err := t.pick(ctx, rng, "consul")
 		if err == nil {
 			err = t.Project.Restart(ctx, c)
 		}
 		return c.Name, nothing, err
 	case RollBrokers:
 		for i := 1; i <= 3; i++ {
-			c, err := t.pick(ctx, fmt.Sprintf("kafka-%d", i), rng)
+			c, err := t.pick(ctx, rng, fmt.Sprintf("kafka-%d", i))
 			if err == nil {
 				err = t.Project.Restart(ctx, c)
 			}
@@ -111,10 +139,51 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 		}
 		return "kafka-1, kafka-2, kafka-3", nothing, nil
 	case ScaleBooks:
-		err := t.Project.Scale(ctx, "books", 3)
-		return "books", func(ctx context.Context) error { return t.Project.Scale(ctx, "books", 2) }, err
+		// One replica more of books, then as many as before (books-cut
+		// stays one): a join and a leave, each a rebalance under load.
+		cs, err := t.Project.Containers(ctx, serviceBooks)
+		if err != nil {
+			return serviceBooks, nothing, err
+		}
+		n := len(cs)
+		err = t.Project.Scale(ctx, serviceBooks, n+1)
+		return fmt.Sprintf("%s %d -> %d", serviceBooks, n, n+1), func(ctx context.Context) error {
+			return t.Project.Scale(ctx, serviceBooks, max(n, 1))
+		}, err
+	case CutBooks:
+		return t.cut(ctx, rng)
 	}
 	return "", nil, fmt.Errorf("unknown fault %q", kind)
+}
+
+// cut cuts books-cut off from the brokers; the heal reconnects it.
+func (t *Target) cut(ctx context.Context, rng *rand.Rand) (string, func(context.Context) error, error) {
+	if t.Links == nil {
+		return serviceBooksCut, nil, fmt.Errorf("%s: no proxy in front of the brokers to cut with", CutBooks)
+	}
+	c, err := t.pick(ctx, rng, serviceBooksCut)
+	if err != nil {
+		return serviceBooksCut, nil, err
+	}
+	names, err := t.disconnect(ctx)
+	if err != nil {
+		return c.Name, nil, err
+	}
+	return fmt.Sprintf("%s (%s)", c.Name, strings.Join(names, ", ")), func(ctx context.Context) error {
+		_, err := t.Links.Reconnect(ctx)
+		return err
+	}, nil
+}
+
+// disconnect cuts every proxy. Half cut is no fault of a known kind: when
+// it fails, what was cut is reconnected.
+func (t *Target) disconnect(ctx context.Context) ([]string, error) {
+	names, err := t.Links.Cut(ctx)
+	if err != nil {
+		_, undo := t.Links.Reconnect(ctx)
+		return nil, errors.Join(err, undo)
+	}
+	return names, nil
 }
 
 // Healthy returns nil when every container of the stack runs, and passes
