@@ -3,7 +3,7 @@
 # PID 1 (so SIGTERM stops it):
 #   TOXIPROXY_PORT     the HTTP API's port on 127.0.0.1 (default 8474)
 #   TOXIPROXY_PROXIES  "name listen upstream", entries separated by ";",
-#                      e.g. "kafka-1 127.0.0.1:29092 127.0.0.1:39092; ..."
+#                      e.g. "kafka-1 127.0.0.1:9292 127.0.0.1:9192; ..."
 # Every proxy starts enabled.
 set -euo pipefail
 
