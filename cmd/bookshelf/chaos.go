@@ -30,7 +30,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		seed                                                                    int
 		pause, session                                                          time.Duration
 	)
-	f.str(&gateway, "gateway", "http://127.0.0.1:8080", "the stack's gateway")
+	f.str(&gateway, "gateway", "http://127.0.0.1:8080,http://127.0.0.1:8090", "the stack's gateways (GATEWAY_PORT, GATEWAY2_PORT), comma-separated: a client goes on to the next when one does not answer")
 	f.str(&brokers, "broker", "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096", "the stack's brokers, for the checker's read of the log")
 	f.str(&consulAddr, "consul", "127.0.0.1:8500", "the stack's Consul agent, where the view replicas are found")
 	f.str(&proxyAddr, "toxiproxy", "127.0.0.1:8474", "the stack's Toxiproxy API (TOXIPROXY_PORT), in front of the brokers for books-cut: the cut books fault resets every connection through it")
@@ -67,7 +67,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := chaos.WaitHealthy(ctx, target, 2*time.Minute); err != nil {
 		return fmt.Errorf("the stack is not healthy before the run (make up): %w", err)
 	}
-	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateway: gateway, Target: target, Cycles: cycles, Seed: uint64(seed),
+	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateways: splitList(gateway), Target: target, Cycles: cycles, Seed: uint64(seed),
 		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID})
 	if runErr != nil {
 		log.Error("chaos: the run stopped early", "err", runErr)

@@ -191,3 +191,50 @@ func TestCheckViewsWaitsForReplicas(t *testing.T) {
 		t.Errorf("gave up on the replicas after %s, before the wait of 600ms", d)
 	}
 }
+
+// A client whose gateway does not answer (its port closed, as a killed
+// gateway's is) sends the retry, with the same key, to the next gateway at
+// once, and stays there; a gateway that answers, even 503, keeps it.
+func TestClientGoesOnToTheNextGateway(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	var keys []string
+	var busy bool
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			keys = append(keys, r.Header.Get(IdempotencyKeyHeader))
+			if busy {
+				busy = false
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set(PositionHeader, "0:1")
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
+		io.WriteString(w, `{"reads":0}`)
+	}))
+	defer live.Close()
+
+	c := &Client{ID: 0, Gateways: []string{deadURL, live.URL}, Prefix: "t", History: &History{}, HTTP: live.Client(),
+		BookID: func(key string) string { return "b-" + key }}
+	c.gw = 0
+	start := time.Now()
+	op := c.do(context.Background(), Op{Kind: OpAdd, Book: "b-1", Key: "k1"}, http.MethodPost, "/books", `{}`)
+	if op.Result != Ok || op.Tries != 2 || c.gw != 1 || op.Position != "0:1" {
+		t.Fatalf("add through a dead gateway first: result %s, %d tries, gateway %d, position %q", op.Result, op.Tries, c.gw, op.Position)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the retry on the next gateway took %v: it should not wait", d)
+	}
+	busy = true
+	op = c.do(context.Background(), Op{Kind: OpAdd, Book: "b-2", Key: "k2"}, http.MethodPost, "/books", `{}`)
+	if op.Result != Ok || op.Tries != 2 || c.gw != 1 {
+		t.Fatalf("a 503 moved the client: result %s, %d tries, gateway %d", op.Result, op.Tries, c.gw)
+	}
+	if want := []string{"k1", "k2", "k2"}; strings.Join(keys, ",") != strings.Join(want, ",") {
+		t.Errorf("keys the live gateway saw: %v, want %v", keys, want)
+	}
+}

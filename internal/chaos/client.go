@@ -31,8 +31,12 @@ const (
 // books of its own, marks them read, removes some, and reads each back
 // after each write it was told of, asking for that write's position.
 type Client struct {
-	ID      int
-	Gateway string // http://host:port
+	ID int
+	// Gateways are where it sends its requests, http://host:port: one at a
+	// time, the next one after a request that one did not answer at all
+	// (refused, reset, timed out), as a load balancer in front of them
+	// would. Client i starts at gateway i modulo their number.
+	Gateways []string
 	// Prefix makes the run's keys, and so its books, its own.
 	Prefix  string
 	History *History
@@ -42,6 +46,7 @@ type Client struct {
 	rng    *rand.Rand
 	books  []clientBook
 	n      int
+	gw     int // the index of the gateway in use
 }
 
 // clientBook is a book a client added (or may have: its add's outcome
@@ -55,6 +60,7 @@ type clientBook struct {
 // Run performs operations until ctx ends, pausing pause between them.
 func (c *Client) Run(ctx context.Context, seed uint64, pause time.Duration) {
 	c.rng = rand.New(rand.NewPCG(seed, uint64(c.ID)))
+	c.gw = c.ID % max(1, len(c.Gateways))
 	for ctx.Err() == nil {
 		c.step(ctx)
 		select {
@@ -125,10 +131,14 @@ func (c *Client) do(ctx context.Context, op Op, method, path, body string) Op {
 	op.Client, op.Call = c.ID, time.Now()
 	deadline := op.Call.Add(giveUp)
 	wait := 100 * time.Millisecond
+	moved := false // to the next gateway, since the last answer
 	for {
 		op.Tries++
 		status, hdr, resp, err := c.send(ctx, op, method, path, body)
 		op.Status = status
+		if err == nil {
+			moved = false
+		}
 		switch {
 		case err == nil && status < 300:
 			op.Result = Ok
@@ -143,7 +153,17 @@ func (c *Client) do(ctx context.Context, op Op, method, path, body string) Op {
 			}
 		case err == nil && status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 			op.Result, op.Problem = Refused, problemKind(resp)
+		case err != nil && len(c.Gateways) > 1 && !moved && time.Now().Before(deadline) && ctx.Err() == nil:
+			// That gateway did not answer: the next one gets the retry at
+			// once, with the same key; if it does not answer either, the
+			// client waits as below before each further try.
+			c.gw = (c.gw + 1) % len(c.Gateways)
+			moved = true
+			continue
 		default:
+			if err != nil {
+				c.gw = (c.gw + 1) % max(1, len(c.Gateways))
+			}
 			if time.Now().Add(wait).Before(deadline) && ctx.Err() == nil {
 				time.Sleep(wait)
 				wait = min(2*wait, time.Second)
@@ -164,7 +184,7 @@ func (c *Client) send(ctx context.Context, op Op, method, path, body string) (in
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(rctx, method, c.Gateway+path, rd)
+	req, err := http.NewRequestWithContext(rctx, method, c.Gateways[c.gw]+path, rd)
 	if err != nil {
 		return 0, nil, nil, err
 	}

@@ -34,11 +34,13 @@ type Target interface {
 
 // Config is one run of the demonstration.
 type Config struct {
-	Gateway string // http://host:port
-	Target  Target
-	Cycles  int
-	Seed    uint64
-	Clients int
+	// Gateways are the stack's gateways, http://host:port: each client
+	// starts at one of them and goes on to the next when one is away.
+	Gateways []string
+	Target   Target
+	Cycles   int
+	Seed     uint64
+	Clients  int
 	// Pause is each client's pause between operations.
 	Pause  time.Duration
 	Logger *slog.Logger
@@ -59,7 +61,7 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 	var wg sync.WaitGroup
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
 	for i := range cfg.Clients {
-		c := &Client{ID: i, Gateway: cfg.Gateway, Prefix: prefix, History: hist, HTTP: httpc, BookID: cfg.BookID}
+		c := &Client{ID: i, Gateways: cfg.Gateways, Prefix: prefix, History: hist, HTTP: httpc, BookID: cfg.BookID}
 		wg.Go(func() { c.Run(clientCtx, cfg.Seed, cfg.Pause) })
 	}
 	log.Info("chaos: clients started", "clients", cfg.Clients, "seed", cfg.Seed, "cycles", cfg.Cycles, "faults", kinds)

@@ -13,7 +13,7 @@ import (
 const (
 	KillBooks     = "kill books"     // SIGKILL of a books replica; the engine restarts it
 	KillLastRead  = "kill lastread"  // SIGKILL of a view replica
-	KillGateway   = "kill gateway"   // SIGKILL of the gateway
+	KillGateway   = "kill gateway"   // SIGKILL of one of the two gateways
 	FreezeBooks   = "freeze books"   // a books replica paused past its session timeout: a zombie once thawed
 	KillBroker    = "kill broker"    // SIGKILL of one Kafka broker of three
 	RestartConsul = "restart consul" // the Consul agent stopped and started
@@ -109,7 +109,7 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 	case KillLastRead:
 		return crash("lastread")
 	case KillGateway:
-		return crash("gateway")
+		return crash("gateway", "gateway-2")
 	case KillBroker:
 		return crash(fmt.Sprintf("kafka-%d", 1+rng.IntN(3)))
 	case FreezeBooks:
