@@ -772,7 +772,9 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 		if instance == "b" {
 			cfg.Logger = slog.New(slog.NewTextHandler(&bLog, nil))
 		}
-		return []ProcessorOpt{TxnTimeout(20 * time.Second), MaxHeld(maxHeld)}
+		// Waited out, not ended: this is what happens where the brokers
+		// cannot tell the open transactions (fence_test.go has the rest).
+		return []ProcessorOpt{TxnTimeout(20 * time.Second), MaxHeld(maxHeld), WaitOutOpenTransactions()}
 	})
 	ofA, ofB := owned(a), owned(b)
 

@@ -37,6 +37,9 @@ type Processor struct {
 	progressEvery time.Duration
 	quarantine    time.Duration
 	rebuildStall  time.Duration
+	// fence ends a previous owner's open transaction when a partition is
+	// given (see fenceOpenTransactions); off, it is waited out.
+	fence bool
 
 	// owned is the state per partition. Only the Run goroutine touches it.
 	owned map[int32]*shelf.Shelf
@@ -102,6 +105,12 @@ func TxnTimeout(d time.Duration) ProcessorOpt {
 	return func(p *Processor) { setPositive(&p.txnTimeout, d) }
 }
 
+// WaitOutOpenTransactions makes the instance wait, when it is given a
+// partition, for a previous owner's open transaction to time out, instead
+// of ending it at once (see fenceOpenTransactions): what happens where the
+// brokers cannot tell the open transactions.
+func WaitOutOpenTransactions() ProcessorOpt { return func(p *Processor) { p.fence = false } }
+
 // MaxHeld is how many commands of a partition being rebuilt are held
 // before fetching it pauses until the rebuild is done (default 10 000).
 func MaxHeld(n int) ProcessorOpt { return func(p *Processor) { setPositive(&p.maxHeld, n) } }
@@ -156,6 +165,7 @@ func NewProcessor(cfg Config, instance string, opts ...ProcessorOpt) *Processor 
 		lettered:      offsetSet{},
 		quarantine:    defaultQuarantine,
 		rebuildStall:  defaultRebuildStall,
+		fence:         true,
 	}
 	for _, opt := range opts {
 		opt(p)

@@ -200,6 +200,9 @@ func (p *Processor) build(ctx context.Context, cfg Config, part int32) (*shelf.S
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
+	// A previous owner's transaction still open on the partition is ended
+	// first, rather than waited out (seconds, see fenceOpenTransactions).
+	p.fenceOpenTransactions(ctx, cl, part)
 	// Up to the high watermark, not the last stable offset: a read-
 	// committed reader then waits out any transaction still open on the
 	// partition, such as the previous owner's whose markers are not all

@@ -1,0 +1,127 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fenceTimeout bounds ending a previous owner's transaction: past it, the
+// rebuild waits for the broker to time that transaction out, as it would
+// without fencing.
+const fenceTimeout = 5 * time.Second
+
+// fenceOpenTransactions ends at once the open transactions of the group's
+// other instances that wrote to partition part of the event log, and
+// returns their transactional ids.
+//
+// Such a transaction is a previous owner's that never ended: the owner was
+// killed, frozen or cut off from the brokers while it was open. Left
+// alone, it holds back every read-committed reader of the partition, this
+// rebuild first, until the broker times it out (the owner's transaction
+// timeout plus the broker's cleanup interval): seconds in which the
+// partition takes no command. Initialising a producer with the owner's
+// transactional id makes the transaction coordinator abort that
+// transaction and fence the owner's producer now, as Kafka's own tools for
+// hanging transactions do (KIP-664). Nothing is lost by it: the owner has
+// lost the partition, so nothing it wrote there may land, and its
+// commands, whose offsets that transaction would have committed, are
+// polled again and decided here. A transaction that already ends
+// (PrepareAbort, PrepareCommit) is left to end.
+//
+// Best effort: where the brokers cannot list or describe transactions
+// (before Kafka 3.0, or not authorised), the rebuild waits as before.
+func (p *Processor) fenceOpenTransactions(ctx context.Context, cl *kgo.Client, part int32) []string {
+	if !p.fence {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, fenceTimeout)
+	defer cancel()
+	own := p.cfg.Topics.BooksGroup + "." + p.instance
+	ids, err := openTransactionsOn(ctx, kadm.NewClient(cl), p.cfg.Topics.BooksGroup+".", own, p.cfg.Topics.Events, part)
+	if err != nil {
+		p.log.Debug("cannot tell the open transactions of a partition; a previous owner's is waited out", "partition", part, "err", err)
+		return nil
+	}
+	var fenced []string
+	for _, id := range ids {
+		began := time.Now()
+		if err := initProducer(ctx, cl, id, p.txnTimeout); err != nil {
+			p.log.Warn("could not end a previous owner's open transaction; it is waited out", "partition", part,
+				"transactional_id", id, "err", err)
+			continue
+		}
+		p.log.Info("ended a previous owner's open transaction", "partition", part, "transactional_id", id,
+			"ms", time.Since(began).Milliseconds())
+		fenced = append(fenced, id)
+	}
+	return fenced
+}
+
+// openTransactionsOn lists the transactional ids that begin with prefix,
+// other than own, whose ongoing transaction includes partition part of
+// topic.
+func openTransactionsOn(ctx context.Context, adm *kadm.Client, prefix, own, topic string, part int32) ([]string, error) {
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	var candidates []string
+	for id, l := range listed {
+		if strings.HasPrefix(id, prefix) && id != own && l.State == "Ongoing" {
+			candidates = append(candidates, id)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	described, err := adm.DescribeTransactions(ctx, candidates...)
+	if err != nil {
+		return nil, fmt.Errorf("describe transactions: %w", err)
+	}
+	var ids []string
+	for _, d := range described.Sorted() {
+		if d.Err != nil || d.State != "Ongoing" {
+			continue
+		}
+		if _, ok := d.Topics[topic][part]; ok {
+			ids = append(ids, d.TxnID)
+		}
+	}
+	return ids, nil
+}
+
+// initProducer initialises a producer for transactional id, with no
+// producer id of its own: the coordinator then aborts the id's ongoing
+// transaction and bumps its epoch, so that its previous producer is
+// fenced. It answers CONCURRENT_TRANSACTIONS until the abort is done.
+func initProducer(ctx context.Context, cl *kgo.Client, id string, timeout time.Duration) error {
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID = &id
+		req.TransactionTimeoutMillis = int32(timeout.Milliseconds())
+		req.ProducerID, req.ProducerEpoch = -1, -1
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) && !kerr.IsRetriable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}

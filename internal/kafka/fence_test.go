@@ -1,0 +1,80 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bookshelf/bookshelf/internal/shelf"
+)
+
+// A previous owner that died with a transaction open on a partition (here
+// a producer of the group's that appended an event and then never ended
+// its transaction, of a minute) holds back that partition's readers until
+// the broker times it out. The instance given the partition ends that
+// transaction at once instead: the partition's next command is decided in
+// seconds, not after the minute; the dead owner's event never lands; and
+// the dead owner, were it to come back, is fenced.
+func TestRebuildEndsADeadOwnersOpenTransaction(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		book := bookOn(t, cfg, 0)
+		dead, err := kgo.NewClient(append(cfg.baseOpts(),
+			kgo.TransactionalID(txnID(cfg, "dead")),
+			kgo.TransactionTimeout(time.Minute),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dead.Close()
+		if err := dead.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		e := shelf.Event{ID: "dead-" + randHex(8), Type: shelf.TypeBookAdded, Source: shelf.EventSource, BookID: book, Seq: 1,
+			CommandID: "c-dead", Time: time.Now(), Title: "Never Landed", Authors: []string{"Nobody"}}
+		value, err := shelf.EncodeEvent(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dead.ProduceSync(ctx, &kgo.Record{Topic: cfg.Topics.Events, Partition: 0, Key: []byte(book), Value: value,
+			Headers: eventHeaders}).FirstErr(); err != nil {
+			t.Fatalf("the dead owner's append: %v", err)
+		}
+
+		g := newGroup(t)
+		defer g.stop()
+		sub, _ := startBooks(t, g, cfg, "heir")
+		began := time.Now()
+		o := submit(t, sub, addCmd(book, "Landed"))
+		took := time.Since(began)
+		if o.Status != shelf.StatusAccepted {
+			t.Fatalf("the add was not accepted: %+v", o)
+		}
+		// Without the fence the rebuild waits for the minute.
+		if took > 20*time.Second {
+			t.Errorf("the first command on the partition took %v: the open transaction was waited out", took)
+		}
+		t.Logf("decided %v after the heir started", took.Round(time.Millisecond))
+
+		var titles []string
+		for _, r := range readAll(t, cfg, cfg.Topics.Events) {
+			if got, err := shelf.DecodeRecord(r.Value, r.Timestamp); err == nil && got.Title != "" {
+				titles = append(titles, got.Title)
+			}
+		}
+		if len(titles) != 1 || titles[0] != "Landed" {
+			t.Errorf("the log holds %v, want only the heir's event", titles)
+		}
+		// The dead owner comes back: its transaction is no longer its own.
+		err = dead.EndTransaction(ctx, kgo.TryCommit)
+		if err == nil || !(errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+			errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.TransactionAbortable)) {
+			t.Errorf("the dead owner's commit after the fence: %v, want it fenced", err)
+		}
+	})
+}
