@@ -35,10 +35,11 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
 ## chaos: fault cycles on the compose stack under load, then the checks (CYCLES=100, SEED=, CHAOS_ARGS=); make up first
+## (CLUSTER=1: on the processes of make cluster instead, with its CLUSTER_PORT_OFFSET)
 CYCLES ?= 100
 chaos:
 	$(GO) build -o bin/bookshelf ./cmd/bookshelf
-	bin/bookshelf chaos --cycles $(CYCLES) $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	bin/bookshelf chaos --cycles $(CYCLES) $(if $(SEED),--seed $(SEED)) $(if $(CLUSTER),--cluster) $(CHAOS_ARGS)
 
 ## load: the load scenarios against a bookshelf of its own (LOAD_ARGS: --target, --books, --rate, ...)
 load:
@@ -61,7 +62,7 @@ infra:
 infra-down:
 	bash infra/down.sh
 
-## cluster: the whole system as separate processes on `make infra`
+## cluster: the whole system as separate processes on `make infra` (CLUSTER_PORT_OFFSET=20000: gateway on 28080)
 cluster:
 	bash infra/cluster.sh up
 

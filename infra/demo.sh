@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N="${1:-60}"
-GW=http://127.0.0.1:8080
+GW=http://127.0.0.1:$((8080 + ${CLUSTER_PORT_OFFSET:-0})) # as make cluster, with its offset
 CLUSTER_DIR="$INFRA_DIR/cluster"
 curl -fsS "$GW/readyz" >/dev/null 2>&1 || die "no gateway on $GW: run 'make infra && make cluster' first"
 command -v kcat >/dev/null || die "kcat is needed to count the events (apt-get install -y kcat)"

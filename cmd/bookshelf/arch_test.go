@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"deploy":                         nil,                // tests only: the compose stack and the manifests
 	"internal/chaos":                 {"internal/shelf"}, // the harness: clients and the checker (porcupine)
 	"internal/compose":               nil,                // the docker and docker-compose command lines
+	"internal/cluster":               nil,                // the processes of make cluster: their pid files, signals, infra/cluster.sh
 	"internal/toxiproxy":             nil,                // the proxy that cuts a books replica off from the brokers: its HTTP API
 	"internal/tracing":               nil,                // OpenTelemetry: the provider, HTTP spans, trace ids in logs
 }

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bookshelf/bookshelf/internal/chaos"
+	"github.com/bookshelf/bookshelf/internal/cluster"
 	"github.com/bookshelf/bookshelf/internal/compose"
 	"github.com/bookshelf/bookshelf/internal/consul"
 	"github.com/bookshelf/bookshelf/internal/httpapi"
@@ -20,16 +24,22 @@ import (
 )
 
 // runChaos runs the fault-tolerance demonstration against the compose
-// stack: clients, fault cycles on a seeded schedule, then the checks, the
-// figures and the report. It fails when the checks find anything wrong.
+// stack, or with --cluster against the processes of make cluster: clients,
+// fault cycles on a seeded schedule, then the checks, the figures and the
+// report. It fails when the checks find anything wrong.
 func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("chaos", "Inject faults into the compose stack (make up) while clients use it, then check the\ncommitted log and every view replica against the clients' history.", stderr)
+	f := newFlags("chaos", "Inject faults into the compose stack (make up) while clients use it, then check the\ncommitted log and every view replica against the clients' history.\n\nWith --cluster, into the processes of make cluster instead (CLUSTER_PORT_OFFSET as for\nmake cluster): kill -9 of a books, lastread or the gateway member, then the member\nstarted again; a books member frozen (SIGSTOP) past its session timeout; books 2 -> 3\n-> 2. No broker faults there: the cluster has one broker; and no Consul restart: its\nagent is make infra's, shared.", stderr)
 	var (
 		gateway, brokers, consulAddr, proxyAddr, topic, out, project, dir, only string
+		clusterDir, clusterScript                                               string
 		cycles, clients                                                         int
 		seed                                                                    int
 		pause, session                                                          time.Duration
+		onCluster                                                               bool
 	)
+	f.BoolVar(&onCluster, "cluster", false, "the processes of make cluster, on make infra's broker and Consul, instead of the compose stack: --gateway, --broker and --session-timeout then default to the cluster's")
+	f.str(&clusterDir, "cluster-dir", ".infra/cluster", "with --cluster: the cluster's folder (its run/NAME.pid and run/NAME.port)")
+	f.str(&clusterScript, "cluster-script", "infra/cluster.sh", "with --cluster: the script that starts a member again (start NAME) and stops one (stop NAME)")
 	f.str(&gateway, "gateway", "http://127.0.0.1:8080,http://127.0.0.1:8090", "the stack's gateways (GATEWAY_PORT, GATEWAY2_PORT), comma-separated: a client goes on to the next when one does not answer")
 	f.str(&brokers, "broker", "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096", "the stack's brokers, for the checker's read of the log")
 	f.str(&consulAddr, "consul", "127.0.0.1:8500", "the stack's Consul agent, where the view replicas are found")
@@ -47,6 +57,34 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	kinds := (&compose.Target{}).Kinds()
+	if onCluster {
+		kinds = (&cluster.Target{}).Kinds()
+	}
+	if err := checkKinds(kinds, splitList(only)); err != nil {
+		return err
+	}
+	var target chaos.Target = &compose.Target{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only),
+		Links: &toxiproxy.Client{Addr: proxyAddr}}
+	if onCluster {
+		ct := &cluster.Target{Dir: clusterDir, Script: clusterScript, Session: session, Only: splitList(only)}
+		if !set["session-timeout"] {
+			ct.Session = kafka.DefaultSessionTimeout // cluster.sh sets none
+		}
+		if !set["broker"] {
+			brokers = "127.0.0.1:19092" // make infra's one broker
+		}
+		if !set["gateway"] {
+			gws, err := ct.Gateways()
+			if err != nil {
+				return err
+			}
+			gateway = strings.Join(gws, ",")
+		}
+		target = ct
+	}
 	log, err := serviceLogger(stderr, "info", "text")
 	if err != nil {
 		return err
@@ -58,14 +96,12 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	target := &compose.Target{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only),
-		Links: &toxiproxy.Client{Addr: proxyAddr}}
 	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
 	if _, err := kafka.Partitions(ctx, cfg); err != nil {
 		return fmt.Errorf("the event log of the stack: %w", err)
 	}
 	if err := chaos.WaitHealthy(ctx, target, 2*time.Minute); err != nil {
-		return fmt.Errorf("the stack is not healthy before the run (make up): %w", err)
+		return fmt.Errorf("the stack is not healthy before the run (make up, or make cluster with --cluster): %w", err)
 	}
 	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateways: splitList(gateway), Target: target, Cycles: cycles, Seed: uint64(seed),
 		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID})
@@ -109,6 +145,17 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runErr
 	case v.Lost > 0 || v.Doubled > 0 || v.Anomalies > 0:
 		return fmt.Errorf("the checks failed")
+	}
+	return nil
+}
+
+// checkKinds refuses a fault the target does not know before anything
+// runs, so that a typo does not end a run at its first cycle.
+func checkKinds(all, only []string) error {
+	for _, k := range only {
+		if !slices.Contains(all, k) {
+			return fmt.Errorf("--faults: no fault %q here (there are: %s)", k, strings.Join(all, ", "))
+		}
 	}
 	return nil
 }
