@@ -127,6 +127,13 @@ func lastLine(b []byte) string {
 }
 
 // stack is one compose project on ports of its own.
+// The ports of a test stack: below the ephemeral range, and apart from
+// the 20000-32000 the end-to-end tests of cmd/bookshelf hand out.
+const (
+	portLow  = 10000
+	portSpan = 9000
+)
+
 type stack struct {
 	project string
 	env     []string
@@ -138,21 +145,29 @@ func newStack(t *testing.T) *stack {
 		"KAFKA1_PORT", "KAFKA1_CONTROLLER_PORT", "KAFKA2_PORT", "KAFKA2_CONTROLLER_PORT",
 		"KAFKA3_PORT", "KAFKA3_CONTROLLER_PORT", "CONSUL_HTTP_PORT", "CONSUL_DNS_PORT",
 		"CONSUL_SERVER_PORT", "CONSUL_SERF_LAN_PORT", "CONSUL_SERF_WAN_PORT", "GATEWAY_PORT", "GATEWAY2_PORT",
-		"ZIPKIN_PORT",
+		"ZIPKIN_PORT", "PROMETHEUS_PORT",
 		"KAFKA1_CUT_PORT", "KAFKA2_CUT_PORT", "KAFKA3_CUT_PORT",
 		"KAFKA1_PROXY_PORT", "KAFKA2_PROXY_PORT", "KAFKA3_PROXY_PORT", "TOXIPROXY_PORT",
 	}
 	s := &stack{project: fmt.Sprintf("bookshelf-test-%d", os.Getpid()), ports: map[string]int{}}
 	// Free ports, held together so that none is handed out twice, then
-	// let go for the containers. Consul's DNS takes UDP too.
+	// let go for the containers. Consul's DNS takes UDP too. They come from
+	// below Linux's ephemeral range (32768 up): a port there can be taken
+	// by an outgoing connection between this check and the container's
+	// listen, and a broker that cannot bind a listener stops.
 	var held []io.Closer
+	next := portLow + int(time.Now().UnixNano()%portSpan)
 	for _, name := range names {
-		for {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
+		for tries := 0; ; tries++ {
+			if tries == portSpan {
+				t.Fatalf("no free port in %d-%d", portLow, portLow+portSpan-1)
 			}
-			port := ln.Addr().(*net.TCPAddr).Port
+			next = portLow + (next-portLow+1)%portSpan
+			port := next
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				continue
+			}
 			pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
 			if err != nil {
 				ln.Close()

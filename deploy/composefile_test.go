@@ -93,7 +93,7 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 	zipkin, ok := file.Services["zipkin"]
-	if cmd, _ := zipkin.Command.([]any); !ok || zipkin.Healthcheck == nil || !slices.Contains(cmd, any("--server.port=${ZIPKIN_PORT:-9411}")) {
+	if cmd, _ := zipkin.Command.([]any); !ok || zipkin.Healthcheck == nil || !slices.Contains(cmd, any("--armeria.ports[0].port=${ZIPKIN_PORT:-9411}")) || !slices.Contains(cmd, any("--armeria.ports[0].ip=127.0.0.1")) {
 		t.Errorf("zipkin: %+v, want the trace viewer on $ZIPKIN_PORT with a health check", zipkin)
 	}
 }

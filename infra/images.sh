@@ -124,7 +124,7 @@ build_zipkin() {
 	rm -rf "$STAGE/zipkin"
 	mkdir -p "$STAGE/zipkin"
 	cp -l "$jar" "$STAGE/zipkin/zipkin.jar" 2>/dev/null || cp "$jar" "$STAGE/zipkin/zipkin.jar"
-	build "$ZIPKIN_IMAGE" "$(inputs_hash "$IMAGES_SRC/zipkin/Dockerfile" "$jar.sha1" <(echo "$1"))" \
+	build "$ZIPKIN_IMAGE" "$(inputs_hash "$IMAGES_SRC/zipkin/Dockerfile" <(sha256sum <"$jar") <(echo "$1"))" \
 		"$STAGE/zipkin" "$IMAGES_SRC/zipkin/Dockerfile" --build-arg "JRE=$JRE_IMAGE" --build-arg "ZIPKIN_VERSION=$ZIPKIN_VERSION"
 	rm -rf "$STAGE/zipkin"
 }

@@ -126,7 +126,7 @@ func TestMetricFamiliesOfEveryService(t *testing.T) {
 			"bookshelf_command_decision_seconds":     dto.MetricType_HISTOGRAM,
 			"bookshelf_commands_decided_total":       dto.MetricType_COUNTER,
 			"bookshelf_commands_dead_lettered_total": dto.MetricType_COUNTER,
-			"bookshelf_partition_owned":              dto.MetricType_GAUGE,
+			"bookshelf_partition_owner_info":              dto.MetricType_GAUGE,
 			"bookshelf_group_lag_records":            dto.MetricType_GAUGE,
 			"bookshelf_http_shed_total":              dto.MetricType_COUNTER,
 			"bookshelf_kafka_produce_records_total":  dto.MetricType_COUNTER,
@@ -170,7 +170,7 @@ func TestMetricFamiliesOfEveryService(t *testing.T) {
 	// The aggregate owns every partition here, one instance alone, and the
 	// group has decided what it was sent; the clients are told apart.
 	books := scrapeFamilies(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports["books"]))
-	if n := len(books["bookshelf_partition_owned"].GetMetric()); n != defaultPartitions {
+	if n := len(books["bookshelf_partition_owner_info"].GetMetric()); n != defaultPartitions {
 		t.Errorf("books owns %d partitions, want %d", n, defaultPartitions)
 	}
 	clients := map[string]bool{}

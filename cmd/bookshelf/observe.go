@@ -33,7 +33,7 @@ var viewLagBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 // with kadm at scrape time, reused for a second). Each instance publishes
 // its own partitions only, so summing over instances counts each once.
 func partitionMetrics(reg *metrics.Registry, proc *kafka.Processor, lag *kafka.GroupLag, log *slog.Logger) {
-	reg.GaugeVecFunc("bookshelf_partition_owned", "Always 1, for each command partition this instance owns now.", []string{"partition"},
+	reg.GaugeVecFunc("bookshelf_partition_owner_info", "Always 1, for each command partition this instance owns now.", []string{"partition"},
 		func(emit func(float64, ...string)) {
 			for _, p := range proc.Owned() {
 				emit(1, strconv.Itoa(int(p)))

@@ -79,7 +79,12 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 		}
 		log.Info("chaos: fault", "cycle", cycle, "of", cfg.Cycles, "kind", kind, "target", f.Target, "acknowledged", countAcked(hist))
 		sleepCtx(ctx, cfg.Target.Hold(kind))
-		if err = heal(ctx); err != nil {
+		// Healed even when the run is stopped during the hold: a stack left
+		// cut off, frozen or scaled up would greet the next run.
+		healCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err = heal(healCtx)
+		cancel()
+		if err != nil {
 			err = fmt.Errorf("cycle %d, healing %s on %s: %w", cycle, kind, f.Target, err)
 			break
 		}

@@ -74,6 +74,11 @@ func (p *Processor) tracedDecide(ctx context.Context, st *shelf.Shelf, cmd shelf
 		return dec, nil, err
 	}
 	parent := otel.GetTextMapPropagator().Extract(ctx, kotel.NewRecordCarrier(r))
+	if !trace.SpanContextFromContext(parent).IsValid() {
+		// A command sent outside any trace (kcat, a redrive) starts none.
+		dec, err := st.Decide(cmd, at)
+		return dec, nil, err
+	}
 	dctx, span := p.cfg.TracerProvider.Tracer(tracerName).Start(parent, "decide",
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(

@@ -166,8 +166,10 @@ func (o *Ops) Run(ctx context.Context, interval time.Duration) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			// The instances only: the dead-letter topic is read when
+			// someone looks, not every interval with nobody there.
 			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			o.status(sctx)
+			o.status(sctx, false)
 			cancel()
 		}
 	}
@@ -297,8 +299,9 @@ type opsStatus struct {
 // noBroker is what the console says without a dead-letter topic.
 const noBroker = "this gateway has no broker to ask (start it with --broker); bookshelf dlq list does"
 
-// status asks every instance of every service, all at once.
-func (o *Ops) status(ctx context.Context) opsStatus {
+// status asks every instance of every service, all at once, and the
+// dead-letter topic with deadLetters.
+func (o *Ops) status(ctx context.Context, deadLetters bool) opsStatus {
 	client := o.Client
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Second}
@@ -325,7 +328,7 @@ func (o *Ops) status(ctx context.Context) opsStatus {
 	}
 	var total, waiting int
 	var dlErr error
-	if o.DeadLetters != nil {
+	if o.DeadLetters != nil && deadLetters {
 		wg.Go(func() {
 			var ds []DeadLetter
 			if ds, dlErr = o.deadLetters(ctx); dlErr == nil {
@@ -394,7 +397,7 @@ func probe(ctx context.Context, client *http.Client, in *opsInstance, now time.T
 			in.UptimeSeconds = &up
 		case s.name == "bookshelf_build_info" && in.Version == "":
 			in.Version = s.labels["version"]
-		case s.name == "bookshelf_partition_owned":
+		case s.name == "bookshelf_partition_owner_info":
 			if p, err := strconv.Atoi(s.labels["partition"]); err == nil {
 				in.Partitions = append(in.Partitions, p)
 			}
@@ -638,7 +641,7 @@ func (o *Ops) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case path == "status" && get:
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		writeJSON(w, http.StatusOK, o.status(ctx))
+		writeJSON(w, http.StatusOK, o.status(ctx, true))
 	case path == "status":
 		methodNotAllowed(w, "GET, HEAD")
 	case path == "targets" && get:
