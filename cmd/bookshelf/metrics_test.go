@@ -126,7 +126,7 @@ func TestMetricFamiliesOfEveryService(t *testing.T) {
 			"bookshelf_command_decision_seconds":     dto.MetricType_HISTOGRAM,
 			"bookshelf_commands_decided_total":       dto.MetricType_COUNTER,
 			"bookshelf_commands_dead_lettered_total": dto.MetricType_COUNTER,
-			"bookshelf_partition_owner_info":              dto.MetricType_GAUGE,
+			"bookshelf_partition_owner_info":         dto.MetricType_GAUGE,
 			"bookshelf_group_lag_records":            dto.MetricType_GAUGE,
 			"bookshelf_http_shed_total":              dto.MetricType_COUNTER,
 			"bookshelf_kafka_produce_records_total":  dto.MetricType_COUNTER,
