@@ -108,8 +108,8 @@ func Gateway(res Resolver, opts ...Option) http.Handler {
 	}
 	// Commands and queries have bounds of their own: a flood of commands
 	// is shed at once, and the queries go on being answered.
-	commands := newLimiter(c.maxCommands, "commands", c.metrics)
-	queries := newLimiter(c.maxQueries, "queries", c.metrics)
+	commands := newLimiter(c.maxCommands, "commands", c.gate, c.metrics)
+	queries := newLimiter(c.maxQueries, "queries", nil, c.metrics)
 	mux := http.NewServeMux()
 	for _, e := range API {
 		if e.Service == "" {

@@ -34,6 +34,7 @@ type config struct {
 	queryTry      time.Duration
 	maxCommands   int
 	maxQueries    int
+	gate          *SchedGate
 }
 
 // Defaults of the options.
@@ -136,3 +137,9 @@ func WithMaxInFlight(commands, queries int) Option {
 		}
 	}
 }
+
+// WithSchedGate sheds the commands (Books, Gateway) while g is closed: new
+// commands are answered 503 busy with Retry-After at once, and counted in
+// bookshelf_http_shed_total{reason="scheduler"}. Queries are not. The
+// default is no gate; g's Run is the caller's to run.
+func WithSchedGate(g *SchedGate) Option { return func(c *config) { c.gate = g } }
