@@ -138,8 +138,9 @@ func WithMaxInFlight(commands, queries int) Option {
 	}
 }
 
-// WithSchedGate sheds the commands (Books, Gateway) while g is closed: new
-// commands are answered 503 busy with Retry-After at once, and counted in
+// WithSchedGate bounds the commands (Books, Gateway) in flight also by
+// g.Allowed(), fewer while the Go scheduler is late: a command past it is
+// answered 503 busy with Retry-After at once, and counted in
 // bookshelf_http_shed_total{reason="scheduler"}. Queries are not. The
 // default is no gate; g's Run is the caller's to run.
 func WithSchedGate(g *SchedGate) Option { return func(c *config) { c.gate = g } }
