@@ -102,6 +102,13 @@ func TestMetricFamiliesOfEveryService(t *testing.T) {
 		"process_start_time_seconds":              dto.MetricType_GAUGE,
 		"bookshelf_build_info":                    dto.MetricType_GAUGE,
 		"bookshelf_http_request_duration_seconds": dto.MetricType_HISTOGRAM,
+		"go_sched_latencies_seconds":              dto.MetricType_HISTOGRAM,
+	}
+	// What tells why commands were shed, where commands are taken.
+	gate := map[string]dto.MetricType{
+		"bookshelf_sched_latency_seconds":  dto.MetricType_GAUGE,
+		"bookshelf_sched_commands_allowed": dto.MetricType_GAUGE,
+		"bookshelf_sched_cuts_total":       dto.MetricType_COUNTER,
 	}
 	kafkaClient := map[string]dto.MetricType{
 		"bookshelf_kafka_connects_total":                 dto.MetricType_COUNTER,
@@ -153,6 +160,11 @@ func TestMetricFamiliesOfEveryService(t *testing.T) {
 		}
 		for name, typ := range fams {
 			check(name, typ)
+		}
+		if svc == "books" || svc == "gateway" {
+			for name, typ := range gate {
+				check(name, typ)
+			}
 		}
 		if svc != "gateway" {
 			for name, typ := range kafkaClient {

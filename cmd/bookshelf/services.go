@@ -13,6 +13,7 @@ import (
 
 	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
+	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
 	"github.com/bookshelf/bookshelf/internal/web"
@@ -38,6 +39,7 @@ type serviceFlags struct {
 	tracesURL  string        // gateway only
 	session    time.Duration // books only
 	txnTimeout time.Duration // books only
+	schedLimit time.Duration // books and gateway: shed commands past it (0: never)
 	// several: one of several services of one process (up), each traced
 	// under its own name whatever OTEL_SERVICE_NAME says.
 	several bool
@@ -59,6 +61,23 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 	f.str(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.logFormatFlag(f)
 	f.str(&o.addrFile, "addr-file", "", "file to write the address the HTTP server listens on, once it listens, for bookshelf probe /readyz (for a service on --port 0)")
+}
+
+// shedFlag adds --shed-sched-latency, for the processes that take
+// commands.
+func (o *serviceFlags) shedFlag(f *flags) {
+	f.duration(&o.schedLimit, "shed-sched-latency", httpapi.DefaultSchedLimit,
+		"let fewer commands in flight (the rest answered 503 at once) while the Go scheduler's p99 latency over the last 20 ms passes this, so that queries keep the processors (0: no such bound)")
+}
+
+// schedGate is the gate of a component taking commands, with its loop,
+// or none when --shed-sched-latency is 0.
+func (o *serviceFlags) schedGate(reg *metrics.Registry) (*httpapi.SchedGate, []func(context.Context) error) {
+	if o.schedLimit <= 0 {
+		return nil, nil
+	}
+	g := httpapi.NewSchedGate(o.schedLimit, reg)
+	return g, []func(context.Context) error{g.Run}
 }
 
 // tracesFlag adds --traces-url, for the processes that run the gateway.
@@ -179,14 +198,15 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 		}
 		return true, ""
 	}
-	h := httpapi.Books(sub, httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready))
+	gate, gateLoops := o.schedGate(reg)
+	h := httpapi.Books(sub, httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready), httpapi.WithSchedGate(gate))
 	return &component{
 		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg, tracing: tp,
-		loops: []func(context.Context) error{
+		loops: append([]func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
 			func(ctx context.Context) error { defer groupLag.Close(); return proc.Run(ctx) },
 			probe.Run,
-		},
+		}, gateLoops...),
 	}, nil
 }
 
@@ -311,12 +331,13 @@ func newGateway(res *resolver, ln net.Listener, o serviceFlags, log *slog.Logger
 	for _, sp := range services {
 		ops.Services = append(ops.Services, sp.service)
 	}
+	gate, gateLoops := o.schedGate(reg)
 	h := web.Handler(httpapi.Gateway(res, httpapi.WithLogger(log), httpapi.WithReady(ready), httpapi.WithMetrics(reg),
-		httpapi.WithProxyTransport(tp.Transport)), ops, web.TracesURL(o.tracesURL))
+		httpapi.WithProxyTransport(tp.Transport), httpapi.WithSchedGate(gate)), ops, web.TracesURL(o.tracesURL))
 	return &component{kind: "gateway", instance: in, ln: ln, handler: h, log: log, ready: ready, metrics: reg, tracing: tp,
 		// The console looks at the instances on its own too, so that it
 		// has the recent past to show when someone opens it.
-		loops: []func(context.Context) error{func(ctx context.Context) error { return ops.Run(ctx, 5*time.Second) }}}, nil
+		loops: append([]func(context.Context) error{func(ctx context.Context) error { return ops.Run(ctx, 5*time.Second) }}, gateLoops...)}, nil
 }
 
 // resolver adapts a registry to the gateway's Resolver.

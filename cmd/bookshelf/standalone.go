@@ -66,6 +66,7 @@ func standalone(ctx context.Context, sp spec, args []string, stderr io.Writer,
 	o.register(f, sp.service, sp.port, true)
 	if sp.role == roleAggregate {
 		o.sessionFlag(f)
+		o.shedFlag(f)
 	}
 	if err := f.parse(args); err != nil {
 		return err
@@ -210,6 +211,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	o.register(f, sp.service, sp.port, false)
 	f.str(&o.routes, "routes", defaultRoutes(), "without --consul: where the services are, as service=url pairs, comma-separated")
 	o.tracesFlag(f)
+	o.shedFlag(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}

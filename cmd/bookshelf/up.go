@@ -49,6 +49,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
 	o.sessionFlag(f)
 	o.tracesFlag(f)
+	o.shedFlag(f)
 	for _, sp := range services {
 		portFlag(sp.kind, sp.port, sp.about)
 	}

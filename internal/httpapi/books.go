@@ -63,7 +63,7 @@ func Books(s Submitter, opts ...Option) http.Handler {
 			"(accepted, replayed, rejected, unavailable, error).", CommandBuckets, "command", "outcome")}
 	// Commands past the bound are shed at once: queued, they would
 	// wait out their deadline and tie a connection each meanwhile.
-	lim := newLimiter(c.maxCommands, "commands", c.metrics)
+	lim := newLimiter(c.maxCommands, "commands", c.gate, c.metrics)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /books", lim.wrap(b.add))
 	mux.HandleFunc("POST /bookshelf/books", lim.wrap(b.add))

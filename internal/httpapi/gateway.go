@@ -108,8 +108,8 @@ func Gateway(res Resolver, opts ...Option) http.Handler {
 	}
 	// Commands and queries have bounds of their own: a flood of commands
 	// is shed at once, and the queries go on being answered.
-	commands := newLimiter(c.maxCommands, "commands", c.metrics)
-	queries := newLimiter(c.maxQueries, "queries", c.metrics)
+	commands := newLimiter(c.maxCommands, "commands", c.gate, c.metrics)
+	queries := newLimiter(c.maxQueries, "queries", nil, c.metrics)
 	mux := http.NewServeMux()
 	for _, e := range API {
 		if e.Service == "" {
@@ -138,11 +138,15 @@ func Gateway(res Resolver, opts ...Option) http.Handler {
 }
 
 // newProxyClient returns the gateway's client: keep-alive connections to
-// every instance, no redirects followed (the client gets them), no
-// transparent compression (the services answer small, plain bodies).
+// every instance, as many kept idle as there may be commands in flight to
+// it (fewer, and under load each command past them dials a connection and
+// closes it after: 5 % of `up`'s processor time at twice capacity), no
+// redirects followed (the client gets them), no transparent compression
+// (the services answer small, plain bodies).
 func newProxyClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConnsPerHost = DefaultMaxCommands
+	t.MaxIdleConns = 4 * DefaultMaxCommands
 	t.DisableCompression = true
 	t.ResponseHeaderTimeout = 0 // each attempt has its own deadline
 	return &http.Client{

@@ -34,6 +34,7 @@ type config struct {
 	queryTry      time.Duration
 	maxCommands   int
 	maxQueries    int
+	gate          *SchedGate
 }
 
 // Defaults of the options.
@@ -136,3 +137,10 @@ func WithMaxInFlight(commands, queries int) Option {
 		}
 	}
 }
+
+// WithSchedGate bounds the commands (Books, Gateway) in flight also by
+// g.Allowed(), fewer while the Go scheduler is late: a command past it is
+// answered 503 busy with Retry-After at once, and counted in
+// bookshelf_http_shed_total{reason="scheduler"}. Queries are not. The
+// default is no gate; g's Run is the caller's to run.
+func WithSchedGate(g *SchedGate) Option { return func(c *config) { c.gate = g } }

@@ -29,24 +29,45 @@ const (
 	DefaultMaxQueries = 1024
 )
 
-// limiter admits at most cap(sem) requests at once; one more is shed.
+// Reasons a request is shed, the reason label of bookshelf_http_shed_total.
+const (
+	shedInFlight  = "in-flight" // as many of its kind in flight as the bound
+	shedScheduler = "scheduler" // the process's scheduler late (SchedGate)
+)
+
+// limiter admits at most cap(sem) requests at once; one more is shed. With
+// a gate, it admits at most as many as the gate allows now, fewer when the
+// scheduler is late. (len(sem) is read without a lock: the gate's number is
+// a target a request or two over does not hurt.)
 type limiter struct {
-	sem  chan struct{}
-	what string
-	shed *metrics.Counter
+	sem      chan struct{}
+	what     string
+	gate     *SchedGate
+	shed     *metrics.Counter
+	shedLate *metrics.Counter
 }
 
-func newLimiter(n int, what string, reg *metrics.Registry) *limiter {
+func newLimiter(n int, what string, gate *SchedGate, reg *metrics.Registry) *limiter {
+	shed := reg.CounterVec("bookshelf_http_shed_total",
+		"Requests answered 503 at once, by kind, and reason: too many in flight, or the scheduler late (commands only).", "kind", "reason")
 	return &limiter{
-		sem:  make(chan struct{}, max(n, 1)),
-		what: what,
-		shed: reg.CounterVec("bookshelf_http_shed_total", "Requests answered 503 at once because too many were in flight, by kind.", "kind").With(what),
+		sem:      make(chan struct{}, max(n, 1)),
+		what:     what,
+		gate:     gate,
+		shed:     shed.With(what, shedInFlight),
+		shedLate: shed.With(what, shedScheduler),
 	}
 }
 
 // wrap admits h's requests, or answers 503 busy at once.
 func (l *limiter) wrap(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if len(l.sem) >= l.gate.Allowed() {
+			l.shedLate.Inc()
+			writeError(w, r, unavailable("busy", "Busy",
+				"this server's processors are saturated, and %s wait so that queries are answered; retry in a moment", l.what), "")
+			return
+		}
 		select {
 		case l.sem <- struct{}{}:
 			defer func() { <-l.sem }()

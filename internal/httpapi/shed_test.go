@@ -60,7 +60,7 @@ func TestBooksShedsCommandsPastTheBound(t *testing.T) {
 	if rec := do(t, h, "GET", "/healthz", ""); rec.Code != 200 {
 		t.Errorf("healthz while saturated: %d", rec.Code)
 	}
-	if m := do(t, h, "GET", "/metrics", "").Body.String(); !strings.Contains(m, `bookshelf_http_shed_total{kind="commands"} 1`) {
+	if m := do(t, h, "GET", "/metrics", "").Body.String(); !strings.Contains(m, `bookshelf_http_shed_total{kind="commands",reason="in-flight"} 1`) {
 		t.Errorf("the shed command is not counted:\n%s", m)
 	}
 	close(sub.release)

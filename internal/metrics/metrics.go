@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,12 +45,19 @@ type registered struct {
 }
 
 // NewRegistry returns a registry holding the Go runtime's and the
-// process's metrics (go_*, process_*).
+// process's metrics (go_*, process_*), with, beside the usual ones, the
+// histograms that tell why a request was slow under load: how long
+// goroutines waited runnable (go_sched_latencies_seconds) and the
+// stop-the-world pauses (go_sched_pauses_total_gc_seconds).
 func NewRegistry() *Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: runtimeHistograms})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &Registry{reg: reg, byName: map[string]registered{}, h: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 }
+
+// runtimeHistograms are the runtime/metrics names NewRegistry adds.
+var runtimeHistograms = regexp.MustCompile(`^/sched/(latencies|pauses/total/gc):seconds$`)
 
 // Prometheus is the underlying registry, for collectors of other libraries
 // (the Kafka client's, say).

@@ -79,9 +79,10 @@ bookshelf_command_duration_seconds_bucket{command="add-book",outcome="accepted",
 bookshelf_command_duration_seconds_bucket{command="add-book",outcome="accepted",le="0.1"} %d
 bookshelf_command_duration_seconds_bucket{command="add-book",outcome="accepted",le="+Inf"} %d
 bookshelf_command_duration_seconds_count{command="add-book",outcome="accepted"} %d
-bookshelf_http_shed_total{kind="commands"} %d
-bookshelf_http_shed_total{kind="queries"} 99
-`, time.Now().Add(-90*time.Second).Unix(), fast, n, n, n, shed)
+bookshelf_http_shed_total{kind="commands",reason="in-flight"} %d
+bookshelf_http_shed_total{kind="commands",reason="scheduler"} %d
+bookshelf_http_shed_total{kind="queries",reason="in-flight"} 99
+`, time.Now().Add(-90*time.Second).Unix(), fast, n, n, n, shed-shed/2, shed/2)
 }
 
 // The console shows what each instance says of itself, and what cannot
