@@ -36,6 +36,13 @@ const fenceTimeout = 5 * time.Second
 // polled again and decided here. A transaction that already ends
 // (PrepareAbort, PrepareCommit) is left to end.
 //
+// Only the transactions of instances that are no longer members of the
+// group are ended (each member's client id is its transactional id): a
+// member that just gave the partition up in a rebalance may still have its
+// transaction open (a transact session lets a revoke through before its
+// transaction ends, which then aborts), and fencing it would stop all of
+// that member's partitions, not just this one, while it starts again.
+//
 // Best effort: where the brokers cannot list or describe transactions
 // (before Kafka 3.0, or not authorised), the rebuild waits as before.
 func (p *Processor) fenceOpenTransactions(ctx context.Context, cl *kgo.Client, part int32) []string {
@@ -44,8 +51,14 @@ func (p *Processor) fenceOpenTransactions(ctx context.Context, cl *kgo.Client, p
 	}
 	ctx, cancel := context.WithTimeout(ctx, fenceTimeout)
 	defer cancel()
-	own := p.cfg.Topics.BooksGroup + "." + p.instance
-	ids, err := openTransactionsOn(ctx, kadm.NewClient(cl), p.cfg.Topics.BooksGroup+".", own, p.cfg.Topics.Events, part)
+	adm := kadm.NewClient(cl)
+	members, err := groupMembers(ctx, adm, p.cfg.Topics.BooksGroup)
+	if err != nil {
+		p.log.Debug("cannot tell the group's members; a previous owner's open transaction is waited out", "partition", part, "err", err)
+		return nil
+	}
+	members[p.cfg.Topics.BooksGroup+"."+p.instance] = true
+	ids, err := openTransactionsOn(ctx, adm, p.cfg.Topics.BooksGroup+".", members, p.cfg.Topics.Events, part)
 	if err != nil {
 		p.log.Debug("cannot tell the open transactions of a partition; a previous owner's is waited out", "partition", part, "err", err)
 		return nil
@@ -65,17 +78,37 @@ func (p *Processor) fenceOpenTransactions(ctx context.Context, cl *kgo.Client, p
 	return fenced
 }
 
+// groupMembers is the set of client ids of group's members now.
+func groupMembers(ctx context.Context, adm *kadm.Client, group string) (map[string]bool, error) {
+	gs, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("describe group: %w", err)
+	}
+	g, ok := gs[group]
+	if !ok {
+		return nil, fmt.Errorf("describe group: %s not in the answer", group)
+	}
+	if g.Err != nil {
+		return nil, fmt.Errorf("describe group: %w", g.Err)
+	}
+	members := map[string]bool{}
+	for _, m := range g.Members {
+		members[m.ClientID] = true
+	}
+	return members, nil
+}
+
 // openTransactionsOn lists the transactional ids that begin with prefix,
-// other than own, whose ongoing transaction includes partition part of
-// topic.
-func openTransactionsOn(ctx context.Context, adm *kadm.Client, prefix, own, topic string, part int32) ([]string, error) {
+// other than those of members, whose ongoing transaction includes
+// partition part of topic.
+func openTransactionsOn(ctx context.Context, adm *kadm.Client, prefix string, members map[string]bool, topic string, part int32) ([]string, error) {
 	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
 	var candidates []string
 	for id, l := range listed {
-		if strings.HasPrefix(id, prefix) && id != own && l.State == "Ongoing" {
+		if strings.HasPrefix(id, prefix) && !members[id] && l.State == "Ongoing" {
 			candidates = append(candidates, id)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -75,6 +76,76 @@ func TestRebuildEndsADeadOwnersOpenTransaction(t *testing.T) {
 		if err == nil || !(errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
 			errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.TransactionAbortable)) {
 			t.Errorf("the dead owner's commit after the fence: %v, want it fenced", err)
+		}
+	})
+}
+
+// An open transaction of a member of the group is never ended by an
+// instance given the partition: a member that gave the partition up in a
+// rebalance may not have ended its transaction yet, and fencing it would
+// stop all of its partitions. The heir waits for it instead, and the
+// member's commit goes through.
+func TestRebuildLeavesAMembersOpenTransaction(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		book := bookOn(t, cfg, 0)
+		id := txnID(cfg, "alive")
+		// A member of the books group (on a topic of its own, so that it
+		// takes none of the commands' partitions) with a transaction open
+		// on the event log's partition 0.
+		alive, err := kgo.NewClient(append(cfg.baseOpts(),
+			kgo.TransactionalID(id), kgo.ClientID(id),
+			kgo.TransactionTimeout(time.Minute),
+			kgo.ConsumerGroup(cfg.Topics.BooksGroup), kgo.ConsumeTopics(cfg.Topics.Replies),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer alive.Close()
+		go func() {
+			for ctx.Err() == nil {
+				alive.PollFetches(ctx) // stays a member
+			}
+		}()
+		waitFor(t, "the member in the group", func() bool {
+			members, err := groupMembers(ctx, kadm.NewClient(testClient(t, cfg)), cfg.Topics.BooksGroup)
+			return err == nil && members[id]
+		})
+		if err := alive.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		e := shelf.Event{ID: "alive-" + randHex(8), Type: shelf.TypeBookAdded, Source: shelf.EventSource, BookID: book, Seq: 1,
+			CommandID: "c-alive", Time: time.Now(), Title: "The Member's", Authors: []string{"Somebody"}}
+		value, err := shelf.EncodeEvent(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := alive.ProduceSync(ctx, &kgo.Record{Topic: cfg.Topics.Events, Partition: 0, Key: []byte(book), Value: value,
+			Headers: eventHeaders}).FirstErr(); err != nil {
+			t.Fatalf("the member's append: %v", err)
+		}
+
+		g := newGroup(t)
+		defer g.stop()
+		sub, heir := startBooks(t, g, cfg, "heir")
+		waitFor(t, "the heir owning partition 0", func() bool { return heir.Assigned() == int(cfg.Partitions) })
+		// The heir waits for the member's transaction: the command does
+		// not get decided while it is open.
+		sctx, scancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = sub.Submit(sctx, addCmd(book, "Waits"))
+		scancel()
+		if err == nil {
+			t.Fatal("a command on the partition was decided while the member's transaction was open: it was ended")
+		}
+		if err := alive.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("the member's commit: %v, want it through (not fenced)", err)
+		}
+		// The member's add is in the log; the heir's same book is then a
+		// replay or a conflict, decided either way.
+		o := submit(t, sub, addCmd(book, "After"))
+		if o.Status == "" {
+			t.Fatalf("no outcome after the member's commit: %+v", o)
 		}
 	})
 }

@@ -101,6 +101,10 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
+		// The group's members are known by their transactional id: an
+		// instance given a partition ends the open transaction of an
+		// owner that is no member any more, never a member's (fence.go).
+		kgo.ClientID(p.cfg.Topics.BooksGroup+"."+p.instance),
 		kgo.TransactionTimeout(p.txnTimeout),
 		// Group offsets are fetched stable (KIP-447, always on in franz-go):
 		// a new owner waits out the previous owner's open transaction.
