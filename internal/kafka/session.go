@@ -110,7 +110,10 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		// a new owner waits out the previous owner's open transaction.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.SessionTimeout(p.cfg.sessionTimeout()),
-		kgo.HeartbeatInterval(min(time.Second, p.cfg.sessionTimeout()/3)),
+		// A member hears of a rebalance at its next heartbeat: the
+		// survivor of a dead instance takes its partitions that much
+		// later, so heartbeats come six times a session, not three.
+		kgo.HeartbeatInterval(min(time.Second, p.cfg.sessionTimeout()/6)),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
