@@ -97,6 +97,19 @@ func (p Project) Scale(ctx context.Context, service string, n int) error {
 	return err
 }
 
+// service is the compose service of a container named as docker-compose
+// names them (<project>_<service>_<n>), or the name itself.
+func (p Project) service(container string) string {
+	s, ok := strings.CutPrefix(container, p.Name+"_")
+	if !ok {
+		return container
+	}
+	if i := strings.LastIndexByte(s, '_'); i > 0 {
+		s = s[:i]
+	}
+	return s
+}
+
 // Health is the health of every container of the project, by name:
 // "healthy", "starting", "unhealthy", or the state of one that has no
 // check or does not run.
