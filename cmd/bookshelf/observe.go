@@ -47,7 +47,10 @@ func partitionMetrics(reg *metrics.Registry, proc *kafka.Processor, lag *kafka.G
 			if len(owned) == 0 {
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// Within a scraper's patience (the console waits 2 s for all
+			// of /metrics): a slow broker leaves this gauge out of one
+			// scrape rather than the whole scrape unanswered.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			lags, err := lag.Lag(ctx)
 			mu.Lock()

@@ -153,8 +153,9 @@ func NewGroupLag(cfg Config) *GroupLag { return &GroupLag{cfg: cfg} }
 // groupLagFresh is how long an answer is reused.
 const groupLagFresh = time.Second
 
-// Lag is the group's lag by partition, records; a partition without a
-// committed offset has none.
+// Lag is the group's lag by partition, records: the end offset less the
+// committed one, or less the start offset where the group has committed
+// none yet (kadm's reading). Errors are kept as long as answers.
 func (g *GroupLag) Lag(ctx context.Context) (map[int32]int64, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
