@@ -105,7 +105,7 @@ type Ops struct {
 	Client *http.Client
 
 	mu      sync.Mutex
-	samples []commandSample // the books instances' totals, oldest first
+	samples []commandSample // each instance's command totals at each look, oldest first
 	lags    map[string][]LagPoint
 
 	// The dead letters as last read, for a second: the console's looks
@@ -440,39 +440,76 @@ func fetch(ctx context.Context, client *http.Client, url string, limit int64) ([
 // answered, by outcome, the latency histogram's buckets (upper bound →
 // cumulative count), and the requests shed.
 type commandSample struct {
-	at       time.Time
+	at time.Time
+	// by is each instance's totals at that look, by instance id.
+	by map[string]*commandTotals
+}
+
+// commandTotals are one instance's command metrics, as its /metrics said.
+type commandTotals struct {
 	count    float64
 	outcomes map[string]float64
 	buckets  map[float64]float64
 	shed     float64
 }
 
+// since is what t counted since old, as Prometheus's rate() reads a
+// counter: a total that went down is a restarted process, counting from
+// zero again.
+func (t *commandTotals) since(old *commandTotals) *commandTotals {
+	if t.count < old.count || t.shed < old.shed {
+		return t
+	}
+	d := &commandTotals{count: t.count - old.count, shed: t.shed - old.shed,
+		outcomes: map[string]float64{}, buckets: map[float64]float64{}}
+	for k, v := range t.outcomes {
+		if n := v - old.outcomes[k]; n > 0 {
+			d.outcomes[k] = n
+		}
+	}
+	for le, v := range t.buckets {
+		d.buckets[le] = max(v-old.buckets[le], 0)
+	}
+	return d
+}
+
 // commandWindow is the span the command figures are measured over: the
 // oldest look kept is at most this old.
 const commandWindow = 30 * time.Second
 
-// commands sums the books instances' command metrics and the gateway's
-// shed requests, keeps the sum, and measures against the oldest sum of
-// the window.
+// commands reads each instance's command metrics (the books instances')
+// and shed requests (the gateway's too), keeps them, and measures against
+// the oldest look of the window, instance by instance: an instance that
+// one of the two looks missed (its scrape failed, it left, it is new)
+// counts in neither, and one that restarted counts from zero, so that
+// neither makes the rate or the percentiles jump.
 func (o *Ops) commands(now time.Time, svcs []opsService) opsCommands {
-	cur := commandSample{at: now, outcomes: map[string]float64{}, buckets: map[float64]float64{}}
+	cur := commandSample{at: now, by: map[string]*commandTotals{}}
+	var out opsCommands
 	for _, svc := range svcs {
 		for _, in := range svc.Instances {
+			if len(in.samples) == 0 {
+				continue // not scraped this time
+			}
+			t := &commandTotals{outcomes: map[string]float64{}, buckets: map[float64]float64{}}
 			for _, s := range in.samples {
 				switch s.name {
 				case "bookshelf_command_duration_seconds_count":
-					cur.count += s.value
-					cur.outcomes[s.labels["outcome"]] += s.value
+					t.count += s.value
+					t.outcomes[s.labels["outcome"]] += s.value
 				case "bookshelf_command_duration_seconds_bucket":
 					if le, err := strconv.ParseFloat(s.labels["le"], 64); err == nil {
-						cur.buckets[le] += s.value
+						t.buckets[le] += s.value
 					}
 				case "bookshelf_http_shed_total":
 					if s.labels["kind"] == "commands" {
-						cur.shed += s.value
+						t.shed += s.value
 					}
 				}
 			}
+			cur.by[svc.Service+"/"+in.ID] = t
+			out.Total += t.count
+			out.Shed += t.shed
 		}
 	}
 	o.mu.Lock()
@@ -480,27 +517,29 @@ func (o *Ops) commands(now time.Time, svcs []opsService) opsCommands {
 	for len(o.samples) > 0 && now.Sub(o.samples[0].at) > commandWindow {
 		o.samples = o.samples[1:]
 	}
-	out := opsCommands{Total: cur.count, Shed: cur.shed}
 	if len(o.samples) > 0 {
 		old := o.samples[0]
 		out.Window = now.Sub(old.at).Seconds()
-		n := cur.count - old.count
-		if n < 0 { // an instance restarted or left: its totals went
-			n = cur.count
+		var n float64
+		out.Outcomes = map[string]float64{}
+		delta := map[float64]float64{}
+		for id, t := range cur.by {
+			was, ok := old.by[id]
+			if !ok {
+				continue
+			}
+			d := t.since(was)
+			n += d.count
+			out.ShedWindow += d.shed
+			for k, v := range d.outcomes {
+				out.Outcomes[k] += v
+			}
+			for le, v := range d.buckets {
+				delta[le] += v
+			}
 		}
 		if out.Window > 0 {
 			out.PerSecond = n / out.Window
-		}
-		out.ShedWindow = max(cur.shed-old.shed, 0)
-		out.Outcomes = map[string]float64{}
-		for k, v := range cur.outcomes {
-			if d := v - old.outcomes[k]; d > 0 {
-				out.Outcomes[k] = d
-			}
-		}
-		delta := map[float64]float64{}
-		for le, v := range cur.buckets {
-			delta[le] = max(v-old.buckets[le], 0)
 		}
 		out.P50, out.P95, out.P99 = quantile(0.5, delta), quantile(0.95, delta), quantile(0.99, delta)
 	}

@@ -461,3 +461,28 @@ func TestOpsTargets(t *testing.T) {
 		t.Errorf("empty registry: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// The command figures are measured instance by instance: a look that
+// missed an instance (its scrape failed) counts it in neither look, and
+// an instance that restarted counts from zero, so neither makes the rate
+// jump, as summing the totals of all instances did.
+func TestOpsCommandFiguresPerInstance(t *testing.T) {
+	a := newInstance(t, 200, "ready\n", booksMetrics(100, 0))
+	b := newInstance(t, 200, "ready\n", booksMetrics(50, 0))
+	ops := &Ops{Registry: staticRegistry{"books": {a.URL, b.URL}}, Services: []string{"books"}}
+	h := Handler(api, ops)
+	status(t, h)
+	time.Sleep(1100 * time.Millisecond)
+	a.set("not metrics\n") // its scrape gives nothing this time
+	b.set(booksMetrics(60, 0))
+	c := status(t, h).Commands
+	if math.Abs(c.PerSecond-10/c.Window) > 0.01 || c.Outcomes["accepted"] != 10 {
+		t.Fatalf("a missed: %+v, want b's 10 commands over the window", c)
+	}
+	a.set(booksMetrics(5, 0)) // a restarted
+	b.set(booksMetrics(70, 0))
+	c = status(t, h).Commands
+	if math.Abs(c.PerSecond-25/c.Window) > 0.01 || c.Total != 75 {
+		t.Fatalf("a restarted: %+v, want its 5 and b's 20 over the window, of 75 in all", c)
+	}
+}
