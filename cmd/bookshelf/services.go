@@ -16,6 +16,7 @@ import (
 	"github.com/bookshelf/bookshelf/internal/metrics"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/shelf"
+	"github.com/bookshelf/bookshelf/internal/tracing"
 	"github.com/bookshelf/bookshelf/internal/web"
 )
 
@@ -142,20 +143,33 @@ func splitFields(s string) []string {
 	return out
 }
 
-// newBooks builds the aggregate: the command API, the submitter that
-// appends commands and waits for outcomes, and the processor that decides
-// them in transactions.
-func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger) (*component, error) {
-	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleAggregate)
+// kafkaService is what a service on the event log starts from: its
+// instance in the registry, its logger naming it, its traces and its
+// metrics, with cfg set to log, trace and meter through them. Whoever
+// fails after it shuts tp down.
+func kafkaService(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger, role string) (
+	registry.Instance, kafka.Config, *slog.Logger, *tracing.Provider, *metrics.Registry, error) {
+	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), role)
 	log = log.With("service", in.Service, "id", in.ID)
 	cfg.Logger = log
 	tp, err := startTracing(in, o)
 	if err != nil {
-		return nil, err
+		return in, cfg, log, nil, nil, err
 	}
 	cfg.TracerProvider = tp.TracerProvider()
 	reg := serviceMetrics()
 	cfg.ClientMetrics = kafka.NewClientMetrics(reg.Prometheus())
+	return in, cfg, log, tp, reg, nil
+}
+
+// newBooks builds the aggregate: the command API, the submitter that
+// appends commands and waits for outcomes, and the processor that decides
+// them in transactions.
+func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger) (*component, error) {
+	in, cfg, log, tp, reg, err := kafkaService(cfg, ln, o, log, roleAggregate)
+	if err != nil {
+		return nil, err
+	}
 	sub, err := kafka.NewSubmitter(cfg)
 	if err != nil {
 		_ = tp.Shutdown(context.Background())
@@ -214,16 +228,10 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 // replica, and the handler answering from it.
 // dlq, when not nil, is shared by the views of one process.
 func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logger, dlq *kafka.DeadLetters) (*component, error) {
-	in := instanceFor(o.name, o.id, o.advertise, ln, tagList(o.tags), roleView)
-	log = log.With("service", in.Service, "id", in.ID)
-	cfg.Logger = log
-	tp, err := startTracing(in, o)
+	in, cfg, log, tp, reg, err := kafkaService(cfg, ln, o, log, roleView)
 	if err != nil {
 		return nil, err
 	}
-	cfg.TracerProvider = tp.TracerProvider()
-	reg := serviceMetrics()
-	cfg.ClientMetrics = kafka.NewClientMetrics(reg.Prometheus())
 	var follower *kafka.Follower
 	probe := kafka.NewProbe(cfg)
 	// A view answers queries once it has caught up, and goes on answering
@@ -275,6 +283,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
 		h = httpapi.Stats(r, caughtUp, opts...)
 	default:
+		_ = tp.Shutdown(context.Background())
 		return nil, fmt.Errorf("unknown view %q", kind)
 	}
 	follower.DeadLetters = dlq

@@ -33,19 +33,7 @@ func TestRebuildEndsADeadOwnersOpenTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer dead.Close()
-		if err := dead.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
-		e := shelf.Event{ID: "dead-" + randHex(8), Type: shelf.TypeBookAdded, Source: shelf.EventSource, BookID: book, Seq: 1,
-			CommandID: "c-dead", Time: time.Now(), Title: "Never Landed", Authors: []string{"Nobody"}}
-		value, err := shelf.EncodeEvent(&e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := dead.ProduceSync(ctx, &kgo.Record{Topic: cfg.Topics.Events, Partition: 0, Key: []byte(book), Value: value,
-			Headers: eventHeaders}).FirstErr(); err != nil {
-			t.Fatalf("the dead owner's append: %v", err)
-		}
+		openWithAnAdd(ctx, t, dead, cfg, book, "Never Landed")
 
 		g := newGroup(t)
 		defer g.stop()
@@ -112,19 +100,7 @@ func TestRebuildLeavesAMembersOpenTransaction(t *testing.T) {
 			members, err := groupMembers(ctx, kadm.NewClient(testClient(t, cfg)), cfg.Topics.BooksGroup)
 			return err == nil && members[id]
 		})
-		if err := alive.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
-		e := shelf.Event{ID: "alive-" + randHex(8), Type: shelf.TypeBookAdded, Source: shelf.EventSource, BookID: book, Seq: 1,
-			CommandID: "c-alive", Time: time.Now(), Title: "The Member's", Authors: []string{"Somebody"}}
-		value, err := shelf.EncodeEvent(&e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := alive.ProduceSync(ctx, &kgo.Record{Topic: cfg.Topics.Events, Partition: 0, Key: []byte(book), Value: value,
-			Headers: eventHeaders}).FirstErr(); err != nil {
-			t.Fatalf("the member's append: %v", err)
-		}
+		openWithAnAdd(ctx, t, alive, cfg, book, "The Member's")
 
 		g := newGroup(t)
 		defer g.stop()
@@ -148,4 +124,24 @@ func TestRebuildLeavesAMembersOpenTransaction(t *testing.T) {
 			t.Fatalf("no outcome after the member's commit: %+v", o)
 		}
 	})
+}
+
+// openWithAnAdd begins a transaction of cl and appends in it, to the event
+// log's partition 0, the add of book under title, as an owner would; the
+// transaction is left open.
+func openWithAnAdd(ctx context.Context, t *testing.T, cl *kgo.Client, cfg Config, book, title string) {
+	t.Helper()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	e := shelf.Event{ID: "e-" + randHex(8), Type: shelf.TypeBookAdded, Source: shelf.EventSource, BookID: book, Seq: 1,
+		CommandID: "c-" + randHex(8), Time: time.Now(), Title: title, Authors: []string{"Somebody"}}
+	value, err := shelf.EncodeEvent(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: cfg.Topics.Events, Partition: 0, Key: []byte(book), Value: value,
+		Headers: eventHeaders}).FirstErr(); err != nil {
+		t.Fatalf("the open transaction's append: %v", err)
+	}
 }

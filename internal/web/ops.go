@@ -760,16 +760,26 @@ func (o *Ops) topic(w http.ResponseWriter) DeadLetterTopic {
 	return o.DeadLetters
 }
 
-func (o *Ops) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	t := o.topic(w)
-	if t == nil {
-		return
+// readDeadLetters is the dead-letter topic's records for a request, or
+// false once it answered why there are none to give (no broker, or the
+// broker in trouble).
+func (o *Ops) readDeadLetters(w http.ResponseWriter, r *http.Request) ([]DeadLetter, bool) {
+	if o.topic(w) == nil {
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	ds, err := o.deadLetters(ctx)
 	if err != nil {
 		brokerTrouble(w, err)
+		return nil, false
+	}
+	return ds, true
+}
+
+func (o *Ops) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	ds, ok := o.readDeadLetters(w, r)
+	if !ok {
 		return
 	}
 	origin := r.URL.Query().Get("origin")
@@ -803,15 +813,8 @@ func (o *Ops) showDeadLetter(w http.ResponseWriter, r *http.Request, id string) 
 			fmt.Sprintf("%q is not a dead letter id: it is partition:offset, as the list shows it (0:12)", id))
 		return
 	}
-	t := o.topic(w)
-	if t == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	ds, err := o.deadLetters(ctx)
-	if err != nil {
-		brokerTrouble(w, err)
+	ds, ok := o.readDeadLetters(w, r)
+	if !ok {
 		return
 	}
 	for _, d := range ds {
