@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -23,11 +24,19 @@ func topicConfig(t *testing.T, cfg Config, topic string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	got, err := topicConfigs(ctx, kadm.NewClient(testClient(t, cfg)), topic)
-	if err != nil {
-		t.Fatal(err)
+	adm := kadm.NewClient(testClient(t, cfg))
+	// A topic just created may be unknown to the broker that answers for
+	// a moment (its metadata not there yet): asked again until it knows.
+	for {
+		got, err := topicConfigs(ctx, adm, topic)
+		if err == nil {
+			return got[topic]
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return got[topic]
 }
 
 // createTopic creates topic with configs, before EnsureTopics would.
