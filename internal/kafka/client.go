@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,19 @@ func (c Config) logger() *slog.Logger {
 }
 
 // baseOpts are the options every client shares.
+// metadataMinAge is the least time between two metadata refreshes of a
+// client.
+const metadataMinAge = 250 * time.Millisecond
+
+// retryBackoff is the wait before the next try of a failed request: 100 ms
+// doubling to 500 ms, with a fifth either way of jitter so that clients
+// do not try in step.
+func retryBackoff(fails int) time.Duration {
+	d := 100 * time.Millisecond << min(max(fails-1, 0), 3)
+	d = min(d, 500*time.Millisecond)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
 func (c Config) baseOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
@@ -71,6 +85,19 @@ func (c Config) baseOpts() []kgo.Opt {
 		// A broker that went away is retried for a while rather than
 		// failing requests at once; callers bound the wait with ctx.
 		kgo.RetryTimeout(30 * time.Second),
+		// A broker that dies takes its partitions' leadership with it,
+		// and the client learns the new leaders from its next metadata
+		// refresh. franz-go waits 5 s between refreshes by default, which
+		// left writes stalled for up to 5 s after the leaders had moved;
+		// a refresh is a small request, made only when something failed.
+		kgo.MetadataMinAge(metadataMinAge),
+		// A request to a broker that died is tried again, and the answer
+		// that counts comes once its partitions and coordinators moved (a
+		// few seconds): franz-go's default backoff doubles to 5 s, so its
+		// tries land up to 2 s after that, and by then the new group
+		// coordinator has dropped the members it did not hear from. Tries
+		// every half second at most stay within a heartbeat of the move.
+		kgo.RetryBackoffFn(retryBackoff),
 		c.publishHooks(),
 	}
 }

@@ -278,8 +278,19 @@ func (t *txn) blame(round []*pending) {
 }
 
 // abort ends the transaction without its effects, and returns cause.
+// abortTimeout is the least time an abort is given: longer than a dead
+// broker's partitions and coordinators take to move.
+const abortTimeout = 10 * time.Second
+
 func (t *txn) abort(ctx context.Context, cause error) error {
 	t.p.Aborted.Add(1)
+	// The abort has a time of its own: the work's may be what ran out (a
+	// broker died under a flush), and an abort that fails ends the
+	// session, which costs a rejoin of the group and a new producer id.
+	// It waits out a broker's death (its coordinators move in a few
+	// seconds) rather than give up before.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(t.p.txnTimeout, abortTimeout))
+	defer cancel()
 	if _, err := t.sess.End(ctx, kgo.TryAbort); err != nil {
 		return &endError{errors.Join(cause, fmt.Errorf("abort: %w", err))}
 	}
