@@ -252,7 +252,13 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, service string, 
 		}
 		base := instances[(start+i)%n]
 		actx, cancel := context.WithTimeout(r.Context(), min(perAttempt, remaining))
-		resp, err := g.send(actx, r, base, body)
+		var resp *http.Response
+		var err error
+		if service == ServiceBooks && retryable && n > 1 {
+			resp, err = g.sendHedged(actx, r, base, instances[(start+i+1)%n], body)
+		} else {
+			resp, err = g.send(actx, r, base, body)
+		}
 		if err != nil {
 			cancel()
 			if r.Context().Err() != nil {
@@ -288,6 +294,74 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, service string, 
 		return
 	}
 	writeError(w, r, unavailable("no-instance", "No instance available", "no healthy instance of %s could be reached; retry in a moment", service), "")
+}
+
+// hedgeAfter is how long a keyed command waits for its instance's answer
+// before it is sent to a second instance as well. A command is answered in
+// well under a second when its partition has an owner; an instance that
+// is frozen or cut off from the brokers holds it until the attempt's
+// timeout, and its Consul check takes seconds more to notice.
+const hedgeAfter = time.Second
+
+// sendHedged sends a keyed command to the instance at base and, once it has
+// not answered within hedgeAfter (or failed), to the one at other too; the
+// first good answer is the command's. Sending a command twice is safe: its
+// key makes it one command, and the aggregate answers the second with the
+// first's outcome. Otherwise it returns an instance's 502 or 503 if one came,
+// else the last error.
+func (g *gateway) sendHedged(ctx context.Context, r *http.Request, base, other string, body []byte) (*http.Response, error) {
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	answers := make(chan answer, 2)
+	try := func(to string) {
+		go func() {
+			resp, err := g.send(ctx, r, to, body)
+			answers <- answer{resp, err}
+		}()
+	}
+	try(base)
+	sent, pending := 1, 1
+	hedge := time.NewTimer(hedgeAfter)
+	defer hedge.Stop()
+	var fallback answer
+	for pending > 0 {
+		select {
+		case <-hedge.C:
+			if sent == 1 {
+				try(other)
+				sent, pending = 2, pending+1
+			}
+		case a := <-answers:
+			pending--
+			if a.err == nil && a.resp.StatusCode != http.StatusBadGateway && a.resp.StatusCode != http.StatusServiceUnavailable {
+				// The other try ends when the caller cancels ctx; its
+				// answer, if any, is closed unread.
+				go func(left int) {
+					for range left {
+						if o := <-answers; o.resp != nil {
+							o.resp.Body.Close()
+						}
+					}
+				}(pending)
+				return a.resp, nil
+			}
+			switch {
+			case a.resp != nil && fallback.resp == nil:
+				fallback = a
+			case a.resp != nil:
+				a.resp.Body.Close()
+			case fallback.resp == nil:
+				fallback.err = a.err
+			}
+			if sent == 1 {
+				try(other) // the first failed: no need to wait for the hedge
+				sent, pending = 2, pending+1
+			}
+		}
+	}
+	return fallback.resp, fallback.err
 }
 
 // send forwards r, with body, to the instance at base.

@@ -407,3 +407,41 @@ func TestGatewayProxyTransportWrapsItsClient(t *testing.T) {
 		t.Errorf("the instance did not get the header the wrapper set")
 	}
 }
+
+// A keyed command whose instance holds it (frozen, or cut off from the
+// brokers) goes to a second instance as well after hedgeAfter, and that
+// one's answer is the command's; a query is not sent twice at once, only
+// again once its attempt ran out.
+func TestGatewayHedgesHeldCommands(t *testing.T) {
+	for _, tc := range []struct {
+		method, path     string
+		minTook, maxTook time.Duration
+	}{
+		{"POST", "/books", hedgeAfter, hedgeAfter + 2*time.Second},
+		{"GET", "/books/x", 3 * time.Second, 5 * time.Second},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			held, good := newBackend(t, "held", 200), newBackend(t, "good", 201)
+			held.delay = time.Minute
+			// Round robin tries the held instance first.
+			g := newGateway(t, static(good.URL, held.URL), WithAttemptTimeouts(5*time.Second, 3*time.Second))
+			began := time.Now()
+			rec := do(t, g, tc.method, tc.path, "", IdempotencyKeyHeader, "k")
+			took := time.Since(began)
+			if rec.Code != 201 {
+				t.Fatalf("status %d, want the good instance's 201: %s", rec.Code, rec.Body)
+			}
+			if took < tc.minTook || took > tc.maxTook {
+				t.Errorf("answered after %v, want %v to %v", took, tc.minTook, tc.maxTook)
+			}
+			if h, gd := held.hits.Load(), good.hits.Load(); h != 1 || gd != 1 {
+				t.Errorf("held %d, good %d tries, want 1 each", h, gd)
+			}
+			if tc.method == "POST" {
+				if kh, kg := held.seen().Header.Get(IdempotencyKeyHeader), good.seen().Header.Get(IdempotencyKeyHeader); kh != "k" || kg != "k" {
+					t.Errorf("keys %q and %q", kh, kg)
+				}
+			}
+		})
+	}
+}
