@@ -13,6 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// anyPartition asks fenceOpenTransactions for the open transactions of
+// every instance that is no longer a member, whatever they wrote to.
+const anyPartition = -1
+
 // fenceTimeout bounds ending a previous owner's transaction: past it, the
 // rebuild waits for the broker to time that transaction out, as it would
 // without fencing.
@@ -45,33 +49,45 @@ const fenceTimeout = 5 * time.Second
 //
 // Best effort: where the brokers cannot list or describe transactions
 // (before Kafka 3.0, or not authorised), the rebuild waits as before.
+//
+// It runs twice for a partition given to this instance: at once, for
+// whatever the non-members left open (fenceStrangers), and when its
+// rebuild starts, for what is open on its partition of the event log.
+// The first matters most: the consumer fetches the partition's committed
+// offset stable (KIP-447), so while the previous owner's transaction,
+// which sent an offset commit, is open, no command of the partition is
+// fetched, and the rebuild, which begins at the first, does not begin.
 func (p *Processor) fenceOpenTransactions(ctx context.Context, cl *kgo.Client, part int32) []string {
 	if !p.fence {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, fenceTimeout)
 	defer cancel()
+	var where any = part
+	if part == anyPartition {
+		where = "any"
+	}
 	adm := kadm.NewClient(cl)
 	members, err := groupMembers(ctx, adm, p.cfg.Topics.BooksGroup)
 	if err != nil {
-		p.log.Debug("cannot tell the group's members; a previous owner's open transaction is waited out", "partition", part, "err", err)
+		p.log.Debug("cannot tell the group's members; a previous owner's open transaction is waited out", "partition", where, "err", err)
 		return nil
 	}
 	members[p.cfg.Topics.BooksGroup+"."+p.instance] = true
 	ids, err := openTransactionsOn(ctx, adm, p.cfg.Topics.BooksGroup+".", members, p.cfg.Topics.Events, part)
 	if err != nil {
-		p.log.Debug("cannot tell the open transactions of a partition; a previous owner's is waited out", "partition", part, "err", err)
+		p.log.Debug("cannot tell the open transactions of a partition; a previous owner's is waited out", "partition", where, "err", err)
 		return nil
 	}
 	var fenced []string
 	for _, id := range ids {
 		began := time.Now()
 		if err := initProducer(ctx, cl, id, p.txnTimeout); err != nil {
-			p.log.Warn("could not end a previous owner's open transaction; it is waited out", "partition", part,
+			p.log.Warn("could not end a previous owner's open transaction; it is waited out", "partition", where,
 				"transactional_id", id, "err", err)
 			continue
 		}
-		p.log.Info("ended a previous owner's open transaction", "partition", part, "transactional_id", id,
+		p.log.Info("ended a previous owner's open transaction", "partition", where, "transactional_id", id,
 			"ms", time.Since(began).Milliseconds())
 		fenced = append(fenced, id)
 	}
@@ -100,7 +116,7 @@ func groupMembers(ctx context.Context, adm *kadm.Client, group string) (map[stri
 
 // openTransactionsOn lists the transactional ids that begin with prefix,
 // other than those of members, whose ongoing transaction includes
-// partition part of topic.
+// partition part of topic; with part anyPartition, whatever it includes.
 func openTransactionsOn(ctx context.Context, adm *kadm.Client, prefix string, members map[string]bool, topic string, part int32) ([]string, error) {
 	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
 	if err != nil {
@@ -124,7 +140,7 @@ func openTransactionsOn(ctx context.Context, adm *kadm.Client, prefix string, me
 		if d.Err != nil || d.State != "Ongoing" {
 			continue
 		}
-		if _, ok := d.Topics[topic][part]; ok {
+		if _, ok := d.Topics[topic][part]; ok || part == anyPartition {
 			ids = append(ids, d.TxnID)
 		}
 	}
@@ -157,4 +173,14 @@ func initProducer(ctx context.Context, cl *kgo.Client, id string, timeout time.D
 		case <-time.After(wait):
 		}
 	}
+}
+
+// fenceStrangers ends the open transactions of every instance of the group
+// that is no longer a member (see fenceOpenTransactions), in the
+// background: the group calls it as it gives this instance partitions.
+func (p *Processor) fenceStrangers(ctx context.Context, cl *kgo.Client) {
+	if !p.fence {
+		return
+	}
+	go p.fenceOpenTransactions(ctx, cl, anyPartition)
 }

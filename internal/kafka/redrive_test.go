@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
@@ -21,6 +22,12 @@ func waitDeadLetters(t *testing.T, cfg Config, n int) []DeadLetter {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ds, err := ReadDeadLetters(ctx, cfg)
 		cancel()
+		if errors.Is(err, kerr.UnknownTopicOrPartition) && time.Now().Before(deadline) {
+			// The follower has just created the topic, and the broker
+			// answering may not know it yet.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

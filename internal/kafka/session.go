@@ -125,7 +125,7 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 
 // assigned is called by the group, on a goroutine of its own, with the
 // partitions given to this instance.
-func (p *Processor) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
 	// Whatever this instance holds of a partition it is given now is from
 	// an earlier turn of owning it: drop it, to be rebuilt. The revoke
 	// callback cannot be relied on for this: the transact session passes
@@ -139,6 +139,9 @@ func (p *Processor) assigned(_ context.Context, _ *kgo.Client, added map[string]
 	}
 	p.staleMu.Unlock()
 	p.log.Info("partitions assigned", "partitions", added)
+	if len(added[p.cfg.Topics.Commands]) > 0 {
+		p.fenceStrangers(ctx, cl)
+	}
 	// Joining the group took a working broker: whatever failed before is
 	// behind us (a poll that finds nothing never says so).
 	p.setHealthy(true, nil)
