@@ -63,7 +63,6 @@ func (c Config) logger() *slog.Logger {
 	return c.Logger
 }
 
-// baseOpts are the options every client shares.
 // metadataMinAge is the least time between two metadata refreshes of a
 // client.
 const metadataMinAge = 250 * time.Millisecond
@@ -77,6 +76,7 @@ func retryBackoff(fails int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
+// baseOpts are the options every client shares.
 func (c Config) baseOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
