@@ -65,9 +65,9 @@ func (o *serviceFlags) register(f *flags, service string, port int, withPartitio
 }
 
 // shedFlag adds --shed-sched-latency, for the processes that take
-// commands.
-func (o *serviceFlags) shedFlag(f *flags) {
-	f.duration(&o.schedLimit, "shed-sched-latency", httpapi.DefaultSchedLimit,
+// commands, with limit as its default.
+func (o *serviceFlags) shedFlag(f *flags, limit time.Duration) {
+	f.duration(&o.schedLimit, "shed-sched-latency", limit,
 		"let fewer commands in flight (the rest answered 503 at once) while the Go scheduler's p99 latency over the last 20 ms passes this, so that queries keep the processors (0: no such bound)")
 }
 

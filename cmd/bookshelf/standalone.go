@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bookshelf/bookshelf/internal/consul"
+	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
 	"github.com/bookshelf/bookshelf/internal/web"
@@ -66,7 +67,7 @@ func standalone(ctx context.Context, sp spec, args []string, stderr io.Writer,
 	o.register(f, sp.service, sp.port, true)
 	if sp.role == roleAggregate {
 		o.sessionFlag(f)
-		o.shedFlag(f)
+		o.shedFlag(f, httpapi.DefaultSchedLimit)
 	}
 	if err := f.parse(args); err != nil {
 		return err
@@ -211,7 +212,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	o.register(f, sp.service, sp.port, false)
 	f.str(&o.routes, "routes", defaultRoutes(), "without --consul: where the services are, as service=url pairs, comma-separated")
 	o.tracesFlag(f)
-	o.shedFlag(f)
+	o.shedFlag(f, httpapi.DefaultSchedLimit)
 	if err := f.parse(args); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bookshelf/bookshelf/internal/httpapi"
 	"github.com/bookshelf/bookshelf/internal/kafka"
 	"github.com/bookshelf/bookshelf/internal/registry"
 )
@@ -49,7 +50,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.str(&o.brokers, "broker", "", "Kafka brokers to use instead of the embedded one, host:port, comma-separated")
 	o.sessionFlag(f)
 	o.tracesFlag(f)
-	o.shedFlag(f)
+	o.shedFlag(f, httpapi.DefaultUpSchedLimit)
 	for _, sp := range services {
 		portFlag(sp.kind, sp.port, sp.about)
 	}
