@@ -156,22 +156,30 @@ const groupLagFresh = time.Second
 // Lag is the group's lag by partition, records: the end offset less the
 // committed one, or less the start offset where the group has committed
 // none yet (kadm's reading). Errors are kept as long as answers.
+//
+// The lock is not held while the broker is asked: a scrape with a short
+// deadline, or Close, does not wait behind another's slow answer.
 func (g *GroupLag) Lag(ctx context.Context) (map[int32]int64, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if !g.at.IsZero() && time.Since(g.at) < groupLagFresh {
+		defer g.mu.Unlock()
 		return g.lag, g.err
 	}
 	if g.cl == nil {
 		cl, err := kgo.NewClient(g.cfg.baseOpts()...)
 		if err != nil {
+			g.mu.Unlock()
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
 		g.cl = cl
 	}
-	g.lag, g.err = groupLag(ctx, kadm.NewClient(g.cl), g.cfg.Topics.BooksGroup, g.cfg.Topics.Commands)
-	g.at = time.Now()
-	return g.lag, g.err
+	cl := g.cl
+	g.mu.Unlock()
+	lag, err := groupLag(ctx, kadm.NewClient(cl), g.cfg.Topics.BooksGroup, g.cfg.Topics.Commands)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lag, g.err, g.at = lag, err, time.Now()
+	return lag, err
 }
 
 func groupLag(ctx context.Context, adm *kadm.Client, group, topic string) (map[int32]int64, error) {

@@ -113,30 +113,44 @@ type Ops struct {
 	dlMu  sync.Mutex
 	dlAt  time.Time
 	dlAll []DeadLetter
+	// dlGen counts forgetDeadLetters: a read begun before a redrive is
+	// not kept after it.
+	dlGen int
 }
 
 // deadLettersFresh is how long a read of the dead-letter topic is reused.
 const deadLettersFresh = time.Second
 
 // deadLetters is the dead-letter topic's records, read at most once a
-// second; a failed read is not kept.
+// second; a failed read is not kept. The lock is not held while the topic
+// is read: a viewer with a short deadline does not wait behind another's
+// slow read.
 func (o *Ops) deadLetters(ctx context.Context) ([]DeadLetter, error) {
 	o.dlMu.Lock()
-	defer o.dlMu.Unlock()
 	if !o.dlAt.IsZero() && time.Since(o.dlAt) < deadLettersFresh {
+		defer o.dlMu.Unlock()
 		return o.dlAll, nil
 	}
+	gen := o.dlGen
+	o.dlMu.Unlock()
 	ds, err := o.DeadLetters.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	o.dlAll, o.dlAt = ds, time.Now()
+	o.dlMu.Lock()
+	if o.dlGen == gen {
+		o.dlAll, o.dlAt = ds, time.Now()
+	}
+	o.dlMu.Unlock()
 	return ds, nil
 }
 
+// forgetDeadLetters drops the last read, and any read begun before, so
+// that the next look reads the topic again (after a redrive).
 func (o *Ops) forgetDeadLetters() {
 	o.dlMu.Lock()
 	o.dlAt = time.Time{}
+	o.dlGen++
 	o.dlMu.Unlock()
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -484,5 +485,62 @@ func TestOpsCommandFiguresPerInstance(t *testing.T) {
 	c = status(t, h).Commands
 	if math.Abs(c.PerSecond-25/c.Window) > 0.01 || c.Total != 75 {
 		t.Fatalf("a restarted: %+v, want its 5 and b's 20 over the window, of 75 in all", c)
+	}
+}
+
+// slowTopic's first List waits until release is closed; the others answer
+// at once.
+type slowTopic struct {
+	DeadLetterTopic
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (s *slowTopic) List(ctx context.Context) ([]DeadLetter, error) {
+	if s.calls.Add(1) == 1 {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return []DeadLetter{{ID: "0:1"}}, nil
+}
+
+// A look at the dead letters does not wait behind another's slow read of
+// the topic; and a read begun before a redrive is not kept after it.
+func TestOpsDeadLetterReadsDoNotQueue(t *testing.T) {
+	topic := &slowTopic{release: make(chan struct{})}
+	o := &Ops{DeadLetters: topic}
+	first := make(chan error, 1)
+	go func() { _, err := o.deadLetters(context.Background()); first <- err }()
+	for topic.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	type look struct {
+		ds  []DeadLetter
+		err error
+	}
+	second := make(chan look, 1)
+	go func() { ds, err := o.deadLetters(context.Background()); second <- look{ds, err} }()
+	select {
+	case l := <-second:
+		if l.err != nil || len(l.ds) != 1 {
+			t.Fatalf("second look: %v, %v", l.ds, l.err)
+		}
+	case <-time.After(time.Second):
+		close(topic.release)
+		t.Fatal("the second look waited behind the first's read")
+	}
+	o.forgetDeadLetters()
+	close(topic.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	o.dlMu.Lock()
+	kept := !o.dlAt.IsZero()
+	o.dlMu.Unlock()
+	if kept {
+		t.Errorf("the read begun before the forget was kept")
 	}
 }
