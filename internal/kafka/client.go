@@ -71,10 +71,17 @@ const metadataMinAge = 250 * time.Millisecond
 // doubling to 500 ms, with a fifth either way of jitter so that clients
 // do not try in step.
 func retryBackoff(fails int) time.Duration {
-	d := 100 * time.Millisecond << min(max(fails-1, 0), 3)
-	d = min(d, 500*time.Millisecond)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(retryStep(fails)) * (0.8 + 0.4*rand.Float64()))
 }
+
+// retryStep is retryBackoff without its jitter.
+func retryStep(fails int) time.Duration {
+	return min(100*time.Millisecond<<min(max(fails-1, 0), 3), 500*time.Millisecond)
+}
+
+// requestRetries is how often a failed request is tried: enough that
+// retryBackoff's tries last the 30 s of RetryTimeout.
+const requestRetries = 80
 
 // baseOpts are the options every client shares.
 func (c Config) baseOpts() []kgo.Opt {
@@ -98,6 +105,11 @@ func (c Config) baseOpts() []kgo.Opt {
 		// coordinator has dropped the members it did not hear from. Tries
 		// every half second at most stay within a heartbeat of the move.
 		kgo.RetryBackoffFn(retryBackoff),
+		// franz-go gives up a request after 20 tries: at half a second
+		// apart that is 10 s, and RetryTimeout's 30 s above would no
+		// longer be the bound (with franz-go's own backoff the tries
+		// outlasted it). A broker roll takes longer than 10 s.
+		kgo.RequestRetries(requestRetries),
 		c.publishHooks(),
 	}
 }

@@ -23,3 +23,16 @@ func TestRetryBackoffStaysWithinAHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// The tries of a failed request, at their shortest, still last the 30 s
+// a request is retried for (RetryTimeout): the count does not end them
+// sooner.
+func TestRequestRetriesOutlastTheRetryTimeout(t *testing.T) {
+	var least time.Duration // every wait at the low end of its jitter
+	for fails := 1; fails <= requestRetries; fails++ {
+		least += retryStep(fails) * 4 / 5
+	}
+	if least < 30*time.Second {
+		t.Errorf("%d tries last %v at least, less than the 30 s retry timeout", requestRetries, least)
+	}
+}
