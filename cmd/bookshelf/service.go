@@ -38,6 +38,20 @@ type component struct {
 	// tracing traces the requests it serves and the records it reads and
 	// writes; nil or off, nothing is traced.
 	tracing *tracing.Provider
+	// unrun releases what building the component took and its loops
+	// release when they run (a client, say); discard calls it for a
+	// component that is never run.
+	unrun []func()
+}
+
+// discard releases a component that was built but will not run: its
+// listener, what its loops would have closed, and its traces.
+func (c *component) discard() {
+	c.ln.Close()
+	for _, f := range c.unrun {
+		f()
+	}
+	_ = c.tracing.Shutdown(context.Background())
 }
 
 // run serves until ctx ends or a loop fails, then stops in reverse order of

@@ -216,6 +216,7 @@ func newBooks(cfg kafka.Config, ln net.Listener, o serviceFlags, log *slog.Logge
 	h := httpapi.Books(sub, httpapi.WithLogger(log), httpapi.WithMetrics(reg), httpapi.WithReady(ready), httpapi.WithSchedGate(gate))
 	return &component{
 		kind: "books", instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg, tracing: tp,
+		unrun: []func(){sub.Close, groupLag.Close},
 		loops: append([]func(context.Context) error{
 			func(ctx context.Context) error { defer sub.Close(); return sub.Run(ctx) },
 			func(ctx context.Context) error { defer groupLag.Close(); return proc.Run(ctx) },

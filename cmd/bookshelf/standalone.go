@@ -98,7 +98,7 @@ func standalone(ctx context.Context, sp spec, args []string, stderr io.Writer,
 	}
 	removeAddr, err := writeAddrFile(o.addrFile, c.ln)
 	if err != nil {
-		c.ln.Close()
+		c.discard()
 		return err
 	}
 	defer removeAddr()
@@ -187,7 +187,11 @@ func runBooks(ctx context.Context, args []string, _, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		return newBooks(cfg, ln, o, log)
+		c, err := newBooks(cfg, ln, o, log)
+		if err != nil {
+			ln.Close()
+		}
+		return c, err
 	})
 }
 
@@ -200,7 +204,11 @@ func viewCommand(kind string) func(context.Context, []string, io.Writer, io.Writ
 				if err != nil {
 					return nil, err
 				}
-				return newView(kind, cfg, ln, o, log, nil)
+				c, err := newView(kind, cfg, ln, o, log, nil)
+				if err != nil {
+					ln.Close()
+				}
+				return c, err
 			})
 	}
 }

@@ -117,11 +117,20 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		so.several = true
 		return so
 	}
+	// Until they run, the components built are this function's to release
+	// when a later one cannot be built.
+	var comps []*component
+	defer func() {
+		for _, c := range comps {
+			c.discard()
+		}
+	}()
 	books, err := newBooks(cfg, lns["books"], named(specOf("books").service), log)
 	if err != nil {
 		return err
 	}
-	comps := []*component{books}
+	delete(lns, "books")
+	comps = append(comps, books)
 	// The views of this process share one dead-letter writer, so a poison
 	// record is dead-lettered once, not once per view.
 	dlq, err := kafka.NewDeadLetters(ctx, cfg, "views")
@@ -143,6 +152,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		delete(lns, sp.kind)
 		comps = append(comps, c)
 	}
 	gw, err := newGateway(newResolver(reg), lns["gateway"], named(specOf("gateway").service), log, func() (bool, string) {
@@ -156,8 +166,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	delete(lns, "gateway")
 	comps = append(comps, gw)
-	clear(lns) // the components own their listeners now
 
 	fmt.Fprintln(stdout, "bookshelf is up:")
 	fmt.Fprintf(stdout, "  %-9s %s  (push lines: kcat -b %s -P -t %s)\n", "broker", o.brokers, o.brokers, cfg.Topics.Events)
@@ -178,7 +188,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var runs []running
 	var wg sync.WaitGroup
 	failed := make(chan struct{}, len(comps))
-	for _, c := range comps {
+	started := comps
+	comps = nil // each one's run releases it now
+	for _, c := range started {
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		r := running{cancel: cancel, done: make(chan error, 1)}
 		runs = append(runs, r)
@@ -201,7 +213,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i := len(runs) - 1; i >= 0; i-- {
 		runs[i].cancel()
 		if err := <-runs[i].done; err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", comps[i].kind, err))
+			errs = append(errs, fmt.Errorf("%s: %w", started[i].kind, err))
 		}
 	}
 	wg.Wait()
