@@ -621,57 +621,25 @@ func parseSamples(text string) []sample {
 	return out
 }
 
+// parseSample reads one sample line: a name, labels in braces or none, a
+// value and perhaps a timestamp, blanks allowed between the parts as the
+// Prometheus text format allows them.
 func parseSample(line string) (sample, bool) {
 	var s sample
-	i := strings.IndexAny(line, "{ ")
-	if i <= 0 {
+	i := 0
+	for i < len(line) && isNameByte(line[i], i == 0) {
+		i++
+	}
+	if i == 0 {
 		return s, false
 	}
 	s.name = line[:i]
-	rest := line[i:]
-	if rest[0] == '{' {
+	rest := trimBlanks(line[i:])
+	if rest != "" && rest[0] == '{' {
 		s.labels = map[string]string{}
-		rest = rest[1:]
-		for {
-			rest = strings.TrimLeft(rest, " ,")
-			if rest == "" {
-				return s, false
-			}
-			if rest[0] == '}' {
-				rest = rest[1:]
-				break
-			}
-			eq := strings.IndexByte(rest, '=')
-			if eq <= 0 || len(rest) < eq+2 || rest[eq+1] != '"' {
-				return s, false
-			}
-			key := rest[:eq]
-			rest = rest[eq+2:]
-			var val strings.Builder
-			closed := false
-			for j := 0; j < len(rest); j++ {
-				c := rest[j]
-				if c == '\\' && j+1 < len(rest) {
-					j++
-					switch rest[j] {
-					case 'n':
-						val.WriteByte('\n')
-					default:
-						val.WriteByte(rest[j])
-					}
-					continue
-				}
-				if c == '"' {
-					rest = rest[j+1:]
-					closed = true
-					break
-				}
-				val.WriteByte(c)
-			}
-			if !closed {
-				return s, false
-			}
-			s.labels[key] = val.String()
+		var ok bool
+		if rest, ok = parseLabels(rest[1:], s.labels); !ok {
+			return s, false
 		}
 	}
 	fields := strings.Fields(rest)
@@ -685,6 +653,66 @@ func parseSample(line string) (sample, bool) {
 	s.value = v
 	return s, true
 }
+
+// parseLabels reads `name="value", ...}` into labels, and returns what
+// follows the closing brace.
+func parseLabels(rest string, labels map[string]string) (string, bool) {
+	for {
+		rest = trimBlanks(rest)
+		if rest == "" {
+			return "", false
+		}
+		if rest[0] == '}' {
+			return rest[1:], true
+		}
+		eq := strings.IndexByte(rest, '=')
+		if eq <= 0 {
+			return "", false
+		}
+		key := strings.TrimRight(trimBlanks(rest[:eq]), " \t")
+		rest = trimBlanks(rest[eq+1:])
+		if key == "" || rest == "" || rest[0] != '"' {
+			return "", false
+		}
+		var val strings.Builder
+		closed := false
+		for j := 1; j < len(rest); j++ {
+			c := rest[j]
+			if c == '\\' && j+1 < len(rest) {
+				j++
+				if rest[j] == 'n' {
+					val.WriteByte('\n')
+				} else {
+					val.WriteByte(rest[j])
+				}
+				continue
+			}
+			if c == '"' {
+				rest, closed = rest[j+1:], true
+				break
+			}
+			val.WriteByte(c)
+		}
+		if !closed {
+			return "", false
+		}
+		labels[key] = val.String()
+		rest = trimBlanks(rest)
+		if rest != "" && rest[0] == ',' {
+			rest = rest[1:]
+		}
+	}
+}
+
+// isNameByte tells whether c may stand in a metric name, first or not:
+// [a-zA-Z_:][a-zA-Z0-9_:]*.
+func isNameByte(c byte, first bool) bool {
+	return c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || !first && '0' <= c && c <= '9'
+}
+
+// trimBlanks drops the spaces and tabs the text format allows between
+// the parts of a line.
+func trimBlanks(s string) string { return strings.TrimLeft(s, " \t") }
 
 // serveAPI answers under /ops/api/.
 func (o *Ops) serveAPI(w http.ResponseWriter, r *http.Request) {
