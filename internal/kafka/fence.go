@@ -176,11 +176,15 @@ func initProducer(ctx context.Context, cl *kgo.Client, id string, timeout time.D
 }
 
 // fenceStrangers ends the open transactions of every instance of the group
-// that is no longer a member (see fenceOpenTransactions), in the
-// background: the group calls it as it gives this instance partitions.
+// that is no longer a member (see fenceOpenTransactions). The group calls
+// it as it gives this instance partitions, and fetches their committed
+// offsets only once it returns: so it waits for the fence (fenceTimeout at
+// most). Run beside that fetch, it lost a second each time: a stranger's
+// pending offset commit holds a stable fetch (KIP-447), and the client
+// asks again only a second later.
 func (p *Processor) fenceStrangers(ctx context.Context, cl *kgo.Client) {
 	if !p.fence {
 		return
 	}
-	go p.fenceOpenTransactions(ctx, cl, anyPartition)
+	p.fenceOpenTransactions(ctx, cl, anyPartition)
 }

@@ -3,12 +3,15 @@ package kafka
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bookshelf/bookshelf/internal/shelf"
 )
@@ -144,4 +147,103 @@ func openWithAnAdd(ctx context.Context, t *testing.T, cl *kgo.Client, cfg Config
 		Headers: eventHeaders}).FirstErr(); err != nil {
 		t.Fatalf("the open transaction's append: %v", err)
 	}
+}
+
+// A dead owner whose open transaction had committed offsets of the
+// commands partition (as the transact session does before its commit)
+// holds that partition's committed offset unstable (KIP-447): the group's
+// fetch of it is refused, and asked again only a second later. The heir
+// ends the transaction as it is given the partition and before that
+// fetch, so the fetch is never refused.
+func TestAssignmentEndsADeadOwnersPendingOffsetCommit(t *testing.T) {
+	each(t, func(t *testing.T, cfg Config) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		book := bookOn(t, cfg, 0)
+		dead, err := kgo.NewClient(append(cfg.baseOpts(),
+			kgo.TransactionalID(txnID(cfg, "dead")),
+			kgo.TransactionTimeout(time.Minute),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dead.Close()
+		openWithAnAdd(ctx, t, dead, cfg, book, "Never Landed")
+		pid, epoch, err := dead.ProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add := kmsg.NewPtrAddOffsetsToTxnRequest()
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID(cfg, "dead"), pid, epoch, cfg.Topics.BooksGroup
+		if resp, err := add.RequestWith(ctx, dead); err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("add offsets to the transaction: %v %+v", err, resp)
+		}
+		commit := kmsg.NewPtrTxnOffsetCommitRequest()
+		commit.TransactionalID, commit.ProducerID, commit.ProducerEpoch = txnID(cfg, "dead"), pid, epoch
+		commit.Group, commit.Generation = cfg.Topics.BooksGroup, -1
+		tds, err := kadm.NewClient(testClient(t, cfg)).ListTopics(ctx, cfg.Topics.Commands)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct := kmsg.NewTxnOffsetCommitRequestTopic()
+		ct.Topic, ct.TopicID = cfg.Topics.Commands, tds[cfg.Topics.Commands].ID
+		cp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset, cp.LeaderEpoch = 0, 0, -1
+		ct.Partitions = append(ct.Partitions, cp)
+		commit.Topics = append(commit.Topics, ct)
+		resp, err := commit.RequestWith(ctx, dead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
+			t.Fatalf("the dead owner's offset commit: %v", err)
+		}
+		// Unstable now, as a heir's group would find it.
+		fetch := kmsg.NewPtrOffsetFetchRequest()
+		fetch.RequireStable = true
+		fg := kmsg.NewOffsetFetchRequestGroup()
+		fg.Group, fg.MemberEpoch = cfg.Topics.BooksGroup, -1
+		fgt := kmsg.NewOffsetFetchRequestGroupTopic()
+		fgt.Topic, fgt.TopicID, fgt.Partitions = cfg.Topics.Commands, tds[cfg.Topics.Commands].ID, []int32{0}
+		fg.Topics = append(fg.Topics, fgt)
+		fetch.Groups = append(fetch.Groups, fg)
+		// (The embedded broker knows no group before a member joins.)
+		fr, err := fetch.RequestWith(ctx, testClient(t, cfg))
+		if err != nil || len(fr.Groups) != 1 {
+			t.Fatalf("before the heir, the offset fetch: %v", err)
+		}
+		if gerr := kerr.ErrorForCode(fr.Groups[0].ErrorCode); gerr != kerr.GroupIDNotFound &&
+			(gerr != nil || len(fr.Groups[0].Topics) != 1 ||
+				kerr.ErrorForCode(fr.Groups[0].Topics[0].Partitions[0].ErrorCode) != kerr.UnstableOffsetCommit) {
+			t.Fatalf("before the heir, the offset fetch answered %+v; want UNSTABLE_OFFSET_COMMIT", fr)
+		}
+
+		var log lockedBuffer
+		hcfg := cfg
+		hcfg.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		g := newGroup(t)
+		defer g.stop()
+		sub, _ := startBooks(t, g, hcfg, "heir")
+		if o := submit(t, sub, addCmd(book, "Landed")); o.Status != shelf.StatusAccepted {
+			t.Fatalf("the add was not accepted: %+v", o)
+		}
+		if !strings.Contains(log.String(), "transactional_id="+txnID(cfg, "dead")) {
+			t.Fatalf("the heir did not end the dead owner's transaction:\n%s", log.String())
+		}
+		if strings.Contains(log.String(), kerr.UnstableOffsetCommit.Message) {
+			t.Errorf("the heir's offset fetch met the dead owner's pending commit: the fence came after it:\n%s",
+				grepLines(log.String(), kerr.UnstableOffsetCommit.Message))
+		}
+	})
+}
+
+// grepLines is the lines of s that hold sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }
