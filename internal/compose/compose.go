@@ -8,11 +8,13 @@ package compose
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Project is a compose stack: its name (the project, as the containers'
@@ -113,6 +115,11 @@ func (p Project) service(container string) string {
 // Health is the health of every container of the project, by name:
 // "healthy", "starting", "unhealthy", or the state of one that has no
 // check or does not run.
+//
+// A container still "starting" (just restarted) has its health check run
+// at once, and is healthy if it passes: the engine would only run it at
+// its next interval, up to 5 s later, and a fault cycle would wait for
+// that rather than for the container.
 func (p Project) Health(ctx context.Context) (map[string]string, error) {
 	out, err := run(ctx, p.Dir, "docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+p.Name, "--format", "{{.ID}}")
 	if err != nil {
@@ -123,21 +130,50 @@ func (p Project) Health(ctx context.Context) (map[string]string, error) {
 		return nil, fmt.Errorf("no container of the project %s", p.Name)
 	}
 	out, err = run(ctx, p.Dir, "docker", append([]string{"inspect", "-f",
-		"{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"}, ids...)...)
+		"{{.ID}} {{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"}, ids...)...)
 	if err != nil {
 		return nil, err
 	}
 	health := map[string]string{}
 	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
-		if len(f) < 2 {
+		if len(f) < 3 {
 			continue
 		}
-		name, state := strings.TrimPrefix(f[0], "/"), f[1]
-		if len(f) > 2 && state == "running" {
-			state = f[2]
+		id, name, state := f[0], strings.TrimPrefix(f[1], "/"), f[2]
+		if len(f) > 3 && state == "running" {
+			state = f[3]
+		}
+		if state == "starting" && p.checkNow(ctx, id) {
+			state = "healthy"
 		}
 		health[name] = state
 	}
 	return health, nil
+}
+
+// checkNow runs a container's own health check, as the engine runs it,
+// and tells whether it passed.
+func (p Project) checkNow(ctx context.Context, id string) bool {
+	out, err := run(ctx, p.Dir, "docker", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", id)
+	if err != nil {
+		return false
+	}
+	var test []string
+	if json.Unmarshal([]byte(out), &test) != nil || len(test) < 2 {
+		return false
+	}
+	var cmd []string
+	switch test[0] {
+	case "CMD":
+		cmd = test[1:]
+	case "CMD-SHELL":
+		cmd = []string{"/bin/sh", "-c", test[1]}
+	default:
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	_, err = run(cctx, p.Dir, "docker", append([]string{"exec", id}, cmd...)...)
+	return err == nil
 }
