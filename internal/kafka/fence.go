@@ -178,13 +178,21 @@ func initProducer(ctx context.Context, cl *kgo.Client, id string, timeout time.D
 // fenceStrangers ends the open transactions of every instance of the group
 // that is no longer a member (see fenceOpenTransactions). The group calls
 // it as it gives this instance partitions, and fetches their committed
-// offsets only once it returns: so it waits for the fence (fenceTimeout at
-// most). Run beside that fetch, it lost a second each time: a stranger's
-// pending offset commit holds a stable fetch (KIP-447), and the client
-// asks again only a second later.
+// offsets only once it returns: so it waits for the fence, for
+// assignFenceTimeout at most (a rebuild fences again). Run beside that
+// fetch, it lost a second each time: a stranger's pending offset commit
+// holds a stable fetch (KIP-447), and the client asks again only a second
+// later.
 func (p *Processor) fenceStrangers(ctx context.Context, cl *kgo.Client) {
 	if !p.fence {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, assignFenceTimeout)
+	defer cancel()
 	p.fenceOpenTransactions(ctx, cl, anyPartition)
 }
+
+// assignFenceTimeout bounds the fence that holds a new assignment's
+// offset fetch: brokers that take longer are in trouble the fetch would
+// meet too, and the partitions' rebuilds fence again.
+const assignFenceTimeout = 2 * time.Second
