@@ -109,6 +109,12 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		// Group offsets are fetched stable (KIP-447, always on in franz-go):
 		// a new owner waits out the previous owner's open transaction.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Partitions given in a rebalance join the fetches only once the
+		// fetch in flight to their broker returns, and on partitions that
+		// are quiet that is after its wait at the broker: franz-go's 5 s
+		// by default, which held a dead instance's partitions up to 5 s
+		// after the survivor had them.
+		kgo.FetchMaxWait(commandFetchMaxWait),
 		kgo.SessionTimeout(p.cfg.sessionTimeout()),
 		// A member hears of a rebalance at its next heartbeat: the
 		// survivor of a dead instance takes its partitions that much
