@@ -49,7 +49,7 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.int(&seed, "seed", 0, "the schedule's seed (default: from the clock; printed, to repeat a run)")
 	f.int(&clients, "clients", 8, "clients using the shelf at once")
 	f.duration(&pause, "pause", 20*time.Millisecond, "each client's pause between operations")
-	f.duration(&session, "session-timeout", 2*time.Second, "the books' session timeout in the stack (compose.yaml): a frozen replica stays frozen longer")
+	f.duration(&session, "session-timeout", 1500*time.Millisecond, "the books' session timeout in the stack (compose.yaml): a frozen replica stays frozen longer")
 	f.str(&out, "out", "chaos", "where the report, the figures and the history are written")
 	f.str(&project, "project", "bookshelf", "the compose project (COMPOSE_PROJECT_NAME)")
 	f.str(&dir, "dir", ".", "the folder of compose.yaml")

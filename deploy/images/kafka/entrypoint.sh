@@ -35,8 +35,11 @@ read -r -a perf <<<"${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMil
 read -r -a extra <<<"${KAFKA_OPTS:-}"
 java=(java "${heap[@]}" "${perf[@]}" "${extra[@]}" -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties -cp '/opt/kafka/libs/*')
 
-# Formatting is once per data folder; --ignore-formatted makes a restart a
-# no-op instead of an error.
-"${java[@]}" kafka.tools.StorageTool format --ignore-formatted -t "$CLUSTER_ID" -c "$conf" >/dev/null
+# Formatting is once per data folder. A restart skips it: the tool is a
+# JVM of its own, seconds of a restart on a busy machine.
+logdir=$(sed -n 's/^log\.dirs=//p' "$conf" | cut -d, -f1)
+if [[ ! -f "$logdir/meta.properties" ]]; then
+	"${java[@]}" kafka.tools.StorageTool format --ignore-formatted -t "$CLUSTER_ID" -c "$conf" >/dev/null
+fi
 
 exec "${java[@]}" kafka.Kafka "$conf"
