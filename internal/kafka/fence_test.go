@@ -28,15 +28,7 @@ func TestRebuildEndsADeadOwnersOpenTransaction(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		book := bookOn(t, cfg, 0)
-		dead, err := kgo.NewClient(append(cfg.baseOpts(),
-			kgo.TransactionalID(txnID(cfg, "dead")),
-			kgo.TransactionTimeout(time.Minute),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dead.Close()
-		openWithAnAdd(ctx, t, dead, cfg, book, "Never Landed")
+		dead := deadOwner(ctx, t, cfg, book)
 
 		g := newGroup(t)
 		defer g.stop()
@@ -63,7 +55,7 @@ func TestRebuildEndsADeadOwnersOpenTransaction(t *testing.T) {
 			t.Errorf("the log holds %v, want only the heir's event", titles)
 		}
 		// The dead owner comes back: its transaction is no longer its own.
-		err = dead.EndTransaction(ctx, kgo.TryCommit)
+		err := dead.EndTransaction(ctx, kgo.TryCommit)
 		if err == nil || !(errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
 			errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.TransactionAbortable)) {
 			t.Errorf("the dead owner's commit after the fence: %v, want it fenced", err)
@@ -129,6 +121,23 @@ func TestRebuildLeavesAMembersOpenTransaction(t *testing.T) {
 	})
 }
 
+// deadOwner is a previous owner, "dead", of the group's that appended the
+// add of book to the event log's partition 0 in a transaction of a minute
+// and never ended it.
+func deadOwner(ctx context.Context, t *testing.T, cfg Config, book string) *kgo.Client {
+	t.Helper()
+	dead, err := kgo.NewClient(append(cfg.baseOpts(),
+		kgo.TransactionalID(txnID(cfg, "dead")),
+		kgo.TransactionTimeout(time.Minute),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dead.Close)
+	openWithAnAdd(ctx, t, dead, cfg, book, "Never Landed")
+	return dead
+}
+
 // openWithAnAdd begins a transaction of cl and appends in it, to the event
 // log's partition 0, the add of book under title, as an owner would; the
 // transaction is left open.
@@ -160,15 +169,7 @@ func TestAssignmentEndsADeadOwnersPendingOffsetCommit(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		book := bookOn(t, cfg, 0)
-		dead, err := kgo.NewClient(append(cfg.baseOpts(),
-			kgo.TransactionalID(txnID(cfg, "dead")),
-			kgo.TransactionTimeout(time.Minute),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dead.Close()
-		openWithAnAdd(ctx, t, dead, cfg, book, "Never Landed")
+		dead := deadOwner(ctx, t, cfg, book)
 		pid, epoch, err := dead.ProducerID(ctx)
 		if err != nil {
 			t.Fatal(err)
