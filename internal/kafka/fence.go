@@ -179,20 +179,31 @@ func initProducer(ctx context.Context, cl *kgo.Client, id string, timeout time.D
 // that is no longer a member (see fenceOpenTransactions). The group calls
 // it as it gives this instance partitions, and fetches their committed
 // offsets only once it returns: so it waits for the fence, for
-// assignFenceTimeout at most (a rebuild fences again). Run beside that
-// fetch, it lost a second each time: a stranger's pending offset commit
-// holds a stable fetch (KIP-447), and the client asks again only a second
-// later.
+// assignFenceTimeout at most, and leaves it to finish in the background
+// after that (a rebuild fences again). Run beside that fetch, it lost a
+// second each time: a stranger's pending offset commit holds a stable
+// fetch (KIP-447), and the client asks again only a second later. The
+// group's callback never waits longer than that, whatever the brokers do.
 func (p *Processor) fenceStrangers(ctx context.Context, cl *kgo.Client) {
 	if !p.fence {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, assignFenceTimeout)
-	defer cancel()
-	p.fenceOpenTransactions(ctx, cl, anyPartition)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.fenceOpenTransactions(ctx, cl, anyPartition)
+	}()
+	wait := time.NewTimer(assignFenceTimeout)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+		p.log.Debug("the fence of a new assignment goes on in the background", "after", assignFenceTimeout)
+	case <-ctx.Done():
+	}
 }
 
-// assignFenceTimeout bounds the fence that holds a new assignment's
-// offset fetch: brokers that take longer are in trouble the fetch would
-// meet too, and the partitions' rebuilds fence again.
+// assignFenceTimeout bounds the wait for the fence that holds a new
+// assignment's offset fetch: brokers that take longer are in trouble the
+// fetch would meet too, and the partitions' rebuilds fence again.
 const assignFenceTimeout = 2 * time.Second
