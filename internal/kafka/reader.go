@@ -38,10 +38,6 @@ const fetchMaxBytes = 4 << 20
 // records: the most a missed wake-up delays what it reads.
 const fetchMaxWait = 500 * time.Millisecond
 
-// commandFetchMaxWait bounds how long the aggregate's fetch of commands
-// waits at a broker: the most a partition it is given waits to be read.
-const commandFetchMaxWait = 250 * time.Millisecond
-
 // readRange reads topic from the offsets in from up to the offsets in end
 // (exclusive), calling fn for each record that is not a transaction marker.
 func readRange(ctx context.Context, cfg Config, topic string, from, end map[int32]int64, fn func(*kgo.Record)) error {

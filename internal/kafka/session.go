@@ -91,6 +91,11 @@ func (s *session) close() {
 	s.p.staleMu.Unlock()
 }
 
+// commandFetchMaxWait bounds how long the aggregate's fetch of commands
+// waits at a broker: the most a partition it is given waits to be read
+// (see sessionOpts).
+const commandFetchMaxWait = 250 * time.Millisecond
+
 // sessionOpts are the options of a session's client.
 func (p *Processor) sessionOpts() []kgo.Opt {
 	cfg := p.cfg
