@@ -33,11 +33,17 @@ func FuzzParseSamples(f *testing.F) {
 		got := parseSamples(text) // must not panic, whatever the text
 		var lines []string
 		for line := range strings.Lines(text) {
-			switch trimmed := strings.TrimLeft(line, " \t"); {
-			case strings.HasPrefix(trimmed, "{"):
-				// A name inside the braces, Prometheus 3's form for
-				// names outside [a-zA-Z_:][a-zA-Z0-9_:]*: no service
-				// of ours writes one, and the console does not read it.
+			trimmed := strings.TrimLeft(line, " \t")
+			name, _, _ := strings.Cut(trimmed, "{")
+			name, _, _ = strings.Cut(name, " ")
+			name, _, _ = strings.Cut(name, "\t")
+			switch {
+			case strings.HasPrefix(trimmed, "{"), strings.Contains(name, `"`):
+				// A quoted name, inside the braces or (as expfmt also
+				// takes it) in the name itself, as in A"b"0: Prometheus
+				// 3's form for names outside [a-zA-Z_:][a-zA-Z0-9_:]*.
+				// No service of ours writes one, and the console does
+				// not read it.
 				return
 			case !strings.HasPrefix(trimmed, "#"):
 				lines = append(lines, line)
