@@ -110,6 +110,13 @@ func (c Config) baseOpts() []kgo.Opt {
 		// longer be the bound (with franz-go's own backoff the tries
 		// outlasted it). A broker roll takes longer than 10 s.
 		kgo.RequestRetries(requestRetries),
+		// franz-go takes an end of file on a connection's first read for
+		// a TLS or SASL mismatch and gives up at once; our clients use
+		// neither. What closes a new connection here is a TCP proxy in
+		// front of a broker that died (it accepts, then cannot reach
+		// it), and a heartbeat given up lost the group session, with
+		// every partition of the replica.
+		kgo.AlwaysRetryEOF(),
 		c.publishHooks(),
 	}
 }
