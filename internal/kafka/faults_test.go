@@ -917,3 +917,108 @@ func TestKnownBrokersAreAllOfThem(t *testing.T) {
 		t.Errorf("known brokers %v, want all of %v", got, want)
 	}
 }
+
+// A books replica may reach the brokers through a TCP proxy (the compose
+// stack's books-cut does). When a broker behind it dies, the proxy still
+// accepts a connection and closes it before any answer; franz-go takes an
+// end of file on a connection's first read for a TLS or SASL mismatch and
+// does not retry it, so a heartbeat to that broker lost the group session
+// at once, and with it every partition of the replica. Here the broker
+// closes every new connection, and the heartbeats' own, for less than the
+// session: the member must keep its partitions.
+func TestGroupMemberOutlastsABrokerClosingNewConnections(t *testing.T) {
+	c, cfg := faultCluster(t)
+	var down atomic.Bool
+	for _, key := range []kmsg.Key{kmsg.ApiVersions, kmsg.Heartbeat} {
+		c.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			if down.Load() {
+				return nil, errDropped, true
+			}
+			return nil, nil, false
+		})
+	}
+	var assigned, lost atomic.Int32
+	opts := append(cfg.baseOpts(),
+		kgo.ConsumerGroup("g-"+randHex(4)),
+		kgo.ConsumeTopics(cfg.Topics.Commands),
+		kgo.SessionTimeout(DefaultSessionTimeout),
+		kgo.HeartbeatInterval(200*time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			assigned.Add(int32(len(m[cfg.Topics.Commands])))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			lost.Add(int32(len(m[cfg.Topics.Commands])))
+		}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx)
+		}
+	}()
+	waitFor(t, "the member's partitions", func() bool { return assigned.Load() == cfg.Partitions })
+
+	down.Store(true)
+	time.Sleep(time.Second)
+	down.Store(false)
+	time.Sleep(time.Second)
+	if n := lost.Load(); n != 0 {
+		t.Fatalf("the member lost %d partitions to connections closed for a second", n)
+	}
+	if n := assigned.Load(); n != cfg.Partitions {
+		t.Fatalf("partitions assigned %d times, want %d once each", n, cfg.Partitions)
+	}
+}
+
+// A broker's death can hold up a transaction's flush for most of the
+// work's time (its partitions' leaders move), and the commit that follows
+// needs only a few hundred milliseconds more. Here the broker answers the
+// commit only once the work's time has passed, within the transaction
+// timeout: the transaction commits, and nothing is aborted or decided
+// again (a commit cut short at the work's deadline ended the session).
+func TestFaultCommitOutlastsTheWorksDeadline(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	g := newGroup(t)
+	const txnTimeout = 4 * time.Second
+	sub, proc := startBooks(t, g, cfg, "a", TxnTimeout(txnTimeout))
+	id := "book-" + randHex(3)
+	if o := submit(t, sub, addCmd(id, "Title "+id)); o.Status != shelf.StatusAccepted {
+		t.Fatalf("add %s: %+v", id, o)
+	}
+
+	var slept atomic.Int32
+	match := ofTxn(kmsg.EndTxn, txnID(cfg, "a"), cfg.Topics.Events, [16]byte{})
+	// The transaction to slow down begins after the command is sent.
+	var began atomic.Int64
+	c.ControlKey(int16(kmsg.EndTxn), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if began.Load() == 0 || !match(r) || !slept.CompareAndSwap(0, 1) {
+			return nil, nil, false
+		}
+		// Answered past the work's time (txnWork), before the timeout.
+		wake := time.Unix(0, began.Load()).Add(proc.txnWork() + 300*time.Millisecond)
+		c.SleepControl(func() { time.Sleep(time.Until(wake)) })
+		return nil, nil, false
+	})
+	aborted := proc.Aborted.Load()
+	cmd := readCmd(id)
+	began.Store(time.Now().UnixNano())
+	if o := submit(t, sub, cmd); o.Status != shelf.StatusAccepted {
+		t.Fatalf("read %s: %+v", id, o)
+	}
+	if slept.Load() != 1 {
+		t.Fatal("the commit was never held up: the test did not happen")
+	}
+	if n := proc.Aborted.Load() - aborted; n != 0 {
+		t.Fatalf("%d transactions aborted: the commit was cut short at the work's deadline", n)
+	}
+	tallyEvents(t, cfg).exactlyOnce(t, []string{id}, []string{cmd.ID})
+}

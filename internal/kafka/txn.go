@@ -299,7 +299,17 @@ func (t *txn) abort(ctx context.Context, cause error) error {
 
 // commit ends the transaction with its effects and the commands' offsets,
 // those of partitions with held commands lowered (see keepHeld).
+//
+// Like an abort, the commit has a time of its own: the work's may run out
+// while a broker's death holds up the flush, and a commit cut short ends
+// the session (a rejoin, a new producer id, every partition rebuilt),
+// where the commit itself takes a few hundred milliseconds once the
+// coordinators moved. More time commits nothing the broker would not:
+// past the transaction timeout, it has aborted the transaction itself and
+// refuses the commit.
 func (t *txn) commit(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(t.p.txnTimeout, abortTimeout))
+	defer cancel()
 	committed, err := t.sess.End(kgo.PreTxnCommitFnContext(ctx, t.p.keepHeld), kgo.TryCommit)
 	if err != nil {
 		t.p.Aborted.Add(1)
