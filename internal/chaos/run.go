@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 		sleepCtx(ctx, cfg.Target.Hold(kind))
 		// Healed even when the run is stopped during the hold: a stack left
 		// cut off, frozen or scaled up would greet the next run.
-		healCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		healCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		err = heal(healCtx)
 		cancel()
 		if err != nil {

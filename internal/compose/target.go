@@ -37,6 +37,11 @@ type Links interface {
 	// new, until Reconnect; both say which proxies.
 	Cut(ctx context.Context) ([]string, error)
 	Reconnect(ctx context.Context) ([]string, error)
+	// Disable closes the proxy in front of one broker (named as its
+	// service): connections to it are refused, as they are at the
+	// broker's own port while it is down. Enable opens it again.
+	Disable(ctx context.Context, broker string) error
+	Enable(ctx context.Context, broker string) error
 }
 
 // Target injects faults into a compose stack of this repository (the
@@ -111,7 +116,19 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 	case KillGateway:
 		return crash("gateway", "gateway-2")
 	case KillBroker:
-		return crash(fmt.Sprintf("kafka-%d", 1+rng.IntN(3)))
+		name, _, err := crash(fmt.Sprintf("kafka-%d", 1+rng.IntN(3)))
+		if err != nil {
+			return name, nothing, err
+		}
+		broker := t.Project.service(name)
+		if err := t.follow(ctx, broker, false); err != nil {
+			return name, nothing, err
+		}
+		return name, func(ctx context.Context) error {
+			// The engine restarts the broker; its proxy opens once it
+			// listens, as its own port does.
+			return errors.Join(t.waitContainer(ctx, name), t.follow(ctx, broker, true))
+		}, nil
 	case FreezeBooks:
 		c, err := t.pick(ctx, rng, serviceBooks, serviceBooksCut)
 		if err == nil {
@@ -126,14 +143,20 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 		return c.Name, nothing, err
 	case RollBrokers:
 		for i := 1; i <= 3; i++ {
-			c, err := t.pick(ctx, rng, fmt.Sprintf("kafka-%d", i))
+			broker := fmt.Sprintf("kafka-%d", i)
+			c, err := t.pick(ctx, rng, broker)
+			if err == nil {
+				err = t.follow(ctx, broker, false)
+			}
 			if err == nil {
 				err = t.Project.Restart(ctx, c)
 			}
 			if err == nil {
 				err = t.waitHealthy(ctx, 2*time.Minute)
 			}
-			if err != nil {
+			// Open whatever happened: a proxy left closed would be a
+			// fault of no kind.
+			if err = errors.Join(err, t.follow(context.WithoutCancel(ctx), broker, true)); err != nil {
 				return "kafka", nothing, err
 			}
 		}
@@ -154,6 +177,40 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 		return t.cut(ctx, rng)
 	}
 	return "", nil, fmt.Errorf("unknown fault %q", kind)
+}
+
+// follow closes (up false) or opens the proxy in front of broker, when
+// the stack has proxies: books-cut reaches the brokers through them, and
+// must see a broker down as every other client does, refusing connections.
+// A proxy left open in front of a dead broker accepts and closes them,
+// and a Kafka client retries that broker, its coordinator for a group or
+// a transaction, until its requests time out, instead of asking who took
+// over: the replica behind it lost its transaction and its partitions at
+// each broker kill, for want of a refusal.
+func (t *Target) follow(ctx context.Context, broker string, up bool) error {
+	if t.Links == nil {
+		return nil
+	}
+	if up {
+		return t.Links.Enable(ctx, broker)
+	}
+	return t.Links.Disable(ctx, broker)
+}
+
+// waitContainer waits until the container called name is healthy (or
+// runs, where it has no check), or ctx ends.
+func (t *Target) waitContainer(ctx context.Context, name string) error {
+	for {
+		health, err := t.Project.Health(ctx)
+		if err == nil && (health[name] == "healthy" || health[name] == "running") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not healthy: %w (%v)", name, ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // cut cuts books-cut off from the brokers; the heal reconnects it.

@@ -32,10 +32,21 @@ func TestTargetKinds(t *testing.T) {
 }
 
 // links records what the target asks of the proxies: true for a cut,
-// false for a reconnection.
+// false for a reconnection; and, apart, the proxies closed and opened.
 type links struct {
 	calls []bool
+	set   []string
 	fail  error
+}
+
+func (l *links) Disable(_ context.Context, broker string) error {
+	l.set = append(l.set, "close "+broker)
+	return nil
+}
+
+func (l *links) Enable(_ context.Context, broker string) error {
+	l.set = append(l.set, "open "+broker)
+	return nil
 }
 
 func (l *links) Cut(context.Context) ([]string, error) {
@@ -72,5 +83,21 @@ func TestCutBooks(t *testing.T) {
 	tg.Links = l
 	if _, err := tg.disconnect(ctx); err == nil || !slices.Equal(l.calls, []bool{true, false}) {
 		t.Errorf("a failed cut: %v, proxies set %v, want cut then reconnected", err, l.calls)
+	}
+}
+
+// A broker kill closes the proxy in front of the broker it killed, and
+// only then: with no stack, nothing is killed and no proxy is touched.
+func TestKillBrokerWithoutAStackLeavesTheProxies(t *testing.T) {
+	l := &links{}
+	tg := &Target{Project: Project{Name: "bookshelf-no-such-project"}, Links: l}
+	if _, _, err := tg.Inject(t.Context(), KillBroker, rand.New(rand.NewPCG(1, 2))); err == nil {
+		t.Error("a broker of no stack was killed")
+	}
+	if len(l.set) != 0 {
+		t.Errorf("proxies set %v with no broker killed", l.set)
+	}
+	if err := tg.follow(t.Context(), "kafka-2", false); err != nil || !slices.Equal(l.set, []string{"close kafka-2"}) {
+		t.Errorf("follow kafka-2 down: %v, proxies set %v", err, l.set)
 	}
 }

@@ -6,11 +6,12 @@
 //
 // A cut is a reset_peer toxic on what the client sends: every connection
 // through the proxy, established or new, is reset (TCP RST) on its next
-// request, as a firewall that rejects would. The proxies stay enabled on
-// purpose: a disabled proxy lets go of its port, which another process on
-// the machine may take meanwhile (the tests hand out ports in that range),
-// and then the replica talks to whatever listens there, and the proxy
-// cannot listen again.
+// request, as a firewall that rejects would. A cut leaves the proxies
+// enabled on purpose: a disabled proxy lets go of its port, which another
+// process on the machine may take meanwhile (the tests hand out ports in
+// that range), and then the replica talks to whatever listens there, and
+// the proxy cannot listen again. Only a proxy in front of a broker that is
+// down is disabled (Disable), for the few seconds the broker is.
 package toxiproxy
 
 import (
@@ -105,6 +106,33 @@ func (c *Client) Proxies(ctx context.Context) ([]Proxy, error) {
 // Create adds a proxy, enabled or not; the server refuses a name it has.
 func (c *Client) Create(ctx context.Context, p Proxy) error {
 	return c.do(ctx, http.MethodPost, "/proxies", p, nil)
+}
+
+// Disable closes the named proxy's port and every connection through it:
+// a client is refused, as by a server that does not run. Enable opens it
+// again. In front of a broker that died, a proxy left enabled accepts a
+// connection and closes it at once, and a Kafka client takes that for a
+// broker alive but troubled: it retries that broker rather than look for
+// the one that took over its partitions or its coordinators, as a refused
+// connection makes it do.
+//
+// The port is let go meanwhile: the stack's are below the ephemeral range,
+// and so no outgoing connection takes one.
+func (c *Client) Disable(ctx context.Context, proxy string) error {
+	return c.setEnabled(ctx, proxy, false)
+}
+
+// Enable opens a proxy Disable closed; an open proxy stays open.
+func (c *Client) Enable(ctx context.Context, proxy string) error {
+	return c.setEnabled(ctx, proxy, true)
+}
+
+func (c *Client) setEnabled(ctx context.Context, proxy string, on bool) error {
+	path, err := proxyPath(proxy)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, map[string]bool{"enabled": on}, nil)
 }
 
 // Toxic is one toxic on a proxy: a kind of trouble on one direction of

@@ -198,3 +198,59 @@ func TestCutAndReconnect(t *testing.T) {
 		t.Error("a server that does not run answered")
 	}
 }
+
+// A disabled proxy refuses connections and drops the established ones, as
+// a server that died; enabled again, it passes new ones. Enabling an open
+// proxy changes nothing, and a name it has not got is an error.
+func TestDisableAndEnable(t *testing.T) {
+	c := server(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	port := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := c.Create(ctx, Proxy{Name: "kafka-2", Listen: addr, Upstream: echo(t), Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got, err := roundTrip(conn, "before"); err != nil || got != "before" {
+		t.Fatalf("through the proxy: %q, %v", got, err)
+	}
+
+	if err := c.Disable(ctx, "kafka-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := roundTrip(conn, "established"); err == nil {
+		t.Errorf("an established connection passed a disabled proxy: %q", got)
+	}
+	if conn2, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn2.Close()
+		t.Error("a disabled proxy accepted a connection, want it refused")
+	}
+	if ps, err := c.Proxies(ctx); err != nil || len(ps) != 1 || ps[0].Enabled {
+		t.Errorf("proxies %+v, %v: want kafka-2 disabled", ps, err)
+	}
+
+	for range 2 {
+		if err := c.Enable(ctx, "kafka-2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn3, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("after enabling: %v", err)
+	}
+	defer conn3.Close()
+	if got, err := roundTrip(conn3, "after"); err != nil || got != "after" {
+		t.Errorf("after enabling: %q, %v", got, err)
+	}
+	if err := c.Disable(ctx, "kafka-9"); err == nil {
+		t.Error("a proxy the server has not got was disabled")
+	}
+	if err := c.Enable(ctx, "a/b"); err == nil {
+		t.Error("a proxy named a/b was enabled")
+	}
+}
