@@ -82,6 +82,18 @@ func (p Project) Unpause(ctx context.Context, c Container) error {
 	return err
 }
 
+// Stop stops a container (SIGTERM, then its grace); Start starts it again.
+func (p Project) Stop(ctx context.Context, c Container) error {
+	_, err := run(ctx, p.Dir, "docker", "stop", c.ID)
+	return err
+}
+
+// Start starts a stopped container.
+func (p Project) Start(ctx context.Context, c Container) error {
+	_, err := run(ctx, p.Dir, "docker", "start", c.ID)
+	return err
+}
+
 // Restart stops a container (SIGTERM, then its grace) and starts it.
 func (p Project) Restart(ctx context.Context, c Container) error {
 	_, err := run(ctx, p.Dir, "docker", "restart", c.ID)

@@ -144,12 +144,19 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 	case RollBrokers:
 		for i := 1; i <= 3; i++ {
 			broker := fmt.Sprintf("kafka-%d", i)
+			// The proxy closes once the broker stopped, not before:
+			// while it shuts down, it hands its partitions and
+			// coordinators over and still answers, and books-cut,
+			// refused meanwhile, lost its group session.
 			c, err := t.pick(ctx, rng, broker)
+			if err == nil {
+				err = t.Project.Stop(ctx, c)
+			}
 			if err == nil {
 				err = t.follow(ctx, broker, false)
 			}
 			if err == nil {
-				err = t.Project.Restart(ctx, c)
+				err = t.Project.Start(ctx, c)
 			}
 			if err == nil {
 				err = t.waitHealthy(ctx, 2*time.Minute)
