@@ -112,10 +112,12 @@ func (c Config) baseOpts() []kgo.Opt {
 		kgo.RequestRetries(requestRetries),
 		// franz-go takes an end of file on a connection's first read for
 		// a TLS or SASL mismatch and gives up at once; our clients use
-		// neither. What closes a new connection here is a TCP proxy in
-		// front of a broker that died (it accepts, then cannot reach
-		// it), and a heartbeat given up lost the group session, with
-		// every partition of the replica.
+		// neither. What closes a new connection at once here is a TCP
+		// proxy in front of a broker that is down or going down (it
+		// accepts, then cannot reach the broker), and a heartbeat given
+		// up lost the group session, with every partition of the
+		// replica. (A proxy that keeps accepting for long still misleads
+		// the client: see compose.Target.follow.)
 		kgo.AlwaysRetryEOF(),
 		c.publishHooks(),
 	}
