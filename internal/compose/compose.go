@@ -71,32 +71,23 @@ func (p Project) Crash(ctx context.Context, c Container) error {
 }
 
 // Pause freezes a container's processes; Unpause thaws them.
-func (p Project) Pause(ctx context.Context, c Container) error {
-	_, err := run(ctx, p.Dir, "docker", "pause", c.ID)
-	return err
-}
+func (p Project) Pause(ctx context.Context, c Container) error { return p.docker(ctx, "pause", c) }
 
 // Unpause thaws a paused container.
-func (p Project) Unpause(ctx context.Context, c Container) error {
-	_, err := run(ctx, p.Dir, "docker", "unpause", c.ID)
-	return err
-}
+func (p Project) Unpause(ctx context.Context, c Container) error { return p.docker(ctx, "unpause", c) }
 
 // Stop stops a container (SIGTERM, then its grace); Start starts it again.
-func (p Project) Stop(ctx context.Context, c Container) error {
-	_, err := run(ctx, p.Dir, "docker", "stop", c.ID)
-	return err
-}
+func (p Project) Stop(ctx context.Context, c Container) error { return p.docker(ctx, "stop", c) }
 
 // Start starts a stopped container.
-func (p Project) Start(ctx context.Context, c Container) error {
-	_, err := run(ctx, p.Dir, "docker", "start", c.ID)
-	return err
-}
+func (p Project) Start(ctx context.Context, c Container) error { return p.docker(ctx, "start", c) }
 
 // Restart stops a container (SIGTERM, then its grace) and starts it.
-func (p Project) Restart(ctx context.Context, c Container) error {
-	_, err := run(ctx, p.Dir, "docker", "restart", c.ID)
+func (p Project) Restart(ctx context.Context, c Container) error { return p.docker(ctx, "restart", c) }
+
+// docker runs one of the engine's commands on a container.
+func (p Project) docker(ctx context.Context, verb string, c Container) error {
+	_, err := run(ctx, p.Dir, "docker", verb, c.ID)
 	return err
 }
 

@@ -127,7 +127,9 @@ func (t *Target) Inject(ctx context.Context, kind string, rng *rand.Rand) (strin
 		return name, func(ctx context.Context) error {
 			// The engine restarts the broker; its proxy opens once it
 			// listens, as its own port does.
-			return errors.Join(t.waitContainer(ctx, name), t.follow(ctx, broker, true))
+			// Opened even when the wait ran out: a proxy left closed
+			// would be a fault of no kind.
+			return errors.Join(t.waitContainer(ctx, name), t.follow(context.WithoutCancel(ctx), broker, true))
 		}, nil
 	case FreezeBooks:
 		c, err := t.pick(ctx, rng, serviceBooks, serviceBooksCut)
@@ -207,17 +209,13 @@ func (t *Target) follow(ctx context.Context, broker string, up bool) error {
 // waitContainer waits until the container called name is healthy (or
 // runs, where it has no check), or ctx ends.
 func (t *Target) waitContainer(ctx context.Context, name string) error {
-	for {
+	return poll(ctx, func() error {
 		health, err := t.Project.Health(ctx)
-		if err == nil && (health[name] == "healthy" || health[name] == "running") {
-			return nil
+		if err == nil && health[name] != "healthy" && health[name] != "running" {
+			err = fmt.Errorf("%s is %q", name, health[name])
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not healthy: %w (%v)", name, ctx.Err(), err)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 // cut cuts books-cut off from the brokers; the heal reconnects it.
@@ -277,16 +275,24 @@ func (t *Target) Healthy(ctx context.Context) error {
 // viewer that ran out of memory for spans does not stop a run.
 var observer = map[string]bool{"zipkin": true, "prometheus": true}
 
+// waitHealthy waits until the whole stack is healthy, limit at most.
 func (t *Target) waitHealthy(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return poll(ctx, func() error { return t.Healthy(ctx) })
+}
+
+// poll calls check every half second until it returns nil, or ctx ends:
+// then it returns check's last error with ctx's.
+func poll(ctx context.Context, check func() error) error {
 	for {
-		err := t.Healthy(ctx)
-		if err == nil || time.Now().After(deadline) {
-			return err
+		err := check()
+		if err == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

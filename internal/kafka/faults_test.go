@@ -927,6 +927,7 @@ func TestKnownBrokersAreAllOfThem(t *testing.T) {
 // closes every new connection, and the heartbeats' own, for less than the
 // session: the member must keep its partitions.
 func TestGroupMemberOutlastsABrokerClosingNewConnections(t *testing.T) {
+	t.Parallel()
 	c, cfg := faultCluster(t)
 	var down atomic.Bool
 	for _, key := range []kmsg.Key{kmsg.ApiVersions, kmsg.Heartbeat} {

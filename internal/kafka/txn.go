@@ -277,11 +277,15 @@ func (t *txn) blame(round []*pending) {
 	t.p.refusals.blame(notes)
 }
 
-// abort ends the transaction without its effects, and returns cause.
-// abortTimeout is the least time an abort is given: longer than a dead
-// broker's partitions and coordinators take to move.
+// abortTimeout is the least time an abort or a commit is given: longer
+// than a dead broker's partitions and coordinators take to move.
 const abortTimeout = 10 * time.Second
 
+// endTimeout is the time of an abort or a commit of its own: the
+// transaction timeout, abortTimeout at least.
+func (t *txn) endTimeout() time.Duration { return max(t.p.txnTimeout, abortTimeout) }
+
+// abort ends the transaction without its effects, and returns cause.
 func (t *txn) abort(ctx context.Context, cause error) error {
 	t.p.Aborted.Add(1)
 	// The abort has a time of its own: the work's may be what ran out (a
@@ -289,7 +293,7 @@ func (t *txn) abort(ctx context.Context, cause error) error {
 	// session, which costs a rejoin of the group and a new producer id.
 	// It waits out a broker's death (its coordinators move in a few
 	// seconds) rather than give up before.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(t.p.txnTimeout, abortTimeout))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.endTimeout())
 	defer cancel()
 	if _, err := t.sess.End(ctx, kgo.TryAbort); err != nil {
 		return &endError{errors.Join(cause, fmt.Errorf("abort: %w", err))}
@@ -308,7 +312,7 @@ func (t *txn) abort(ctx context.Context, cause error) error {
 // past the transaction timeout, it has aborted the transaction itself and
 // refuses the commit.
 func (t *txn) commit(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(t.p.txnTimeout, abortTimeout))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.endTimeout())
 	defer cancel()
 	committed, err := t.sess.End(kgo.PreTxnCommitFnContext(ctx, t.p.keepHeld), kgo.TryCommit)
 	if err != nil {

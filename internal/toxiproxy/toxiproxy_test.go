@@ -98,6 +98,21 @@ func roundTrip(conn net.Conn, line string) (string, error) {
 	return strings.TrimSpace(got), err
 }
 
+// through opens a connection to addr and sends line over it, which must
+// come back; the connection stays open until the test ends.
+func through(t *testing.T, addr, line string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if got, err := roundTrip(conn, line); err != nil || got != line {
+		t.Fatalf("%s, through the proxy: %q, %v", line, got, err)
+	}
+	return conn
+}
+
 // A cut resets the connections through every proxy, the established ones
 // as the new ones, while the proxy keeps its port; after the reconnection
 // a new connection passes. Cutting twice, or reconnecting what is not cut,
@@ -121,14 +136,7 @@ func TestCutAndReconnect(t *testing.T) {
 	}
 	addr := ps[0].Listen
 
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if got, err := roundTrip(conn, "before"); err != nil || got != "before" {
-		t.Fatalf("through the proxy: %q, %v", got, err)
-	}
+	conn := through(t, addr, "before")
 
 	for range 2 {
 		names, err := c.Cut(ctx)
@@ -170,14 +178,7 @@ func TestCutAndReconnect(t *testing.T) {
 	if ts, err := c.Toxics(ctx, "kafka-1"); err != nil || len(ts) != 0 {
 		t.Errorf("toxics after the reconnection: %+v, %v", ts, err)
 	}
-	conn3, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("after the reconnection: %v", err)
-	}
-	defer conn3.Close()
-	if got, err := roundTrip(conn3, "after"); err != nil || got != "after" {
-		t.Errorf("after the reconnection: %q, %v", got, err)
-	}
+	through(t, addr, "after the reconnection")
 
 	if err := c.AddToxic(ctx, "kafka-9", cut); err == nil {
 		t.Error("a toxic was added to a proxy the server has not got")
@@ -211,14 +212,7 @@ func TestDisableAndEnable(t *testing.T) {
 	if err := c.Create(ctx, Proxy{Name: "kafka-2", Listen: addr, Upstream: echo(t), Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if got, err := roundTrip(conn, "before"); err != nil || got != "before" {
-		t.Fatalf("through the proxy: %q, %v", got, err)
-	}
+	conn := through(t, addr, "before")
 
 	if err := c.Disable(ctx, "kafka-2"); err != nil {
 		t.Fatal(err)
@@ -239,14 +233,7 @@ func TestDisableAndEnable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn3, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("after enabling: %v", err)
-	}
-	defer conn3.Close()
-	if got, err := roundTrip(conn3, "after"); err != nil || got != "after" {
-		t.Errorf("after enabling: %q, %v", got, err)
-	}
+	through(t, addr, "after enabling")
 	if err := c.Disable(ctx, "kafka-9"); err == nil {
 		t.Error("a proxy the server has not got was disabled")
 	}
