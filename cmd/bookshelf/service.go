@@ -33,7 +33,7 @@ type component struct {
 	// it counts the connections turned away too.
 	metrics *metrics.Registry
 	// caughtUp, for a view, is closed once it has read the log as it was
-	// at start.
+	// at start, and the catalog has sorted it into its indexes.
 	caughtUp <-chan struct{}
 	// tracing traces the requests it serves and the records it reads and
 	// writes; nil or off, nothing is traced.

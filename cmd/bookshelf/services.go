@@ -248,9 +248,18 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		}
 		return false, fmt.Sprintf("catching up: %d of %d records", p.Done, p.Total)
 	}
+	// settled is closed once the view can answer at speed: when it has
+	// caught up, and for the catalog when it has then sorted what it read
+	// into its indexes (a query would wait for that).
+	var settled <-chan struct{}
 	ready := func() (bool, string) {
 		if ok, reason := caughtUp(); !ok {
 			return false, reason
+		}
+		select {
+		case <-settled:
+		default:
+			return false, "caught up: sorting the books into the indexes"
 		}
 		if err := probe.Err(); err != nil {
 			return false, "the broker does not answer (serving what was read): " + err.Error()
@@ -270,11 +279,14 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		follower = kafka.NewFollower(cfg, kind+"/"+in.ID, r)
 		h = httpapi.Catalog(r, caughtUp, opts...)
 		// Caught up, it sorts what it read into its indexes at once,
-		// rather than at the first query.
+		// rather than at the first query, and is ready after.
+		sorted := make(chan struct{})
+		settled = sorted
 		extra = append(extra, func(ctx context.Context) error {
 			select {
 			case <-follower.CaughtUp():
 				r.Read(func(v *shelf.Catalog) { v.Settle() })
+				close(sorted)
 			case <-ctx.Done():
 			}
 			return nil
@@ -286,6 +298,9 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	default:
 		_ = tp.Shutdown(context.Background())
 		return nil, fmt.Errorf("unknown view %q", kind)
+	}
+	if settled == nil {
+		settled = follower.CaughtUp()
 	}
 	follower.DeadLetters = dlq
 	follower.ApplyLag = reg.HistogramVec("bookshelf_view_apply_lag_seconds",
@@ -314,7 +329,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 	return &component{
 		kind: kind, instance: in, ln: ln, handler: h, ready: ready, log: log, metrics: reg, tracing: tp,
 		loops:    append([]func(context.Context) error{follower.Run, probe.Run}, extra...),
-		caughtUp: follower.CaughtUp(),
+		caughtUp: settled,
 	}, nil
 }
 

@@ -396,3 +396,33 @@ func BenchmarkApplyMillion(b *testing.B) {
 		})
 	}
 }
+
+// Sorting a million books into the catalog's indexes once it has caught
+// up (Settle): the books of a bulk import, all added at one time, so their
+// order is their ids'; numbered ids, read a partition's turn after
+// another's, as a view reads twelve partitions.
+func BenchmarkSettleMillion(b *testing.B) {
+	at := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n, parts = 1_000_000, 12
+	for b.Loop() {
+		b.StopTimer()
+		c := NewCatalog()
+		for j := range n / parts {
+			for p := range parts {
+				i := p*(n/parts) + j
+				e := Event{Type: TypeBookAdded, Source: EventSource, Seq: 1, BookID: fmt.Sprintf("import-%d", i), Time: at,
+					Title:   loadLikeTitle(i),
+					Authors: []string{fmt.Sprintf("Author %d", i%5000), fmt.Sprintf("Writer %d", (i/7)%5000)}}
+				c.Apply(&e)
+			}
+		}
+		runtime.GC()
+		b.StartTimer()
+		c.Settle()
+	}
+}
+
+func loadLikeTitle(i int) string {
+	w := func(k int) string { return fmt.Sprintf("%s%d", benchWords[k%len(benchWords)], (k/len(benchWords))%30) }
+	return w(i*7919) + " " + w(i*104729+1) + " " + w(i*1299709+2)
+}

@@ -1,6 +1,7 @@
 package shelf
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -92,9 +93,13 @@ type idCodec struct {
 	// its digits (leading zeros included) as its first byte.
 	prefixes []string
 	num      map[string]uint32
+	// stem numbers each prefix's text (its digit count left out), so
+	// that ids of one text before their digits compare as numbers.
+	stem  []uint32
+	stems map[string]uint32
 }
 
-func newIDCodec() idCodec { return idCodec{num: map[string]uint32{}} }
+func newIDCodec() idCodec { return idCodec{num: map[string]uint32{}, stems: map[string]uint32{}} }
 
 // encode appends the form of id to dst. With learn, a prefix not yet
 // known is numbered (while there is room); without, ok is false when
@@ -123,6 +128,12 @@ func (c *idCodec) encode(dst []byte, id string, learn bool) (_ []byte, ok bool) 
 			p, known = uint32(len(c.prefixes)), true
 			c.num[string(key)] = p
 			c.prefixes = append(c.prefixes, string(key))
+			st, ok := c.stems[string(key[1:])]
+			if !ok {
+				st = uint32(len(c.stems))
+				c.stems[string(key[1:])] = st
+			}
+			c.stem = append(c.stem, st)
 		}
 		if known {
 			v, _ := strconv.ParseUint(id[len(id)-digits:], 10, 64) // 19 digits at most: fits
@@ -165,6 +176,45 @@ func (c *idCodec) decode(dst, f []byte) []byte {
 	}
 	return append(dst, f[1:]...)
 }
+
+// idOrder places a numbered id among the ids of its stem (the text
+// before its digits): their texts are in the order of (digits, width),
+// digits being its number shifted left to 19 digits. Of two digit strings
+// whose shifted numbers are equal, one is the other with zeros after it,
+// and so the shorter sorts first.
+type idOrder struct {
+	stem   uint32
+	width  uint8
+	digits uint64
+}
+
+// order returns the idOrder of a numbered id's form; ok is false for the
+// other forms.
+func (c *idCodec) order(f []byte) (o idOrder, ok bool) {
+	if f[0] != idNumber {
+		return o, false
+	}
+	p, k := binary.Uvarint(f[1:])
+	v, _ := binary.Uvarint(f[1+k:])
+	w := c.prefixes[p][0]
+	return idOrder{stem: c.stem[p], width: w, digits: v * pow10[19-w]}, true
+}
+
+// compare orders two idOrders of one stem as their ids' texts.
+func (o idOrder) compare(p idOrder) int {
+	if c := cmp.Compare(o.digits, p.digits); c != 0 {
+		return c
+	}
+	return cmp.Compare(o.width, p.width)
+}
+
+var pow10 = func() (t [20]uint64) {
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 10
+	}
+	return t
+}()
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 

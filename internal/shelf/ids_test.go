@@ -2,10 +2,13 @@ package shelf
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Each id comes back as it went in, from whichever form it is kept in,
@@ -165,4 +168,44 @@ func FuzzIDTable(f *testing.F) {
 			t.Fatalf("compareIDs(%q, %q) = %d, want %d", a, b, got, want)
 		}
 	})
+}
+
+// The catalog's bulk sort reads each book's place once; it must order as
+// compare does: by time added, then by the ids' texts, whatever their
+// forms, stems and digit counts.
+func TestSortByOrderIsCompare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	stems := []string{"load-abc-", "load-abc-1", "b", "", "x-", "b0"}
+	c := NewCatalog()
+	vb := &c.books
+	var nums []int32
+	for range 3000 {
+		var id string
+		switch rng.IntN(4) {
+		case 0:
+			id = fmt.Sprintf("%032x", rng.Uint64())
+		case 1:
+			id = stems[rng.IntN(len(stems))] + "t" + strconv.Itoa(rng.IntN(50))
+		default:
+			w := 1 + rng.IntN(6)
+			id = fmt.Sprintf("%s%0*d", stems[rng.IntN(len(stems))], w, rng.IntN(int(math.Pow10(w))))
+		}
+		if _, ok := vb.ids.find(id); ok {
+			continue
+		}
+		c.Apply(&Event{Type: TypeBookAdded, Source: EventSource, BookID: id, Seq: 1, Title: "t",
+			Time: time.Unix(int64(rng.IntN(3)), int64(rng.IntN(2))).UTC()})
+		n, _ := vb.ids.find(id)
+		nums = append(nums, n)
+	}
+	want := slices.Clone(nums)
+	slices.SortFunc(want, func(a, b int32) int {
+		if c := vb.at(a).addedAt().compare(vb.at(b).addedAt()); c != 0 {
+			return c
+		}
+		return strings.Compare(vb.ids.id(a), vb.ids.id(b))
+	})
+	if got := vb.sortByOrder(slices.Clone(nums)); !slices.Equal(got, want) {
+		t.Error("sortByOrder does not order as compare")
+	}
 }

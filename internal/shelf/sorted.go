@@ -170,6 +170,12 @@ func (l *unsortedList[T]) push(x T) {
 // places one by one; many are sorted and merged with the list in one
 // pass, which costs the list's length at most sixteen times theirs.
 func (l *unsortedList[T]) settle(cmp func(a, b T) int, after func(a, b T) bool) {
+	l.settleSorting(after, func(p []T) []T { return sortParallel(p, cmp) })
+}
+
+// settleSorting is settle with the pending values, when many, sorted by
+// sortAll, in the order after tells.
+func (l *unsortedList[T]) settleSorting(after func(a, b T) bool, sortAll func([]T) []T) {
 	p := l.pending
 	if len(p) == 0 {
 		return
@@ -183,7 +189,7 @@ func (l *unsortedList[T]) settle(cmp func(a, b T) int, after func(a, b T) bool) 
 		}
 		return
 	}
-	p = sortParallel(p, cmp)
+	p = sortAll(p)
 	blocks := make([][]T, 0, (l.n+orderBlock-1)/orderBlock)
 	cur := make([]T, 0, min(orderBlock, l.n))
 	put := func(x T) {
@@ -242,6 +248,21 @@ func sortParallel[T any](xs []T, cmp func(a, b T) int) []T {
 	return shares[0]
 }
 
+// sortByRank sorts book numbers by their ranks: each number beside its
+// rank in one integer, and the integers sorted, so that a comparison is
+// of two integers in place and the ranks are each read once.
+func sortByRank(p []int32, rank []int32) []int32 {
+	keys := make([]uint64, len(p))
+	for i, n := range p {
+		keys[i] = uint64(rank[n])<<32 | uint64(uint32(n))
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		p[i] = int32(uint32(k))
+	}
+	return p
+}
+
 func mergeSorted[T any](a, b []T, cmp func(a, b T) int) []T {
 	out := make([]T, 0, len(a)+len(b))
 	for len(a) > 0 && len(b) > 0 {
@@ -277,6 +298,9 @@ type listSet struct {
 	// it, a comparison of two integers.
 	master  *unsortedList[int32]
 	numbers func() int32
+	// sortMaster sorts many of the master's values in cmp's order, faster
+	// than a sort by cmp.
+	sortMaster func([]int32) []int32
 }
 
 func newListSet(cmp func(a, b int32) int) listSet {
@@ -306,14 +330,19 @@ func (s *listSet) settle() {
 	if !s.unsettled.Load() {
 		return
 	}
-	cmp, after := s.cmp, s.after
+	after := s.after
+	sortAll := func(p []int32) []int32 { return sortParallel(p, s.cmp) }
 	if m := s.master; m != nil && m.listed && m.bulk() {
-		m.settle(cmp, after)
+		if s.sortMaster != nil {
+			m.settleSorting(s.after, s.sortMaster)
+		} else {
+			m.settle(s.cmp, s.after)
+		}
 		rank := make([]int32, s.numbers())
 		i := int32(0)
 		m.ascend(0, func(n int32) bool { rank[n] = i; i++; return true })
-		cmp = func(a, b int32) int { return int(rank[a] - rank[b]) }
 		after = func(a, b int32) bool { return rank[a] > rank[b] }
+		sortAll = func(p []int32) []int32 { return sortByRank(p, rank) }
 	}
 	// The lists are apart: each core settles its share.
 	var wg sync.WaitGroup
@@ -321,7 +350,7 @@ func (s *listSet) settle() {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(s.dirty); i += workers {
-				s.dirty[i].settle(cmp, after)
+				s.dirty[i].settleSorting(after, sortAll)
 			}
 		})
 	}

@@ -192,6 +192,11 @@ func (t *idTable) compareIDs(a, b int32) int {
 		// Their bytes are in the order of their texts.
 		return bytes.Compare(fa[1:], fb[1:])
 	}
+	if oa, ok := t.codec.order(fa); ok {
+		if ob, ok := t.codec.order(fb); ok && oa.stem == ob.stem {
+			return oa.compare(ob)
+		}
+	}
 	var ba, bb idForm
 	return bytes.Compare(t.codec.decode(ba[:0], fa), t.codec.decode(bb[:0], fb))
 }

@@ -1,6 +1,7 @@
 package shelf
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -188,6 +189,43 @@ func (vb *viewBooks) compare(a, b int32) int {
 		return c
 	}
 	return vb.ids.compareIDs(a, b)
+}
+
+// orderKey is a book's place in compare's order, read out once for a
+// sort: the added time, and a numbered id's place among its stem's, so
+// that most comparisons read neither the facts nor the id table.
+type orderKey struct {
+	sec      int64
+	nsec     int32
+	n        int32
+	numbered bool
+	id       idOrder
+}
+
+// sortByOrder sorts book numbers as compare orders them.
+func (vb *viewBooks) sortByOrder(p []int32) []int32 {
+	keys := make([]orderKey, len(p))
+	for i, n := range p {
+		at := vb.at(n).addedAt()
+		keys[i] = orderKey{sec: at.sec, nsec: at.nsec, n: n}
+		keys[i].id, keys[i].numbered = vb.ids.codec.order(vb.ids.form(n))
+	}
+	keys = sortParallel(keys, func(a, b orderKey) int {
+		if c := cmp.Compare(a.sec, b.sec); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.nsec, b.nsec); c != 0 {
+			return c
+		}
+		if a.numbered && b.numbered && a.id.stem == b.id.stem {
+			return a.id.compare(b.id)
+		}
+		return vb.ids.compareIDs(a.n, b.n)
+	})
+	for i, k := range keys {
+		p[i] = k.n
+	}
+	return p
 }
 
 // titleIndex holds, per TitleKey, the books added with that title and the
@@ -617,6 +655,7 @@ func NewCatalog() *Catalog {
 	v.titles.vb = &v.books
 	v.lists = newListSet(v.books.compare)
 	v.lists.master, v.lists.numbers = &v.order, func() int32 { return v.books.facts.n }
+	v.lists.sortMaster = v.books.sortByOrder
 	v.words.lists = &v.lists
 	v.words.wordsOf = func(n int32) []byte { return v.books.strs.bytes(v.more.at(n).words) }
 	return v
