@@ -66,8 +66,9 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkKinds(kinds, splitList(only)); err != nil {
 		return err
 	}
+	proxies := &toxiproxy.Client{Addr: proxyAddr}
 	var target chaos.Target = &compose.Target{Project: compose.Project{Name: project, Dir: dir}, Session: session, Only: splitList(only),
-		Links: &toxiproxy.Client{Addr: proxyAddr}}
+		Links: proxies}
 	if onCluster {
 		ct := &cluster.Target{Dir: clusterDir, Script: clusterScript, Session: session, Only: splitList(only)}
 		if !set["session-timeout"] {
@@ -99,6 +100,17 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := kafka.Config{Brokers: splitList(brokers), Topics: kafka.TopicsFor(topic), Logger: log}
 	if _, err := kafka.Partitions(ctx, cfg); err != nil {
 		return fmt.Errorf("the event log of the stack: %w", err)
+	}
+	if !onCluster {
+		// A run stopped hard between a fault and its heal leaves a
+		// broker's proxy closed, or books-cut cut off.
+		restored, err := proxies.Restore(ctx)
+		if err != nil {
+			return fmt.Errorf("the stack's proxies: %w", err)
+		}
+		if len(restored) > 0 {
+			log.Warn("chaos: proxies left closed or cut by an earlier run, opened", "proxies", restored)
+		}
 	}
 	if err := chaos.WaitHealthy(ctx, target, 2*time.Minute); err != nil {
 		return fmt.Errorf("the stack is not healthy before the run (make up, or make cluster with --cluster): %w", err)

@@ -210,6 +210,33 @@ func (c *Client) Reconnect(ctx context.Context) ([]string, error) {
 	})
 }
 
+// Restore opens every proxy and ends every cut: what a run stopped hard
+// (between a fault and its heal) left closed or cut is passed again. It
+// returns the names of the proxies it changed.
+func (c *Client) Restore(ctx context.Context) ([]string, error) {
+	ps, err := c.Proxies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, p := range ps {
+		if !p.Enabled {
+			if err := c.Enable(ctx, p.Name); err != nil {
+				return changed, err
+			}
+		}
+		if hasToxic(p, cut.Name) {
+			if err := c.RemoveToxic(ctx, p.Name, cut.Name); err != nil {
+				return changed, err
+			}
+		}
+		if !p.Enabled || hasToxic(p, cut.Name) {
+			changed = append(changed, p.Name)
+		}
+	}
+	return changed, nil
+}
+
 func (c *Client) each(ctx context.Context, fn func(Proxy) error) ([]string, error) {
 	ps, err := c.Proxies(ctx)
 	if err != nil {

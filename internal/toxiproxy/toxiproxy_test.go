@@ -241,3 +241,37 @@ func TestDisableAndEnable(t *testing.T) {
 		t.Error("a proxy named a/b was enabled")
 	}
 }
+
+// Restore opens a closed proxy and ends a cut on another, names the two,
+// and leaves the one that was fine alone.
+func TestRestore(t *testing.T) {
+	c := server(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	addrs := map[string]string{}
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3"} {
+		addrs[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		if err := c.Create(ctx, Proxy{Name: name, Listen: addrs[name], Upstream: echo(t), Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Disable(ctx, "kafka-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddToxic(ctx, "kafka-3", cut); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := c.Restore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(changed, ",") != "kafka-1,kafka-3" {
+		t.Errorf("restored %v, want kafka-1 and kafka-3", changed)
+	}
+	for name, addr := range addrs {
+		through(t, addr, "after restoring "+name)
+	}
+	if changed, err := c.Restore(ctx); err != nil || len(changed) != 0 {
+		t.Errorf("a second restore changed %v (%v), want nothing", changed, err)
+	}
+}
