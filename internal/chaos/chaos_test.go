@@ -192,6 +192,52 @@ func TestCheckViewsWaitsForReplicas(t *testing.T) {
 	}
 }
 
+// A registry restarted from its data may first list, as healthy, a
+// replica that is gone: the check goes on with the replicas it lists
+// next, and a replica still listed that disagrees is an anomaly.
+func TestCheckViewsFollowsTheListedReplicas(t *testing.T) {
+	// An empty log: the book asked for is on no shelf, and the other
+	// views answer {}.
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/books/b") {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "{}")
+	}))
+	defer good.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneAddr := strings.TrimPrefix(gone.URL, "http://")
+	gone.Close()
+	goodAddr := strings.TrimPrefix(good.URL, "http://")
+	asked := map[string]int{}
+	restarted := func(_ context.Context, service string) ([]string, error) {
+		asked[service]++
+		if asked[service] < 3 {
+			return []string{goneAddr}, nil
+		}
+		return []string{goodAddr}, nil
+	}
+	var v Verdict
+	CheckViews(t.Context(), &v, nil, []string{"b1"}, restarted, 10*time.Second)
+	if v.Anomalies != 0 || len(v.Views) != 3 {
+		t.Errorf("a gone replica listed first: %d anomalies %v, %d views", v.Anomalies, v.Problems, len(v.Views))
+	}
+	for _, r := range v.Views {
+		if r.Address != goodAddr || !r.Converged {
+			t.Errorf("view %+v, want %s converged", r, goodAddr)
+		}
+	}
+
+	var stuck Verdict
+	CheckViews(t.Context(), &stuck, nil, []string{"b1"}, func(context.Context, string) ([]string, error) {
+		return []string{goodAddr, goneAddr}, nil
+	}, 600*time.Millisecond)
+	if stuck.Anomalies != 3 || !strings.Contains(strings.Join(stuck.Problems, "\n"), goneAddr) {
+		t.Errorf("a listed replica that never answers: %d anomalies %v, want 3", stuck.Anomalies, stuck.Problems)
+	}
+}
+
 // A client whose gateway does not answer (its port closed, as a killed
 // gateway's is) sends the retry, with the same key, to the next gateway at
 // once, and stays there; a gateway that answers, even 503, keeps it.

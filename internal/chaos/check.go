@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -219,33 +220,63 @@ func CheckViews(ctx context.Context, v *Verdict, events []shelf.Event, books []s
 		{"readingstats", func(base string) string { return checkStats(ctx, cl, base, f) }},
 	}
 	for _, c := range checks {
-		// A registry that restarted (the last fault may have been one)
-		// lists the replicas again once they register again: wait for
-		// them as for their answers.
-		addrs, err := replicas(ctx, c.service)
-		for (err != nil || len(addrs) == 0) && time.Since(began) <= wait && ctx.Err() == nil {
-			time.Sleep(250 * time.Millisecond)
-			addrs, err = replicas(ctx, c.service)
-		}
-		if err != nil || len(addrs) == 0 {
-			v.problem("no replica of %s to check: %v", c.service, err)
-			continue
-		}
-		for _, a := range addrs {
-			r := View{Service: c.service, Address: a}
-			for {
-				r.Problem = c.check("http://" + a)
-				if r.Problem == "" || time.Since(began) > wait || ctx.Err() != nil {
-					break
+		checkReplicas(ctx, v, c.service, c.check, replicas, began, wait)
+	}
+}
+
+// checkReplicas checks every replica of service until each agrees or the
+// wait is over, listing the replicas again each round. A registry that
+// restarted (the last fault may have been one) lists them again only once
+// they register again, and it may first list, as healthy, a registration
+// it kept of a replica that is gone (killed, it never left), until that
+// one's check fails: a replica no longer listed is not checked further,
+// and one listed late is checked too. An empty or failed listing changes
+// nothing.
+func checkReplicas(ctx context.Context, v *Verdict, service string, check func(base string) string, replicas Replicas, began time.Time, wait time.Duration) {
+	pending := map[string]string{} // address -> its last problem
+	var agreed []View
+	checked := map[string]bool{}
+	var listErr error
+	for {
+		addrs, err := replicas(ctx, service)
+		listErr = err
+		if err == nil && len(addrs) > 0 {
+			listed := map[string]bool{}
+			for _, a := range addrs {
+				listed[a] = true
+				if !checked[a] {
+					if _, ok := pending[a]; !ok {
+						pending[a] = "not answered yet"
+					}
 				}
-				time.Sleep(250 * time.Millisecond)
 			}
-			r.Converged, r.After = r.Problem == "", time.Since(began)
-			if !r.Converged {
-				v.problem("%s at %s does not agree with the log: %s", c.service, a, r.Problem)
+			for a := range pending {
+				if !listed[a] {
+					delete(pending, a)
+				}
 			}
-			v.Views = append(v.Views, r)
 		}
+		for _, a := range slices.Sorted(maps.Keys(pending)) {
+			if p := check("http://" + a); p != "" {
+				pending[a] = p
+				continue
+			}
+			delete(pending, a)
+			checked[a] = true
+			agreed = append(agreed, View{Service: service, Address: a, Converged: true, After: time.Since(began)})
+		}
+		if len(pending) == 0 && len(agreed) > 0 || time.Since(began) > wait || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	v.Views = append(v.Views, agreed...)
+	if len(agreed) == 0 && len(pending) == 0 {
+		v.problem("no replica of %s to check: %v", service, listErr)
+	}
+	for _, a := range slices.Sorted(maps.Keys(pending)) {
+		v.problem("%s at %s does not agree with the log: %s", service, a, pending[a])
+		v.Views = append(v.Views, View{Service: service, Address: a, After: time.Since(began), Problem: pending[a]})
 	}
 }
 
