@@ -248,18 +248,19 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		}
 		return false, fmt.Sprintf("catching up: %d of %d records", p.Done, p.Total)
 	}
-	// settled is closed once the view can answer at speed: when it has
-	// caught up, and for the catalog when it has then sorted what it read
-	// into its indexes (a query would wait for that).
-	var settled <-chan struct{}
+	// sorted, the catalog's, is closed once it has sorted what it read
+	// while catching up into its indexes: until then a query would wait.
+	var sorted chan struct{}
 	ready := func() (bool, string) {
 		if ok, reason := caughtUp(); !ok {
 			return false, reason
 		}
-		select {
-		case <-settled:
-		default:
-			return false, "caught up: sorting the books into the indexes"
+		if sorted != nil {
+			select {
+			case <-sorted:
+			default:
+				return false, "caught up: sorting the books into the indexes"
+			}
 		}
 		if err := probe.Err(); err != nil {
 			return false, "the broker does not answer (serving what was read): " + err.Error()
@@ -280,8 +281,7 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		h = httpapi.Catalog(r, caughtUp, opts...)
 		// Caught up, it sorts what it read into its indexes at once,
 		// rather than at the first query, and is ready after.
-		sorted := make(chan struct{})
-		settled = sorted
+		sorted = make(chan struct{})
 		extra = append(extra, func(ctx context.Context) error {
 			select {
 			case <-follower.CaughtUp():
@@ -299,8 +299,9 @@ func newView(kind string, cfg kafka.Config, ln net.Listener, o serviceFlags, log
 		_ = tp.Shutdown(context.Background())
 		return nil, fmt.Errorf("unknown view %q", kind)
 	}
-	if settled == nil {
-		settled = follower.CaughtUp()
+	settled := follower.CaughtUp()
+	if sorted != nil {
+		settled = sorted
 	}
 	follower.DeadLetters = dlq
 	follower.ApplyLag = reg.HistogramVec("bookshelf_view_apply_lag_seconds",

@@ -294,12 +294,11 @@ type listSet struct {
 	after     func(a, b int32) bool
 	// master, when set, is a list of every book any list holds, and
 	// numbers is how many numbers there are: with many values pending,
-	// the master is sorted first, and the others by each book's rank in
-	// it, a comparison of two integers.
-	master  *unsortedList[int32]
-	numbers func() int32
-	// sortMaster sorts many of the master's values in cmp's order, faster
-	// than a sort by cmp.
+	// the master is sorted first, by sortMaster (in cmp's order, faster
+	// than a sort by cmp), and the others by each book's rank in it, a
+	// comparison of two integers.
+	master     *unsortedList[int32]
+	numbers    func() int32
 	sortMaster func([]int32) []int32
 }
 
@@ -333,11 +332,7 @@ func (s *listSet) settle() {
 	after := s.after
 	sortAll := func(p []int32) []int32 { return sortParallel(p, s.cmp) }
 	if m := s.master; m != nil && m.listed && m.bulk() {
-		if s.sortMaster != nil {
-			m.settleSorting(s.after, s.sortMaster)
-		} else {
-			m.settle(s.cmp, s.after)
-		}
+		m.settleSorting(s.after, s.sortMaster)
 		rank := make([]int32, s.numbers())
 		i := int32(0)
 		m.ascend(0, func(n int32) bool { rank[n] = i; i++; return true })

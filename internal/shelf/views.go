@@ -654,8 +654,7 @@ func NewCatalog() *Catalog {
 	v.books.init(func() { v.more.add(catalogBook{}) })
 	v.titles.vb = &v.books
 	v.lists = newListSet(v.books.compare)
-	v.lists.master, v.lists.numbers = &v.order, func() int32 { return v.books.facts.n }
-	v.lists.sortMaster = v.books.sortByOrder
+	v.lists.master, v.lists.numbers, v.lists.sortMaster = &v.order, func() int32 { return v.books.facts.n }, v.books.sortByOrder
 	v.words.lists = &v.lists
 	v.words.wordsOf = func(n int32) []byte { return v.books.strs.bytes(v.more.at(n).words) }
 	return v
