@@ -196,6 +196,11 @@ delete.topic.enable=true
 
 # Fast feedback for tests.
 group.initial.rebalance.delay.ms=0
+# The books' consumer group (KIP-848) sets its session and heartbeats as
+# group configs; the broker bounds them by 45 s and 5 s at least by
+# default. The bounds of a classic group's session instead: 6 s.
+group.consumer.min.session.timeout.ms=6000
+group.consumer.min.heartbeat.interval.ms=250
 transaction.abort.timed.out.transaction.cleanup.interval.ms=5000
 transaction.remove.expired.transaction.cleanup.interval.ms=60000
 # Bounds the disk of topics created without settings of their own. The

@@ -328,6 +328,28 @@ func TestDiscoveryAtStartOnRealConsul(t *testing.T) {
 	}
 }
 
+// A session timeout the broker refuses stops books with the settings
+// named, rather than leaving the aggregate unready for ever.
+func TestBooksRefusedSessionTimeoutStopsWithTheReason(t *testing.T) {
+	in := needInfra(t)
+	port := freePort(t)
+	books := startProc(t, port, "books", "--broker", in.kafka, "--topic", fmt.Sprintf("refused-%d", time.Now().UnixNano()),
+		"--port", fmt.Sprint(port), "--session-timeout", "1s")
+	select {
+	case err := <-books.exited:
+		books.done = true
+		if err == nil {
+			t.Fatalf("books exited 0 with a refused session timeout:\n%s", books.out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("books still running 30 s after start with a refused session timeout:\n%s", books.out.String())
+	}
+	if s := books.out.String(); !strings.Contains(s, "bookshelf: the broker refuses the session timeout 1s") ||
+		!strings.Contains(s, "group.consumer.min.session.timeout.ms") {
+		t.Fatalf("books' output does not end with the reason:\n%s", s)
+	}
+}
+
 // An agent that forgets a service (restarted, or told so) gets it back.
 func TestRegistrationSurvivesTheAgentForgetting(t *testing.T) {
 	in := needInfra(t)

@@ -102,7 +102,7 @@ func (o *serviceFlags) checkTraces() error {
 // aggregate.
 func (o *serviceFlags) sessionFlag(f *flags) {
 	f.duration(&o.session, "session-timeout", kafka.DefaultSessionTimeout,
-		"how long the group waits for a silent instance before giving its partitions to another; the broker's group.min.session.timeout.ms and group.max.session.timeout.ms bound it")
+		"how long the group waits for a silent instance before giving its partitions to another; the broker's group.consumer.min.session.timeout.ms and group.consumer.max.session.timeout.ms bound it (group.min.session.timeout.ms and group.max.session.timeout.ms before Kafka 4.0)")
 	f.duration(&o.txnTimeout, "txn-timeout", kafka.DefaultTxnTimeout,
 		"how long the broker lets a transaction of this instance stay open: a dead instance's open transaction holds its partitions' readers that long (plus the broker's transaction.abort.timed.out.transaction.cleanup.interval.ms)")
 }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestUpAddReadAndReadYourWrites(t *testing.T) {
@@ -403,34 +402,5 @@ func TestUpTakenPortIsOneClearLine(t *testing.T) {
 	want := fmt.Sprintf("bookshelf: port %d on 127.0.0.1 is taken; choose another with --lastread-port\n", ports["lastread"])
 	if string(out) != want {
 		t.Fatalf("output %q, want %q", out, want)
-	}
-}
-
-// A session timeout the broker refuses stops up with the settings named,
-// rather than leaving the aggregate unready for ever.
-func TestUpRefusedSessionTimeoutStopsWithTheReason(t *testing.T) {
-	args := []string{"up", "--data-dir", t.TempDir(), "--session-timeout", "1s"}
-	for name, p := range newPorts(t) {
-		args = append(args, fmt.Sprintf("--%s-port=%d", name, p))
-	}
-	cmd := exec.Command(binary, args...)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatalf("up exited 0 with a refused session timeout:\n%s", out.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("up still running 30 s after start with a refused session timeout:\n%s", out.String())
-	}
-	if s := out.String(); !strings.Contains(s, "bookshelf: books: the broker refuses the session timeout 1s") || !strings.Contains(s, "group.min.session.timeout.ms") {
-		t.Fatalf("up's output does not end with the reason:\n%s", s)
 	}
 }

@@ -56,6 +56,14 @@ func (c Config) sessionTimeout() time.Duration {
 	return c.SessionTimeout
 }
 
+// heartbeatInterval is how often the aggregate's group members heartbeat.
+// A member hears of a rebalance at its next heartbeat: the survivor of a
+// dead instance takes its partitions that much later, so heartbeats come
+// six times a session, not three.
+func (c Config) heartbeatInterval() time.Duration {
+	return min(time.Second, c.sessionTimeout()/6).Truncate(time.Millisecond)
+}
+
 func (c Config) logger() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)

@@ -59,6 +59,7 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		kfake.Ports(port),
 		kfake.ListenFn(listen),
 		kfake.ClusterID("bookshelf"),
+		kfake.BrokerConfigs(embeddedBrokerConfigs),
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -71,6 +72,15 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		return nil, fmt.Errorf("start embedded broker on %s: %w", addr, err)
 	}
 	return &Broker{cluster: c, addr: c.ListenAddrs()[0]}, nil
+}
+
+// embeddedBrokerConfigs are the embedded broker's settings. Its consumer
+// groups (KIP-848) take the heartbeat interval from the broker only, not
+// from the group's config as Kafka does: 250 ms, the interval of a 1.5 s
+// session (Config.heartbeatInterval), where the default is 5 s, which
+// would hold a dead member's partitions up to 5 s past its session.
+var embeddedBrokerConfigs = map[string]string{
+	"group.consumer.heartbeat.interval.ms": "250",
 }
 
 // advertised is a listener that reports the address clients should use.

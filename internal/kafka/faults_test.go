@@ -54,7 +54,7 @@ func faultCluster(t *testing.T) (*kfake.Cluster, Config) {
 // and the Config of a bookshelf on it.
 func bareCluster(t *testing.T) (*kfake.Cluster, Config) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BrokerConfigs(embeddedBrokerConfigs))
 	if err != nil {
 		t.Fatalf("embedded broker: %v", err)
 	}
@@ -898,7 +898,7 @@ func TestFaultRebuildDoesNotHoldBackOtherPartitions(t *testing.T) {
 // not only from the one a service was seeded with: that one may be the
 // broker that stopped.
 func TestKnownBrokersAreAllOfThem(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.BrokerConfigs(embeddedBrokerConfigs))
 	if err != nil {
 		t.Fatalf("embedded brokers: %v", err)
 	}
@@ -1022,4 +1022,48 @@ func TestFaultCommitOutlastsTheWorksDeadline(t *testing.T) {
 		t.Fatalf("%d transactions aborted: the commit was cut short at the work's deadline", n)
 	}
 	tallyEvents(t, cfg).exactlyOnce(t, []string{id}, []string{cmd.ID})
+}
+
+// A broker that refuses a consumer group's session (stock Kafka bounds it
+// by 45 s at least) gets a classic group, with the member's session, and
+// the commands are decided all the same.
+func TestFaultRefusedGroupSessionRunsTheGroupClassic(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	var refused atomic.Int32
+	c.ControlKey(int16(kmsg.IncrementalAlterConfigs), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		req := r.(*kmsg.IncrementalAlterConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+		resp.Version = req.Version
+		for _, res := range req.Resources {
+			if res.ResourceType != kmsg.ConfigResourceTypeGroupConfig {
+				return nil, nil, false
+			}
+			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+			rr.ErrorCode = kerr.InvalidConfig.Code
+			rr.ErrorMessage = kmsg.StringPtr("consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive.")
+			resp.Resources = append(resp.Resources, rr)
+		}
+		refused.Add(1)
+		return resp, nil, true
+	})
+	g := newGroup(t)
+	sub, p := startBooks(t, g, cfg, "a")
+	waitFor(t, "a owning every partition", func() bool { return p.Assigned() == int(cfg.Partitions) })
+	if o := submit(t, sub, addCmd("book-classic", "Classic")); o.Status != shelf.StatusAccepted {
+		t.Fatalf("the add in a classic group: %+v", o)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("the group's session was never set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gs, err := kadm.NewClient(testClient(t, cfg)).DescribeGroups(ctx, cfg.Topics.BooksGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := gs[cfg.Topics.BooksGroup]; d.Err != nil || d.Protocol != "cooperative-sticky" || len(d.Members) != 1 {
+		t.Fatalf("the group: protocol %q, %d members, err %v; want a classic cooperative-sticky group of one", d.Protocol, len(d.Members), d.Err)
+	}
 }

@@ -94,8 +94,22 @@ func (p *Processor) fenceOpenTransactions(ctx context.Context, cl *kgo.Client, p
 	return fenced
 }
 
-// groupMembers is the set of client ids of group's members now.
+// groupMembers is the set of client ids of group's members now: of a
+// consumer group (KIP-848) or, where the group is classic or the broker
+// has no consumer groups, of a classic one.
 func groupMembers(ctx context.Context, adm *kadm.Client, group string) (map[string]bool, error) {
+	members := map[string]bool{}
+	cgs, err := adm.DescribeConsumerGroups(ctx, group)
+	if err == nil {
+		if g, ok := cgs[group]; ok && g.Err == nil {
+			for _, m := range g.Members {
+				members[m.ClientID] = true
+			}
+			return members, nil
+		}
+	}
+	// A classic group is not found as a consumer group, and a broker
+	// before Kafka 4.0 does not know the request.
 	gs, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return nil, fmt.Errorf("describe group: %w", err)
@@ -107,7 +121,6 @@ func groupMembers(ctx context.Context, adm *kadm.Client, group string) (map[stri
 	if g.Err != nil {
 		return nil, fmt.Errorf("describe group: %w", g.Err)
 	}
-	members := map[string]bool{}
 	for _, m := range g.Members {
 		members[m.ClientID] = true
 	}

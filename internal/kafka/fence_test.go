@@ -81,6 +81,8 @@ func TestRebuildLeavesAMembersOpenTransaction(t *testing.T) {
 			kgo.TransactionalID(id), kgo.ClientID(id),
 			kgo.TransactionTimeout(time.Minute),
 			kgo.ConsumerGroup(cfg.Topics.BooksGroup), kgo.ConsumeTopics(cfg.Topics.Replies),
+			// The group's protocol, as the processor's (sessionOpts).
+			kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 		if err != nil {
 			t.Fatal(err)

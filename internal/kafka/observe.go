@@ -155,7 +155,7 @@ const groupLagFresh = time.Second
 
 // Lag is the group's lag by partition, records: the end offset less the
 // committed one, or less the start offset where the group has committed
-// none yet (kadm's reading). Errors are kept as long as answers.
+// none yet. Errors are kept as long as answers.
 //
 // The lock is not held while the broker is asked: a scrape with a short
 // deadline, or Close, does not wait behind another's slow answer.
@@ -182,23 +182,39 @@ func (g *GroupLag) Lag(ctx context.Context) (map[int32]int64, error) {
 	return lag, err
 }
 
+// groupLag is the lag of group on each partition of topic: its end offset
+// less the group's committed one, or less its start offset where the
+// group has committed none. It reads offsets only, which a classic group
+// and a consumer group (KIP-848) answer alike.
 func groupLag(ctx context.Context, adm *kadm.Client, group, topic string) (map[int32]int64, error) {
-	lags, err := adm.Lag(ctx, group)
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = committed.Error()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("lag of group %s: %w", group, err)
+		return nil, fmt.Errorf("lag of group %s: offsets: %w", group, err)
 	}
-	l, ok := lags[group]
-	if !ok {
-		return nil, fmt.Errorf("lag of group %s: not described", group)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
 	}
-	if err := l.Error(); err != nil {
-		return nil, fmt.Errorf("lag of group %s: %w", group, err)
+	if err != nil {
+		return nil, fmt.Errorf("lag of group %s: end offsets: %w", group, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lag of group %s: start offsets: %w", group, err)
 	}
 	out := map[int32]int64{}
-	for part, m := range l.Lag[topic] {
-		if m.Err == nil && m.Lag >= 0 {
-			out[part] = m.Lag
+	for part, end := range ends[topic] {
+		from := starts[topic][part].Offset
+		if c, ok := committed.Lookup(topic, part); ok && c.At >= 0 {
+			from = c.At
 		}
+		out[part] = max(end.Offset-from, 0)
 	}
 	return out, nil
 }

@@ -50,6 +50,10 @@ type Processor struct {
 	// seeds are the brokers the last session's client knew, when it was
 	// asked (see knownBrokers): a new session starts from them.
 	seeds []string
+	// classic is why the group runs franz-go's classic protocol, not
+	// KIP-848's (see setGroupSession); nil while it runs 848. Only the
+	// Run goroutine touches it.
+	classic error
 	// rebuilding counts them, for anyone to read.
 	rebuilding atomic.Int32
 	// stale holds partitions revoked or lost since the last batch; the
@@ -196,10 +200,15 @@ func (p *Processor) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		var refused *refusedSessionError
 		if errors.Is(err, kerr.InvalidSessionTimeout) {
-			// Trying again cannot help: the setting is wrong.
-			return fmt.Errorf("the broker refuses the session timeout %v (group.min.session.timeout.ms and group.max.session.timeout.ms bound it): %w",
+			// The same, in a classic group.
+			err = fmt.Errorf("the broker refuses the session timeout %v (group.min.session.timeout.ms and group.max.session.timeout.ms bound it): %w",
 				p.cfg.sessionTimeout(), err)
+			if errors.As(p.classic, &refused) {
+				err = fmt.Errorf("%w; and as a consumer group's: %w", err, p.classic)
+			}
+			return err
 		}
 		if time.Since(began) > time.Minute {
 			attempt = 0 // a session that ran a while: back off from the start

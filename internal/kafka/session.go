@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // session is one transactional session of a Processor: its place in the
@@ -41,6 +43,9 @@ func (p *Processor) runSession(ctx context.Context) error {
 // openSession joins the group and learns what a session needs of the
 // topics.
 func (p *Processor) openSession(ctx context.Context) (*session, error) {
+	if err := p.setGroupSession(ctx); err != nil {
+		return nil, err
+	}
 	txn, err := kgo.NewGroupTransactSession(p.sessionOpts()...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka transact session: %w", err)
@@ -102,7 +107,7 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 	if len(p.seeds) > 0 {
 		cfg.Brokers = p.seeds // where the brokers were last seen
 	}
-	return append(append(cfg.baseOpts(), cfg.metered("processor")...),
+	return append(append(append(cfg.baseOpts(), cfg.metered("processor")...),
 		kgo.ConsumerGroup(p.cfg.Topics.BooksGroup),
 		kgo.ConsumeTopics(p.cfg.Topics.Commands),
 		kgo.TransactionalID(p.cfg.Topics.BooksGroup+"."+p.instance),
@@ -120,19 +125,129 @@ func (p *Processor) sessionOpts() []kgo.Opt {
 		// by default, which held a dead instance's partitions up to 5 s
 		// after the survivor had them.
 		kgo.FetchMaxWait(commandFetchMaxWait),
+		// The session and heartbeats of a classic group; a consumer
+		// group's are the group's configs (setGroupSession).
 		kgo.SessionTimeout(p.cfg.sessionTimeout()),
-		// A member hears of a rebalance at its next heartbeat: the
-		// survivor of a dead instance takes its partitions that much
-		// later, so heartbeats come six times a session, not three.
-		kgo.HeartbeatInterval(min(time.Second, p.cfg.sessionTimeout()/6)),
+		kgo.HeartbeatInterval(p.cfg.heartbeatInterval()),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.OnPartitionsAssigned(p.assigned),
 		kgo.OnPartitionsRevoked(p.forget),
 		kgo.OnPartitionsLost(p.forget),
-	)
+	), p.groupProtocol()...)
 }
+
+// groupProtocol are the options of the group's protocol. The group is a
+// KIP-848 consumer group where the broker took its session
+// (setGroupSession): its member keeps its partitions while the group's
+// coordinator moves, and its heartbeat tries the new coordinator again
+// until the session runs out, where the classic member ended its session
+// when one heartbeat failed, at every death of the coordinator's broker,
+// and the whole group joined again. franz-go runs 848 only with the
+// sticky or range balancer; the broker then assigns with its uniform
+// assignor, incrementally. Elsewhere the group is classic, with franz-go's
+// cooperative-sticky balancer.
+func (p *Processor) groupProtocol() []kgo.Opt {
+	if p.classic != nil {
+		return []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}
+	}
+	return []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer())}
+}
+
+// setGroupSession sets the session timeout and heartbeat interval of the
+// books' consumer group, as group configs (KIP-848: the broker, not the
+// member, holds them). Where the broker refuses them (stock Kafka bounds a
+// consumer group's session by 45 s at least, a classic group's by 6 s),
+// or has no group configs (before Kafka 4.0), the group runs classic
+// (groupProtocol), with the member's settings, and says why once; a
+// session the broker refuses there too ends Run with both reasons.
+func (p *Processor) setGroupSession(ctx context.Context) error {
+	cl, err := kgo.NewClient(p.cfg.baseOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, groupConfigTimeout)
+	defer cancel()
+	err = groupSession(ctx, cl, p.cfg.Topics.BooksGroup, p.cfg.sessionTimeout(), p.cfg.heartbeatInterval())
+	var refused *refusedSessionError
+	was := p.classic
+	switch {
+	case err == nil:
+		p.classic = nil
+		p.log.Debug("group session set", "session", p.cfg.sessionTimeout(), "heartbeat", p.cfg.heartbeatInterval())
+		return nil
+	case errors.As(err, &refused), errors.Is(err, kerr.InvalidRequest), errors.Is(err, kerr.UnsupportedVersion):
+		p.classic = err
+		if was == nil {
+			p.log.Warn("the group runs the classic protocol: its members lose their partitions when its coordinator's broker dies", "reason", err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("set the group's session: %w", err)
+	}
+}
+
+// groupConfigTimeout bounds setting the group's session.
+const groupConfigTimeout = 10 * time.Second
+
+// groupSession sets group's consumer.session.timeout.ms and
+// consumer.heartbeat.interval.ms.
+func groupSession(ctx context.Context, cl *kgo.Client, group string, session, heartbeat time.Duration) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType = kmsg.ConfigResourceTypeGroupConfig
+	res.ResourceName = group
+	for name, d := range map[string]time.Duration{
+		"consumer.session.timeout.ms":    session,
+		"consumer.heartbeat.interval.ms": heartbeat,
+	} {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name = name
+		c.Op = kmsg.IncrementalAlterConfigOpSet
+		c.Value = kmsg.StringPtr(strconv.FormatInt(d.Milliseconds(), 10))
+		res.Configs = append(res.Configs, c)
+	}
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	for _, r := range resp.Resources {
+		err := kerr.ErrorForCode(r.ErrorCode)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, kerr.InvalidConfig) {
+			refused := &refusedSessionError{session: session, heartbeat: heartbeat, err: err}
+			if r.ErrorMessage != nil {
+				refused.detail = *r.ErrorMessage
+			}
+			return refused
+		}
+		return err
+	}
+	return nil
+}
+
+// refusedSessionError is a session the broker refuses: a setting to fix,
+// not trouble to wait out.
+type refusedSessionError struct {
+	session, heartbeat time.Duration
+	detail             string
+	err                error
+}
+
+func (e *refusedSessionError) Error() string {
+	msg := fmt.Sprintf("the broker refuses the session timeout %v with heartbeats every %v (group.consumer.min.session.timeout.ms, group.consumer.max.session.timeout.ms and group.consumer.min.heartbeat.interval.ms bound them): %v",
+		e.session, e.heartbeat, e.err)
+	if e.detail != "" {
+		msg += ": " + e.detail
+	}
+	return msg
+}
+func (e *refusedSessionError) Unwrap() error { return e.err }
 
 // assigned is called by the group, on a goroutine of its own, with the
 // partitions given to this instance.
