@@ -73,6 +73,23 @@ port_open() {
 	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
 
+# port_holder PORT: who listens on PORT, for an error message ("pid 123
+# (consul)", "a container of the compose stack", or "unknown").
+port_holder() {
+	local line
+	line="$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1)"
+	if [[ "$line" =~ \(\(\"([^\"]+)\",pid=([0-9]+) ]]; then
+		local who="pid ${BASH_REMATCH[2]} (${BASH_REMATCH[1]})"
+		if command -v docker >/dev/null 2>&1 &&
+			docker ps -q --filter label=com.docker.compose.project=bookshelf 2>/dev/null | grep -q .; then
+			who="$who; the compose stack is running (make down)"
+		fi
+		printf '%s\n' "$who"
+	else
+		printf 'unknown\n'
+	fi
+}
+
 # stop_pid NAME PID TIMEOUT: SIGTERM, wait up to TIMEOUT seconds, then SIGKILL.
 stop_pid() {
 	local name="$1" pid="$2" timeout="$3" i

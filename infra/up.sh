@@ -132,7 +132,7 @@ start_consul() {
 		fi
 	fi
 	if port_open 127.0.0.1 "$CONSUL_HTTP_PORT"; then
-		die "port $CONSUL_HTTP_PORT is in use by a process not started by infra/up.sh (set CONSUL_HTTP_PORT or stop it)"
+		die "port $CONSUL_HTTP_PORT is in use by a process not started by infra/up.sh: $(port_holder "$CONSUL_HTTP_PORT") (set CONSUL_HTTP_PORT or stop it)"
 	fi
 	[[ -f "$LOG_DIR/consul.log" ]] && mv -f "$LOG_DIR/consul.log" "$LOG_DIR/consul.log.1"
 	# -dev keeps all state in memory; the kafka service is registered again
@@ -253,7 +253,7 @@ start_kafka() {
 	fi
 	for i in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
 		if port_open "$KAFKA_HOST" "$i"; then
-			die "port $i is in use by a process not started by infra/up.sh (set KAFKA_PORT/KAFKA_CONTROLLER_PORT or stop it)"
+			die "port $i is in use by a process not started by infra/up.sh: $(port_holder "$i") (set KAFKA_PORT/KAFKA_CONTROLLER_PORT or stop it)"
 		fi
 	done
 	format_kafka_storage
