@@ -202,7 +202,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		var refused *refusedSessionError
 		if errors.Is(err, kerr.InvalidSessionTimeout) {
-			// The same, in a classic group.
+			// Trying again cannot help: the setting is wrong. Only a
+			// classic group's join is refused so; where the group runs
+			// classic because the consumer group's bounds refused it too,
+			// both are named.
 			err = fmt.Errorf("the broker refuses the session timeout %v (group.min.session.timeout.ms and group.max.session.timeout.ms bound it): %w",
 				p.cfg.sessionTimeout(), err)
 			if errors.As(p.classic, &refused) {
