@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -34,5 +36,54 @@ func TestRequestRetriesOutlastTheRetryTimeout(t *testing.T) {
 	}
 	if least < 30*time.Second {
 		t.Errorf("%d tries last %v at least, less than the 30 s retry timeout", requestRetries, least)
+	}
+}
+
+// A listing that fails while a dead broker's partitions move is tried
+// again until it succeeds, within the half second of retryBackoff; one
+// that keeps failing returns its last error once its time is up, and one
+// whose context ends returns at once.
+func TestRetryForTriesUntilItSucceedsOrItsTimeIsUp(t *testing.T) {
+	down := errors.New("unable to dial: connection refused")
+	tries := 0
+	began := time.Now()
+	err := retryFor(context.Background(), 5*time.Second, func() error {
+		if tries++; tries < 4 {
+			return down
+		}
+		return nil
+	})
+	if err != nil || tries != 4 {
+		t.Fatalf("got %v after %d tries, want success on the 4th", err, tries)
+	}
+	if took := time.Since(began); took > 1500*time.Millisecond {
+		t.Errorf("4 tries took %v: the pauses between them are too long", took)
+	}
+
+	tries, began = 0, time.Now()
+	err = retryFor(context.Background(), 700*time.Millisecond, func() error { tries++; return down })
+	if !errors.Is(err, down) || tries < 3 {
+		t.Fatalf("got %v after %d tries, want the last error after 3 tries at least", err, tries)
+	}
+	if took := time.Since(began); took > 700*time.Millisecond {
+		t.Errorf("retried %v, past its 700 ms", took)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tries = 0
+	if err := retryFor(ctx, time.Minute, func() error { tries++; return down }); !errors.Is(err, down) || tries != 1 {
+		t.Errorf("cancelled: got %v after %d tries, want the error after one", err, tries)
+	}
+}
+
+// A batch that fails again and again is tried at least every second: the
+// first try after a dead broker's partitions moved comes within a second
+// of the move.
+func TestFailedBackoffIsASecondAtMost(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 200 * time.Millisecond, 2: 400 * time.Millisecond, 3: 800 * time.Millisecond, 4: time.Second, 50: time.Second} {
+		if d := failedBackoff(n); d != want {
+			t.Errorf("after %d failures: %v, want %v", n, d, want)
+		}
 	}
 }

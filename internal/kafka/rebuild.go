@@ -207,7 +207,11 @@ func (p *Processor) build(ctx context.Context, cfg Config, part int32) (*shelf.S
 	// committed reader then waits out any transaction still open on the
 	// partition, such as the previous owner's whose markers are not all
 	// written yet.
-	start, end, err := highWatermarks(ctx, cl, p.cfg.Topics.Events)
+	var start, end map[int32]int64
+	err = retryFor(ctx, listRetryFor, func() (err error) {
+		start, end, err = highWatermarks(ctx, cl, p.cfg.Topics.Events)
+		return err
+	})
 	cl.Close()
 	if err != nil {
 		return nil, fmt.Errorf("rebuild partition %d: %w", part, err)
@@ -241,6 +245,33 @@ func (p *Processor) build(ctx context.Context, cfg Config, part int32) (*shelf.S
 	p.log.Info("rebuilt partition state", "partition", part, "events", n, "books", st.Len(),
 		"ms", time.Since(began).Milliseconds())
 	return st, nil
+}
+
+// listRetryFor is how long a rebuild lists the event log's offsets again
+// when the listing fails. A broker that died still leads its partitions
+// until the controller fences it (a second or two, or more when it was
+// the controller): the listing asks every partition's leader, and failed
+// at once for the dead one. The batch that started the rebuild then
+// failed, and the next tries came later and later (see session.failed),
+// up to two seconds after the leaders had moved.
+const listRetryFor = 10 * time.Second
+
+// retryFor calls try until it succeeds, ctx ends, or it has failed for d,
+// pausing retryBackoff between tries (100 ms to half a second: a moved
+// leader is found within a try of its move). It returns the last error.
+func retryFor(ctx context.Context, d time.Duration, try func() error) error {
+	deadline := time.Now().Add(d)
+	for fails := 1; ; fails++ {
+		err := try()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		wait := retryBackoff(fails)
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		sleep(ctx, wait)
+	}
 }
 
 // errRebuildStalled ends a rebuild that has read nothing for too long.

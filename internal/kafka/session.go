@@ -357,6 +357,14 @@ func (s *session) failed(ctx context.Context, err error) error {
 	}
 	s.p.setHealthy(false, err)
 	s.failures++
-	sleep(ctx, backoff(s.failures))
+	sleep(ctx, failedBackoff(s.failures))
 	return nil
+}
+
+// failedBackoff is the pause after failed batch number n in a row: 200 ms
+// doubling to a second. A batch fails while a broker's partitions move,
+// and the first try after they moved succeeds; backoff's 5 s ceiling put
+// that try up to seconds after the move. A failed batch costs an abort.
+func failedBackoff(n int) time.Duration {
+	return min(backoff(n), time.Second)
 }
