@@ -87,6 +87,26 @@ func retryStep(fails int) time.Duration {
 	return min(100*time.Millisecond<<min(max(fails-1, 0), 3), 500*time.Millisecond)
 }
 
+// retryFor calls try until it succeeds, ctx ends, or it has failed for d,
+// pausing retryBackoff between tries (100 ms to half a second: a moved
+// leader is found within a try of its move). It returns the last error.
+// Every error is tried again: one that waiting cannot mend (a topic that
+// does not exist) is returned d later than a single try would.
+func retryFor(ctx context.Context, d time.Duration, try func() error) error {
+	deadline := time.Now().Add(d)
+	for fails := 1; ; fails++ {
+		err := try()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		wait := retryBackoff(fails)
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		sleep(ctx, wait)
+	}
+}
+
 // requestRetries is how often a failed request is tried: enough that
 // retryBackoff's tries last the 30 s of RetryTimeout.
 const requestRetries = 80

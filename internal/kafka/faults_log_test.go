@@ -216,3 +216,41 @@ func TestFaultViewGoesOnWhenTheDeadLetterTopicRefuses(t *testing.T) {
 		t.Fatalf("view = %+v, want both titles", got)
 	}
 }
+
+// A rebuild whose listing of the event log fails (a partition's leader
+// that died and is not fenced yet) lists it again and goes on, where it
+// failed the batch, which came back later and later.
+func TestFaultRebuildListsTheLogAgainWhenTheListingFails(t *testing.T) {
+	t.Parallel()
+	c, cfg := faultCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var failed atomic.Int32
+	c.ControlKey(int16(kmsg.ListOffsets), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		if failed.Add(1) > 3 {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		req := r.(*kmsg.ListOffsetsRequest)
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.UnknownServerError.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	p := NewProcessor(cfg, "lister")
+	if _, err := p.build(ctx, p.cfg, 0); err != nil {
+		t.Fatalf("a rebuild whose first listings failed: %v", err)
+	}
+	if n := failed.Load(); n <= 3 {
+		t.Fatalf("%d listings asked, want the failed ones asked again", n)
+	}
+}

@@ -117,3 +117,14 @@ func TestProcessorOptsKeepTheDefaultForNothing(t *testing.T) {
 			p.txnTimeout, p.maxHeld, p.progressEvery, p.rebuildStall, p.quarantine, p.now())
 	}
 }
+
+// A batch that fails again and again is tried at least every second: the
+// first try after a dead broker's partitions moved comes within a second
+// of the move.
+func TestFailedBackoffIsASecondAtMost(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 200 * time.Millisecond, 2: 400 * time.Millisecond, 3: 800 * time.Millisecond, 4: time.Second, 50: time.Second} {
+		if d := failedBackoff(n); d != want {
+			t.Errorf("after %d failures: %v, want %v", n, d, want)
+		}
+	}
+}

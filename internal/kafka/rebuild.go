@@ -256,24 +256,6 @@ func (p *Processor) build(ctx context.Context, cfg Config, part int32) (*shelf.S
 // up to two seconds after the leaders had moved.
 const listRetryFor = 10 * time.Second
 
-// retryFor calls try until it succeeds, ctx ends, or it has failed for d,
-// pausing retryBackoff between tries (100 ms to half a second: a moved
-// leader is found within a try of its move). It returns the last error.
-func retryFor(ctx context.Context, d time.Duration, try func() error) error {
-	deadline := time.Now().Add(d)
-	for fails := 1; ; fails++ {
-		err := try()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		wait := retryBackoff(fails)
-		if time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		sleep(ctx, wait)
-	}
-}
-
 // errRebuildStalled ends a rebuild that has read nothing for too long.
 var errRebuildStalled = errors.New("read nothing for too long")
 
