@@ -25,9 +25,10 @@ import (
 // the stack comes up on ports of its own (never the defaults, which a
 // developer's stack or `make infra` may hold), a book goes in and comes
 // out through the gateway, lastread scales to three replicas that Consul
-// lists and the gateway uses, a broker stops and writes go on, and
-// everything comes down. It needs a Docker engine and docker-compose;
-// without them it skips, unless BOOKSHELF_REQUIRE_INFRA is set (CI).
+// lists and the gateway uses, a broker stops and writes go on, then a
+// controller stops and writes still go on, and everything comes down. It
+// needs a Docker engine and docker-compose; without them it skips,
+// unless BOOKSHELF_REQUIRE_INFRA is set (CI).
 func TestComposeStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the compose stack takes a minute or two; not with -short")
@@ -86,6 +87,14 @@ func TestComposeStack(t *testing.T) {
 	id2, pos2 := s.addBook(t, "Written with a broker down", 60*time.Second)
 	t.Logf("first write with kafka-2 stopped after %s", time.Since(stopAt).Round(100*time.Millisecond))
 	s.getBook(t, id2, pos2)
+
+	// One controller of three stops as well: the two left are a quorum
+	// (electing another, if it was the active one), and writes go on.
+	stopAt = time.Now()
+	s.compose(t, "stop", "controller-1")
+	id3, pos3 := s.addBook(t, "Written with a controller down", 60*time.Second)
+	t.Logf("first write with controller-1 stopped after %s", time.Since(stopAt).Round(100*time.Millisecond))
+	s.getBook(t, id3, pos3)
 
 	// Stopped services deregister (not merely fail their checks).
 	s.compose(t, "stop", "lastread")

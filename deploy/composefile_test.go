@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -155,6 +156,62 @@ func TestComposeCutOff(t *testing.T) {
 	for k, v := range books.Environment {
 		if cut.Environment[k] != v {
 			t.Errorf("books-cut: %s=%q, books has %q", k, cut.Environment[k], v)
+		}
+	}
+}
+
+// The metadata quorum of compose.yaml: three controllers of their own,
+// each a voter at the address it listens on, and three brokers that are
+// no controller (a broker kill never takes the active controller with
+// it), started after the controllers and so stopped before them.
+func TestComposeQuorumApartFromTheBrokers(t *testing.T) {
+	var file struct {
+		Services map[string]struct {
+			DependsOn   []string          `json:"depends_on"`
+			Environment map[string]string `json:"environment"`
+		} `json:"services"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "../compose.yaml"), &file); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	voters := map[string]string{} // node id: address
+	var controllers []string
+	for _, name := range []string{"controller-1", "controller-2", "controller-3"} {
+		env, ok := file.Services[name].Environment, false
+		if env["KAFKA_PROCESS_ROLES"] != "controller" {
+			t.Errorf("%s: process roles %q, want controller", name, env["KAFKA_PROCESS_ROLES"])
+		}
+		if ctl, ok2 := strings.CutPrefix(env["KAFKA_LISTENERS"], "CONTROLLER://"); ok2 {
+			voters[env["KAFKA_NODE_ID"]], ok = ctl, true
+		}
+		if !ok || strings.Contains(env["KAFKA_LISTENERS"], ",") {
+			t.Errorf("%s: listeners %q, want one CONTROLLER listener", name, env["KAFKA_LISTENERS"])
+		}
+		controllers = append(controllers, name)
+	}
+	for _, name := range append(slices.Clone(controllers), "kafka-1", "kafka-2", "kafka-3") {
+		env := file.Services[name].Environment
+		got := map[string]string{}
+		for _, v := range strings.Split(env["KAFKA_CONTROLLER_QUORUM_VOTERS"], ",") {
+			id, addr, _ := strings.Cut(v, "@")
+			got[id] = addr
+		}
+		if len(got) != 3 || !maps.Equal(got, voters) {
+			t.Errorf("%s: voters %v, want the controllers %v", name, got, voters)
+		}
+	}
+	for _, name := range []string{"kafka-1", "kafka-2", "kafka-3"} {
+		s := file.Services[name]
+		if roles := s.Environment["KAFKA_PROCESS_ROLES"]; roles != "broker" {
+			t.Errorf("%s: process roles %q, want broker", name, roles)
+		}
+		if _, ok := voters[s.Environment["KAFKA_NODE_ID"]]; ok || strings.Contains(s.Environment["KAFKA_LISTENERS"], "CONTROLLER://") {
+			t.Errorf("%s: node %s, listeners %q: a broker, not a voter", name, s.Environment["KAFKA_NODE_ID"], s.Environment["KAFKA_LISTENERS"])
+		}
+		for _, c := range controllers {
+			if !slices.Contains(s.DependsOn, c) {
+				t.Errorf("%s: depends on %v, not on %s: it could stop after the quorum, with no controller for its controlled shutdown", name, s.DependsOn, c)
+			}
 		}
 	}
 }
