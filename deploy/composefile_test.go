@@ -174,25 +174,22 @@ func TestComposeQuorumApartFromTheBrokers(t *testing.T) {
 	if err := yaml.Unmarshal(readFile(t, "../compose.yaml"), &file); err != nil {
 		t.Fatalf("compose.yaml: %v", err)
 	}
+	controllers := []string{"controller-1", "controller-2", "controller-3"}
 	voters := map[string]string{} // node id: address
-	var controllers []string
-	for _, name := range []string{"controller-1", "controller-2", "controller-3"} {
-		env, ok := file.Services[name].Environment, false
+	for _, name := range controllers {
+		env := file.Services[name].Environment
 		if env["KAFKA_PROCESS_ROLES"] != "controller" {
 			t.Errorf("%s: process roles %q, want controller", name, env["KAFKA_PROCESS_ROLES"])
 		}
-		if ctl, ok2 := strings.CutPrefix(env["KAFKA_LISTENERS"], "CONTROLLER://"); ok2 {
-			voters[env["KAFKA_NODE_ID"]], ok = ctl, true
-		}
-		if !ok || strings.Contains(env["KAFKA_LISTENERS"], ",") {
+		addr, ok := strings.CutPrefix(env["KAFKA_LISTENERS"], "CONTROLLER://")
+		if !ok || strings.Contains(addr, ",") {
 			t.Errorf("%s: listeners %q, want one CONTROLLER listener", name, env["KAFKA_LISTENERS"])
 		}
-		controllers = append(controllers, name)
+		voters[env["KAFKA_NODE_ID"]] = addr
 	}
 	for _, name := range append(slices.Clone(controllers), "kafka-1", "kafka-2", "kafka-3") {
-		env := file.Services[name].Environment
 		got := map[string]string{}
-		for _, v := range strings.Split(env["KAFKA_CONTROLLER_QUORUM_VOTERS"], ",") {
+		for _, v := range strings.Split(file.Services[name].Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"], ",") {
 			id, addr, _ := strings.Cut(v, "@")
 			got[id] = addr
 		}
