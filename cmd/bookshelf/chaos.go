@@ -112,11 +112,16 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Warn("chaos: proxies left closed or cut by an earlier run, opened", "proxies", restored)
 		}
 	}
+	// Quiet: while a broker is dead, its client's every refused
+	// connection would be a warning in the run's output.
+	quiet := cfg
+	quiet.Logger = nil
+	brokersServing := kafka.NewServing(quiet)
 	if err := chaos.WaitHealthy(ctx, target, 2*time.Minute); err != nil {
 		return fmt.Errorf("the stack is not healthy before the run (make up, or make cluster with --cluster): %w", err)
 	}
 	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateways: splitList(gateway), Target: target, Cycles: cycles, Seed: uint64(seed),
-		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID})
+		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID, Brokers: brokersServing})
 	if runErr != nil {
 		log.Error("chaos: the run stopped early", "err", runErr)
 	}

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -154,6 +155,71 @@ func TestFigures(t *testing.T) {
 	r.WriteHTML(&html, "")
 	if !strings.Contains(html.String(), "<svg") || !strings.Contains(html.String(), "kill books") {
 		t.Errorf("the page lacks its timeline")
+	}
+}
+
+// A fault's window is told apart from the brokers' own recovery: the part
+// beyond it, 0 when the writes came back before the brokers served all.
+func TestFiguresBeyondTheBrokers(t *testing.T) {
+	ops := []Op{
+		op(OpAdd, "p0", "k1", Ok, 1000, 3500),
+		op(OpAdd, "p1", "k2", Ok, 6000, 6400),
+	}
+	faults := []Fault{
+		{Kind: "kill broker", At: at(1000), Served: at(2500), Ready: at(5000)},
+		{Kind: "kill broker", At: at(6000), Served: at(6900), Ready: at(8000)},
+		{Kind: "kill gateway", At: at(9000), Ready: at(9500)}, // not asked
+	}
+	r := Figures(1, 3, ops, faults, Verdict{Acknowledged: 2})
+	k := r.ByKind["kill broker"]
+	want := []time.Duration{1500 * time.Millisecond, 900 * time.Millisecond}
+	if len(k.Served) != 2 || k.Served[0] != want[0] || k.Served[1] != want[1] {
+		t.Errorf("brokers served after %v, want %v", k.Served, want)
+	}
+	if len(k.Beyond) != 2 || k.Beyond[0] != time.Second || k.Beyond[1] != 0 {
+		t.Errorf("beyond %v, want [1s 0s]: 2.5 s window less 1.5 s, and a window shorter than the brokers'", k.Beyond)
+	}
+	if g := r.ByKind["kill gateway"]; len(g.Served) != 0 {
+		t.Errorf("a fault the brokers were not asked after has %v", g.Served)
+	}
+	var text strings.Builder
+	r.WriteText(&text)
+	if !strings.Contains(text.String(), "brokers p50") || !strings.Contains(text.String(), "kill broker") {
+		t.Errorf("the text lacks the brokers' table:\n%s", text.String())
+	}
+}
+
+// brokers answer Check with an error until ready is closed.
+type brokers struct{ ready chan struct{} }
+
+func (b brokers) Check(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		return nil
+	default:
+		return context.DeadlineExceeded
+	}
+}
+
+// The watch says when the brokers first served, and zero when they had
+// not by the time it was stopped, or none were given.
+func TestWatchServing(t *testing.T) {
+	b := brokers{ready: make(chan struct{})}
+	served := watchServing(t.Context(), b)
+	time.Sleep(120 * time.Millisecond)
+	opened := time.Now()
+	close(b.ready)
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := served(); got.Before(opened) || got.Sub(opened) > 150*time.Millisecond {
+		t.Errorf("served at %v, want within a try of %v", got, opened)
+	}
+	never := watchServing(t.Context(), brokers{ready: make(chan struct{})})
+	time.Sleep(100 * time.Millisecond)
+	if got, last := never(); !got.IsZero() || !errors.Is(last, context.DeadlineExceeded) {
+		t.Errorf("brokers that never served: %v, last %v; want zero and their refusal", got, last)
+	}
+	if got, _ := watchServing(t.Context(), nil)(); !got.IsZero() {
+		t.Errorf("no brokers: %v, want zero", got)
 	}
 }
 

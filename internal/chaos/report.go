@@ -47,6 +47,11 @@ type KindReport struct {
 	// Recovered is, per fault, from the fault until every part of the
 	// system was healthy again.
 	Recovered []time.Duration `json:"recovered_ns"`
+	// Served is, per fault the brokers were asked after, from the fault
+	// until they served the system again; Beyond how much longer than
+	// that the fault's window was (0 when no longer).
+	Served []time.Duration `json:"served_ns,omitempty"`
+	Beyond []time.Duration `json:"beyond_served_ns,omitempty"`
 }
 
 // Second is one second of the run: commands acknowledged, and their p99.
@@ -111,6 +116,11 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict) Repor
 		}
 		k.Unavailable = append(k.Unavailable, window)
 		k.WorstWindow = max(k.WorstWindow, window)
+		if !f.Served.IsZero() {
+			served := f.Served.Sub(f.At)
+			k.Served = append(k.Served, served)
+			k.Beyond = append(k.Beyond, max(0, window-served))
+		}
 	}
 	for kind, k := range r.ByKind {
 		var during []Op
@@ -176,9 +186,33 @@ func (r Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "(p50/p99/max: acknowledged commands in flight during the faults; unavailable: the longest an")
 	fmt.Fprintln(w, " acknowledged command waited from the fault on; read-back: reads of one's own writes, how soon a view had them)")
+	r.writeServed(w)
 	for _, p := range v.Problems {
 		fmt.Fprintln(w, "problem:", p)
 	}
+}
+
+// writeServed prints, for the faults the brokers were asked after, how long
+// they took to serve the system again and how much longer the window was.
+func (r Report) writeServed(w io.Writer) {
+	var kinds []string
+	for _, kind := range r.kinds() {
+		if len(r.ByKind[kind].Served) > 0 {
+			kinds = append(kinds, kind)
+		}
+	}
+	if len(kinds) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%-16s %12s %12s %12s %12s\n", "fault", "brokers p50", "brokers max", "beyond p50", "beyond max")
+	for _, kind := range kinds {
+		k := r.ByKind[kind]
+		fmt.Fprintf(w, "%-16s %12s %12s %12s %12s\n", kind, median(k.Served).Round(time.Millisecond), slices.Max(k.Served).Round(time.Millisecond),
+			median(k.Beyond).Round(time.Millisecond), slices.Max(k.Beyond).Round(time.Millisecond))
+	}
+	fmt.Fprintln(w, "(brokers: from the fault until every broker listed, every partition's leader, the group's coordinator")
+	fmt.Fprintln(w, " and the members' transaction coordinators answered, and no partition waited for a dead broker in sync;")
+	fmt.Fprintln(w, " beyond: how much longer than that the unavailable window was)")
 }
 
 func (r Report) kinds() []string {

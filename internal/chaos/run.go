@@ -17,6 +17,20 @@ type Fault struct {
 	At     time.Time `json:"at"`
 	Healed time.Time `json:"healed"`
 	Ready  time.Time `json:"ready"` // every part healthy again
+	// Served is when the brokers first served the system again after
+	// the fault (see Brokers); zero when not asked, or not by Ready.
+	Served time.Time `json:"served,omitzero"`
+}
+
+// Brokers are the event log's brokers, asked after each fault whether they
+// serve the system: the part of a fault's window that is the brokers' own
+// recovery (a dead broker's leadership and coordinators moved, and
+// loaded), told apart from the services' part.
+type Brokers interface {
+	// Check returns nil when every partition's leader and every
+	// coordinator the system uses answer; it may wait for them until
+	// ctx ends.
+	Check(ctx context.Context) error
 }
 
 // Target is a system faults can be injected into.
@@ -46,6 +60,9 @@ type Config struct {
 	Logger *slog.Logger
 	// BookID is the id of the book an add with a key adds.
 	BookID func(key string) string
+	// Brokers, when set, are asked after each fault when they serve the
+	// system again (Fault.Served).
+	Brokers Brokers
 }
 
 // Run runs the clients and the fault cycles, and returns the history and
@@ -77,6 +94,7 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 			err = fmt.Errorf("cycle %d, %s: %w", cycle, kind, err)
 			break
 		}
+		served := watchServing(ctx, cfg.Brokers)
 		log.Info("chaos: fault", "cycle", cycle, "of", cfg.Cycles, "kind", kind, "target", f.Target, "acknowledged", countAcked(hist))
 		sleepCtx(ctx, cfg.Target.Hold(kind))
 		// Healed even when the run is stopped during the hold: a stack left
@@ -89,7 +107,13 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 			break
 		}
 		f.Healed = time.Now()
-		if err = WaitHealthy(ctx, cfg.Target, 120*time.Second); err != nil {
+		err = WaitHealthy(ctx, cfg.Target, 120*time.Second)
+		var notServed error
+		f.Served, notServed = served()
+		if f.Served.IsZero() && notServed != nil {
+			log.Warn("chaos: the brokers did not serve before the stack was healthy", "cycle", cycle, "kind", kind, "last", notServed)
+		}
+		if err != nil {
 			err = fmt.Errorf("cycle %d, after %s on %s: %w", cycle, kind, f.Target, err)
 			break
 		}
@@ -100,6 +124,39 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 	stopClients()
 	wg.Wait()
 	return hist.Ops(), faults, err
+}
+
+// watchServing asks b, from now on, until the brokers serve the system; the
+// func it returns stops asking and says when they first did (zero: not
+// yet, or b is nil) and, when they had not, what the last answer was.
+func watchServing(ctx context.Context, b Brokers) func() (time.Time, error) {
+	if b == nil {
+		return func() (time.Time, error) { return time.Time{}, nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	type result struct {
+		at   time.Time
+		last error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var last error
+		for ctx.Err() == nil {
+			try, stop := context.WithTimeout(ctx, 2*time.Second)
+			err := b.Check(try)
+			stop()
+			if err == nil {
+				done <- result{at: time.Now()}
+				return
+			}
+			if ctx.Err() == nil {
+				last = err
+			}
+			sleepCtx(ctx, 50*time.Millisecond)
+		}
+		done <- result{last: last}
+	}()
+	return func() (time.Time, error) { cancel(); r := <-done; return r.at, r.last }
 }
 
 func countAcked(h *History) int {
