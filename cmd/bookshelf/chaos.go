@@ -121,7 +121,8 @@ func runChaos(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("the stack is not healthy before the run (make up, or make cluster with --cluster): %w", err)
 	}
 	ops, faults, runErr := chaos.Run(ctx, chaos.Config{Gateways: splitList(gateway), Target: target, Cycles: cycles, Seed: uint64(seed),
-		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID, Brokers: brokersServing})
+		Clients: clients, Pause: pause, Logger: log, BookID: httpapi.KeyedBookID,
+		Brokers: brokersServing, BrokerFaults: []string{compose.KillBroker}})
 	if runErr != nil {
 		log.Error("chaos: the run stopped early", "err", runErr)
 	}

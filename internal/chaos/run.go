@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,9 +61,12 @@ type Config struct {
 	Logger *slog.Logger
 	// BookID is the id of the book an add with a key adds.
 	BookID func(key string) string
-	// Brokers, when set, are asked after each fault when they serve the
-	// system again (Fault.Served).
-	Brokers Brokers
+	// Brokers, when set, are asked after each fault of BrokerFaults when
+	// they serve the system again (Fault.Served). Only there is the
+	// answer the brokers' own recovery: after another fault it times the
+	// check, and during a roll it waits for the whole roll.
+	Brokers      Brokers
+	BrokerFaults []string
 }
 
 // Run runs the clients and the fault cycles, and returns the history and
@@ -94,7 +98,11 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 			err = fmt.Errorf("cycle %d, %s: %w", cycle, kind, err)
 			break
 		}
-		served := watchServing(ctx, cfg.Brokers)
+		var brokers Brokers
+		if slices.Contains(cfg.BrokerFaults, kind) {
+			brokers = cfg.Brokers
+		}
+		served := watchServing(ctx, brokers)
 		log.Info("chaos: fault", "cycle", cycle, "of", cfg.Cycles, "kind", kind, "target", f.Target, "acknowledged", countAcked(hist))
 		sleepCtx(ctx, cfg.Target.Hold(kind))
 		// Healed even when the run is stopped during the hold: a stack left
@@ -129,6 +137,9 @@ func Run(ctx context.Context, cfg Config) ([]Op, []Fault, error) {
 // watchServing asks b, from now on, until the brokers serve the system; the
 // func it returns stops asking and says when they first did (zero: not
 // yet, or b is nil) and, when they had not, what the last answer was.
+// When is the end of the first check that passed: a check waits inside
+// for what does not answer yet (see kafka.Serving), so its start can be
+// long before the brokers served.
 func watchServing(ctx context.Context, b Brokers) func() (time.Time, error) {
 	if b == nil {
 		return func() (time.Time, error) { return time.Time{}, nil }
