@@ -231,20 +231,7 @@ func TestFaultRebuildListsTheLogAgainWhenTheListingFails(t *testing.T) {
 			return nil, nil, false
 		}
 		c.KeepControl()
-		req := r.(*kmsg.ListOffsetsRequest)
-		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewListOffsetsResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewListOffsetsResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.UnknownServerError.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return listOffsetsFailing(r.(*kmsg.ListOffsetsRequest), kerr.UnknownServerError), nil, true
 	})
 	p := NewProcessor(cfg, "lister")
 	if _, err := p.build(ctx, p.cfg, 0); err != nil {
@@ -253,4 +240,21 @@ func TestFaultRebuildListsTheLogAgainWhenTheListingFails(t *testing.T) {
 	if n := failed.Load(); n <= 3 {
 		t.Fatalf("%d listings asked, want the failed ones asked again", n)
 	}
+}
+
+// listOffsetsFailing answers req with err for every partition it asks for.
+func listOffsetsFailing(req *kmsg.ListOffsetsRequest, err *kerr.Error) *kmsg.ListOffsetsResponse {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = err.Code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }

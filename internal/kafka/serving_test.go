@@ -63,20 +63,7 @@ func TestServingNamesWhatDoesNotAnswer(t *testing.T) {
 		if !failing.Load() {
 			return nil, nil, false
 		}
-		req := r.(*kmsg.ListOffsetsRequest)
-		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewListOffsetsResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewListOffsetsResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return listOffsetsFailing(r.(*kmsg.ListOffsetsRequest), kerr.NotLeaderForPartition), nil, true
 	})
 	if err := check(); err == nil || !strings.Contains(err.Error(), "leaders") {
 		t.Fatalf("while no leader answers: %v, want the leaders named", err)
