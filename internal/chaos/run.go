@@ -23,14 +23,14 @@ type Fault struct {
 	Served time.Time `json:"served,omitzero"`
 }
 
-// Brokers are the event log's brokers, asked after each fault whether they
+// Brokers are the event log's brokers, asked after a fault whether they
 // serve the system: the part of a fault's window that is the brokers' own
-// recovery (a dead broker's leadership and coordinators moved, and
-// loaded), told apart from the services' part.
+// recovery (a dead broker fenced, its leadership and coordinators moved,
+// and loaded), told apart from the services' part.
 type Brokers interface {
-	// Check returns nil when every partition's leader and every
-	// coordinator the system uses answer; it may wait for them until
-	// ctx ends.
+	// Check returns nil when every broker, every partition's leader and
+	// every coordinator the system uses answer, and no partition waits
+	// for a dead broker; it may wait for them until ctx ends.
 	Check(ctx context.Context) error
 }
 

@@ -16,7 +16,7 @@ import (
 // a broker's death that is Kafka's own (its partitions' leadership and
 // its coordinators moved to others, and loaded there), told apart from
 // what the services take after it. The chaos harness asks it after each
-// fault.
+// broker kill.
 type Serving struct {
 	cfg Config
 }
@@ -28,8 +28,8 @@ func NewServing(cfg Config) *Serving { return &Serving{cfg: cfg} }
 // group's coordinator answers with its members, the coordinator of each
 // member's transactional id answers for it, every partition of the
 // bookshelf's topics is answered for by its leader, every broker listed
-// answers, and no partition waits for a dead broker in its in-sync set. Otherwise it says
-// what does not answer. The client retries what fails until ctx ends, so
+// answers, and no partition waits for a dead broker in its in-sync set.
+// Otherwise it says what does not answer. The client retries what fails until ctx ends, so
 // a Check begun while a dead broker still leads returns once the
 // leadership moved, or with ctx's error.
 //
