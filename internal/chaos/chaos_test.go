@@ -158,10 +158,10 @@ func TestFigures(t *testing.T) {
 	}
 }
 
-// A fault's window is told apart from the brokers' own recovery: the part
-// beyond it, 0 when the writes came back before the brokers served all.
-// A command answered after the heal (the broker's restart) counts in the
-// window, not beyond the brokers' recovery from the death.
+// A fault's window is told apart from the brokers' own recovery: beyond it
+// is how much longer the commands waiting when the brokers served again
+// waited, 0 when none was. A command sent after that (during the broker's
+// restart) counts in the window, not beyond.
 func TestFiguresBeyondTheBrokers(t *testing.T) {
 	ops := []Op{
 		op(OpAdd, "p0", "k1", Ok, 1000, 2600),
@@ -183,7 +183,7 @@ func TestFiguresBeyondTheBrokers(t *testing.T) {
 		t.Errorf("brokers served after %v, want %v", k.Served, want)
 	}
 	if len(k.Beyond) != 2 || k.Beyond[0] != 100*time.Millisecond || k.Beyond[1] != 0 {
-		t.Errorf("beyond %v, want [100ms 0s]: the 1.6 s wait before the heal less 1.5 s (not the restart's 1.8 s), and a wait shorter than the brokers'", k.Beyond)
+		t.Errorf("beyond %v, want [100ms 0s]: the command waiting when the brokers served answered 0.1 s after (not the restart's 1.8 s), and none waiting", k.Beyond)
 	}
 	if g := r.ByKind["kill gateway"]; len(g.Served) != 0 {
 		t.Errorf("a fault the brokers were not asked after has %v", g.Served)

@@ -48,10 +48,10 @@ type KindReport struct {
 	// system was healthy again.
 	Recovered []time.Duration `json:"recovered_ns"`
 	// Served is, per fault the brokers were asked after, from the fault
-	// until they served the system again; Beyond how much longer than
-	// that a command answered before the fault was healed waited (0 when
-	// none longer). The window also holds what the heal cost (a broker's
-	// restart), which the brokers were not asked about.
+	// until they served the system again; Beyond how much longer the
+	// commands waiting then waited (0 when none was waiting). Commands
+	// sent after that may wait longer still, in the window: the broker's
+	// restart, for one, which the brokers are not asked about.
 	Served []time.Duration `json:"served_ns,omitempty"`
 	Beyond []time.Duration `json:"beyond_served_ns,omitempty"`
 }
@@ -106,10 +106,9 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict) Repor
 		// How long a command in flight on the fault, or sent during
 		// it, waited from the fault on, until it was acknowledged; the
 		// longest, over the partitions.
-		// The same of the commands answered before the fault was
-		// healed: after a broker kill, what the death cost, not the
-		// restart.
-		var window, beforeHeal time.Duration
+		// And, once the brokers served again, how much longer the
+		// commands waiting then waited.
+		var window, beyond time.Duration
 		for _, o := range acked {
 			if o.Call.Before(f.Ready) && o.Return.After(f.At) {
 				from := o.Call
@@ -117,17 +116,16 @@ func Figures(seed uint64, cycles int, ops []Op, faults []Fault, v Verdict) Repor
 					from = f.At
 				}
 				window = max(window, o.Return.Sub(from))
-				if o.Return.Before(f.Healed) {
-					beforeHeal = max(beforeHeal, o.Return.Sub(from))
+				if !f.Served.IsZero() && o.Call.Before(f.Served) && o.Return.After(f.Served) {
+					beyond = max(beyond, o.Return.Sub(f.Served))
 				}
 			}
 		}
 		k.Unavailable = append(k.Unavailable, window)
 		k.WorstWindow = max(k.WorstWindow, window)
 		if !f.Served.IsZero() {
-			served := f.Served.Sub(f.At)
-			k.Served = append(k.Served, served)
-			k.Beyond = append(k.Beyond, max(0, beforeHeal-served))
+			k.Served = append(k.Served, f.Served.Sub(f.At))
+			k.Beyond = append(k.Beyond, beyond)
 		}
 	}
 	for kind, k := range r.ByKind {
@@ -220,7 +218,7 @@ func (r Report) writeServed(w io.Writer) {
 	}
 	fmt.Fprintln(w, "(brokers: from the fault until every broker listed, every partition's leader, the group's coordinator")
 	fmt.Fprintln(w, " and the members' transaction coordinators answered, and no partition waited for a dead broker in sync;")
-	fmt.Fprintln(w, " beyond: how much longer than that a command answered before the heal waited)")
+	fmt.Fprintln(w, " beyond: how much longer the commands waiting then waited)")
 }
 
 func (r Report) kinds() []string {
