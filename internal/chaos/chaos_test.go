@@ -229,6 +229,32 @@ func TestWatchServing(t *testing.T) {
 	}
 }
 
+// The first fault waits for the clients' commands to be acknowledged, and
+// a system that acknowledges none in time is an error that says so.
+func TestWarmUpWaitsForAcknowledgements(t *testing.T) {
+	t.Parallel()
+	h := &History{}
+	go func() {
+		time.Sleep(2500 * time.Millisecond)
+		h.Add(Op{Kind: OpAdd, Result: Refused})
+		h.Add(Op{Kind: OpGet, Result: Ok})
+		h.Add(Op{Kind: OpAdd, Result: Ok})
+		time.Sleep(200 * time.Millisecond)
+		h.Add(Op{Kind: OpAdd, Result: Ok})
+	}()
+	began := time.Now()
+	if err := warmUp(t.Context(), h, 2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(began); waited < 2700*time.Millisecond {
+		t.Errorf("warm after %v, before the second acknowledged command", waited)
+	}
+	err := warmUp(t.Context(), &History{}, 1, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "0 commands acknowledged") {
+		t.Errorf("none acknowledged: %v, want it said", err)
+	}
+}
+
 // The view check waits for replicas a registry does not list yet (as after
 // its restart), and reports a view with none once its wait is over.
 func TestCheckViewsWaitsForReplicas(t *testing.T) {
