@@ -199,7 +199,8 @@ func (r Report) WriteText(w io.Writer) {
 }
 
 // writeServed prints, for the faults the brokers were asked after, how long
-// they took to serve the system again and how much longer the window was.
+// they took to serve the system again and how much longer the commands
+// waiting then waited.
 func (r Report) writeServed(w io.Writer) {
 	var kinds []string
 	for _, kind := range r.kinds() {
