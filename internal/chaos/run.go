@@ -176,7 +176,7 @@ func watchServing(ctx context.Context, b Brokers) func() (time.Time, error) {
 // acknowledged, so that the first fault hits a system that has served.
 // On a stack just started, no command was acknowledged 2 s after the
 // clients began, and the first fault of two 100-cycle runs (a kill of
-// books) was among their slowest, 7.2 s.
+// books) was among their slowest, 6.9 and 7.2 s.
 func warmUp(ctx context.Context, h *History, n int, limit time.Duration) error {
 	sleepCtx(ctx, 2*time.Second)
 	deadline := time.Now().Add(limit)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,11 +50,7 @@ func (s *Serving) Check(ctx context.Context) error {
 		return fmt.Errorf("the group's coordinator: %w", err)
 	}
 	// A member's client id is its transactional id (see the processor).
-	var ids []string
-	for id := range members {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(members))
 	if len(ids) > 0 {
 		described, err := adm.DescribeTransactions(ctx, ids...)
 		if err != nil {

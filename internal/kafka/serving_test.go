@@ -15,8 +15,8 @@ import (
 
 // Serving on the embedded broker: it answers nil once the aggregate's
 // member is in its group, and names what does not answer while the
-// coordinator of its transactions is loading or a partition's leader
-// fails, until they answer again.
+// coordinator of its transactions is loading, a partition's leader fails
+// or a listed broker does not answer, until they answer again.
 func TestServingNamesWhatDoesNotAnswer(t *testing.T) {
 	t.Parallel()
 	c, cfg := faultCluster(t)
@@ -70,6 +70,24 @@ func TestServingNamesWhatDoesNotAnswer(t *testing.T) {
 	}
 	failing.Store(false)
 	waitFor(t, "serving again once the leaders answer", func() bool { return check() == nil })
+
+	// A broker that died is still listed until the controller fences it:
+	// its connection fails. Only the Check's own ApiVersions, sent on a
+	// connection already open (the client's opening one names it), fail.
+	var away atomic.Bool
+	away.Store(true)
+	c.ControlKey(int16(kmsg.ApiVersions), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !away.Load() || r.(*kmsg.ApiVersionsRequest).ClientSoftwareName != "" {
+			return nil, nil, false
+		}
+		return nil, errors.New("the broker is away"), true
+	})
+	if err := check(); err == nil || !strings.Contains(err.Error(), "is listed and does not answer") {
+		t.Fatalf("while a listed broker does not answer: %v, want it named", err)
+	}
+	away.Store(false)
+	waitFor(t, "serving again once every listed broker answers", func() bool { return check() == nil })
 }
 
 // A follower that died is still in sync until the controller fences it:
